@@ -1,0 +1,28 @@
+"""Convolution of images with PSFs, with reflective boundaries (no dark borders)."""
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+
+def convolve_same(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect") -> np.ndarray:
+    """``image`` (H, W) convolved with ``kernel`` (k, k), output (H, W).
+
+    The image is padded by half the kernel size (``mode`` as in ``numpy.pad``:
+    "reflect", "symmetric", "edge", "wrap" or "constant"), then convolved by FFT.
+    The result equals ``scipy.ndimage.convolve(image, kernel, mode=...)`` up to
+    floating-point error (with scipy's "mirror" = numpy's "reflect").
+    """
+    image = np.asarray(image, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    ky, kx = kernel.shape
+    py, px = ky // 2, kx // 2
+    if mode == "reflect" and (py >= image.shape[0] or px >= image.shape[1]):
+        mode = "symmetric"
+    padded = np.pad(image, ((py, py), (px, px)), mode=mode)
+    return fftconvolve(padded, kernel, mode="valid")
+
+
+def blur(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect") -> np.ndarray:
+    """Blur a [0, 1] image (H, W) with a normalised PSF; returns float32 (H, W) in [0, 1]."""
+    out = convolve_same(image, kernel, mode=mode)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

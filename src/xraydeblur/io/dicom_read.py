@@ -1,0 +1,128 @@
+"""DICOM decoding (CR, DX, secondary capture; native, JPEG 2000, JPEG-LS, JPEG lossless).
+
+Decoders: pydicom's native reader, python-gdcm, pylibjpeg + pylibjpeg-openjpeg and
+pyjpegls (never the GPL pylibjpeg-libjpeg). ACR-NEMA files without a file meta header
+are read with ``force=True`` as implicit VR little endian.
+"""
+
+import io as _io
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import ImplicitVRLittleEndian
+
+from ..errors import InputError
+from .guard import check_pixel_count
+from .radiograph import Radiograph
+
+TRANSFER_SYNTAX_NAMES = {
+    "1.2.840.10008.1.2": "Implicit VR Little Endian",
+    "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+    "1.2.840.10008.1.2.2": "Explicit VR Big Endian",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline (lossy)",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended 12-bit (lossy)",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+}
+
+
+def stored_to_unit(stored: np.ndarray, bits_stored: int, signed: bool, inverted: bool) -> np.ndarray:
+    """Stored DICOM values -> float32 [0, 1] (1 = dense), scaled by 2**bits_stored - 1."""
+    scale = float((1 << bits_stored) - 1)
+    values = stored.astype(np.float64)
+    if signed:
+        values = values + float(1 << (bits_stored - 1))
+    unit = np.clip(values / scale, 0.0, 1.0)
+    if inverted:
+        unit = 1.0 - unit
+    return unit.astype(np.float32)
+
+
+def unit_to_stored(unit: np.ndarray, bits_stored: int, signed: bool, inverted: bool) -> np.ndarray:
+    """Inverse of :func:`stored_to_unit`: float [0, 1] -> integer stored values (int64)."""
+    scale = (1 << bits_stored) - 1
+    unit = np.clip(np.asarray(unit, dtype=np.float64), 0.0, 1.0)
+    if inverted:
+        unit = 1.0 - unit
+    stored = np.rint(unit * scale).astype(np.int64)
+    if signed:
+        stored -= 1 << (bits_stored - 1)
+    return stored
+
+
+def read_dicom_bytes(data: bytes, max_pixels: int) -> Radiograph:
+    """Decode one single-frame greyscale DICOM image held in memory."""
+    try:
+        ds = pydicom.dcmread(_io.BytesIO(data), force=True)
+    except Exception as exc:
+        raise InputError(f"unreadable DICOM header ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+    if "PixelData" not in ds:
+        raise InputError("DICOM file has no pixel data")
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if keyword not in ds:
+            raise InputError(f"DICOM header lacks {keyword}")
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    check_pixel_count(cols, rows, max_pixels)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise InputError(f"multi-frame DICOM ({frames} frames); one frame expected")
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if samples != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InputError(f"colour DICOM ({photometric}, {samples} samples) is not a radiograph")
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        # ACR-NEMA style file without a file meta header: implicit VR little endian.
+        ds.file_meta = meta = meta if meta is not None else FileMetaDataset()
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        has_meta = False
+    else:
+        has_meta = True
+    bits_allocated = int(ds.BitsAllocated)
+    bits_stored = int(ds.get("BitsStored", bits_allocated) or bits_allocated)
+    if bits_allocated not in (8, 16) or not 1 <= bits_stored <= 16:
+        raise InputError(f"unsupported bit depth (allocated {bits_allocated}, stored {bits_stored})")
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+
+    stored = ds.pixel_array
+    if stored.ndim != 2 or stored.shape != (rows, cols):
+        raise InputError(f"decoded pixel data has shape {stored.shape}, header says {rows}x{cols}")
+    # White-is-dense internally: MONOCHROME1 inverts, and so does a negative Modality LUT slope.
+    inverted = (photometric == "MONOCHROME1") != (slope < 0)
+    pixels = stored_to_unit(stored, bits_stored, signed, inverted)
+
+    ts = str(meta.TransferSyntaxUID)
+    info = {
+        "modality": str(ds.get("Modality", "")),
+        "sop_class_uid": str(ds.get("SOPClassUID", "")),
+        "transfer_syntax_uid": ts,
+        "transfer_syntax": TRANSFER_SYNTAX_NAMES.get(ts, ts),
+        "bits_allocated": bits_allocated,
+        "signed": signed,
+        "inverted": inverted,
+        "rescale_slope": slope,
+        "rescale_intercept": intercept,
+        "window_center": _first(ds.get("WindowCenter")),
+        "window_width": _first(ds.get("WindowWidth")),
+        "has_file_meta": has_meta,
+    }
+    del ds.PixelData  # keep only the header for copy-and-modify on output
+    return Radiograph(pixels=pixels, format="dicom", bits_stored=bits_stored, photometric=photometric, dataset=ds, info=info)
+
+
+def _first(value):
+    if value is None:
+        return None
+    try:
+        return float(value[0]) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else float(value)
+    except (TypeError, ValueError):
+        return None

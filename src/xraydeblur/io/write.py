@@ -1,0 +1,97 @@
+"""Encode a result next to its source format: PNG (8/16 bit), JPEG, TIFF (16 bit), DICOM.
+
+Files are written atomically (temporary file in the destination folder, then rename),
+so an interrupted run never leaves a half-written output.
+"""
+
+import io as _io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .radiograph import Radiograph
+
+FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "dicom": ".dcm"}
+SUFFIX_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff", ".dcm": "dicom", ".dicom": "dicom"}
+
+
+def output_suffix(fmt: str) -> str:
+    """File suffix for a format name ("png" -> ".png")."""
+    return FORMAT_SUFFIX[fmt]
+
+
+def format_for_path(path: str | os.PathLike, default: str) -> str:
+    """Format implied by a file name's suffix, or ``default`` when the suffix says nothing."""
+    return SUFFIX_FORMAT.get(Path(path).suffix.lower(), default)
+
+
+def _to_uint(pixels: np.ndarray, bits: int) -> np.ndarray:
+    scale = (1 << bits) - 1
+    values = np.rint(np.clip(np.asarray(pixels, dtype=np.float64), 0, 1) * scale)
+    return values.astype(np.uint8 if bits <= 8 else np.uint16)
+
+
+def encode_radiograph(
+    source: Radiograph,
+    pixels: np.ndarray,
+    fmt: str | None = None,
+    *,
+    bits: int | None = None,
+    method: str = "unknown",
+    model_version: str = "",
+    weights_sha256: str = "",
+) -> bytes:
+    """Encode ``pixels`` (float [0, 1], HxW, 1 = dense) as a file of format ``fmt``.
+
+    ``fmt`` defaults to the source's format. For rasters the bit depth is ``bits`` or
+    the source's (8 if it was 8-bit, else 16; JPEG is always 8-bit). For DICOM the
+    output is a derived copy of the source header (see :mod:`.dicom_write`); a
+    non-DICOM source cannot be written as DICOM.
+    """
+    fmt = fmt or source.format
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim != 2:
+        raise ValueError(f"pixels must be 2-D (H, W), got shape {pixels.shape}")
+    if fmt == "dicom":
+        from .dicom_write import encode_derived_dicom
+
+        return encode_derived_dicom(source, pixels, method=method, model_version=model_version, weights_sha256=weights_sha256)
+    from PIL import Image
+
+    depth = bits or (8 if source.bits_stored <= 8 else 16)
+    buf = _io.BytesIO()
+    if fmt == "jpeg":
+        Image.fromarray(_to_uint(pixels, 8), mode="L").save(buf, format="JPEG", quality=95)
+    elif fmt in ("png", "tiff"):
+        arr = _to_uint(pixels, depth)
+        img = Image.fromarray(arr, mode="L" if depth <= 8 else "I;16")
+        img.save(buf, format="PNG" if fmt == "png" else "TIFF", **({"compression": "tiff_deflate"} if fmt == "tiff" else {}))
+    else:
+        raise ValueError(f"unknown output format {fmt!r}")
+    return buf.getvalue()
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> Path:
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_radiograph(source: Radiograph, pixels: np.ndarray, path: str | os.PathLike, fmt: str | None = None, **kwargs) -> Path:
+    """Encode (see :func:`encode_radiograph`) and write atomically; format from ``fmt``,
+    else from the path's suffix, else the source's format. Returns the path written."""
+    fmt = fmt or format_for_path(path, source.format)
+    return write_bytes_atomic(encode_radiograph(source, pixels, fmt, **kwargs), path)

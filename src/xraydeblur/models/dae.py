@@ -1,0 +1,85 @@
+"""Deep (variational) convolutional autoencoder for deblurring, as in the paper's DAE.
+
+Input/output: float32 (N, 1, S, S) with S = ``image_size`` px, values in [0, 1]
+(1.0 = dense/bright); sigmoid output in (0, 1).
+"""
+
+import torch
+from torch import nn
+
+
+class DeepAutoencoder(nn.Module):
+    """Convolutional VAE: stride-2 conv encoder -> FC mean / log-variance -> latent -> FC -> ConvT decoder.
+
+    Encoder: five 3x3 stride-2 convs + LeakyReLU (224 -> 112 -> 56 -> 28 -> 14 -> 7 px),
+    channels base*(1, 2, 4, 4, 4), then a 1x1 conv to ``base`` channels so the
+    flattened feature (base * 7 * 7) keeps the FC heads small. Two FC heads give the
+    mean and log-variance of a ``latent``-dim Gaussian. In training mode the latent is
+    sampled with the reparameterisation trick; in eval mode the mean is used
+    (deterministic). Decoder: FC back to (base, 7, 7), 1x1 conv, five 4x4 stride-2
+    ConvTranspose2d (7 -> 224 px) mirroring the encoder, 3x3 conv to 1 channel, sigmoid.
+
+    Args:
+        image_size: S, input height = width in px; must be a multiple of 32.
+        base: base channel count (32 -> about 2.3 M parameters).
+        latent: latent dimension.
+    """
+
+    def __init__(self, image_size: int = 224, base: int = 32, latent: int = 256):
+        super().__init__()
+        if image_size % 32:
+            raise ValueError(f"image_size must be a multiple of 32, got {image_size}")
+        self.image_size, self.latent = image_size, latent
+        self.feat = image_size // 32
+        ch = [base * m for m in (1, 2, 4, 4, 4)]
+        enc, cin = [], 1
+        for c in ch:
+            enc += [nn.Conv2d(cin, c, 3, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            cin = c
+        enc += [nn.Conv2d(cin, base, 1), nn.LeakyReLU(0.2, inplace=True)]
+        self.encoder = nn.Sequential(*enc)
+        flat = base * self.feat * self.feat
+        self.fc_mu = nn.Linear(flat, latent)
+        self.fc_logvar = nn.Linear(flat, latent)
+        self.fc_dec = nn.Linear(latent, flat)
+        dec = [nn.Conv2d(base, ch[-1], 1), nn.LeakyReLU(0.2, inplace=True)]
+        outs = ch[::-1][1:] + [ch[0]]  # 128, 128, 64, 32, 32
+        cin = ch[-1]
+        for c in outs:
+            dec += [nn.ConvTranspose2d(cin, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            cin = c
+        dec += [nn.Conv2d(cin, 1, 3, padding=1), nn.Sigmoid()]
+        self.decoder = nn.Sequential(*dec)
+        self.base = base
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"DeepAutoencoder expects (N, 1, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, 1, S, S) -> (mu, logvar), each (N, latent); logvar clamped to [-30, 20]."""
+        self._check(x)
+        h = self.encoder(x).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h).clamp(-30.0, 20.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (N, latent) -> (N, 1, S, S) in (0, 1)."""
+        h = self.fc_dec(z).view(-1, self.base, self.feat, self.feat)
+        return self.decoder(h)
+
+    def forward_with_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, 1, S, S) -> (y (N, 1, S, S) in (0, 1), kl).
+
+        ``kl`` is a scalar tensor: KL(q(z|x) || N(0, I)) in nats, summed over latent
+        dims and averaged over the batch. Sampling only when ``self.training``.
+        """
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        kl = -0.5 * torch.sum(1.0 + logvar - mu.pow(2) - logvar.exp(), dim=1).mean()
+        return self.decode(z), kl
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 1, S, S) blurred image in [0, 1] -> (N, 1, S, S) restored image in (0, 1)."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.decode(z)
