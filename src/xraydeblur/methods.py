@@ -1,0 +1,97 @@
+"""One registry of deblurring methods, classical and learned.
+
+A method turns a degraded image (float32 (H, W) in [0, 1], 1 = dense) into a restored
+one of the same shape. ``kernel`` is the blur PSF (odd-sized, sum 1) when it is known;
+``None`` means blind: the method must estimate what it needs (classical methods
+estimate a Gaussian width from the image, networks simply run).
+
+Modules that provide methods call :func:`register` at import time; :func:`get_method`
+imports the providers lazily, so ``import xraydeblur`` stays light.
+
+>>> from xraydeblur.methods import available_methods, get_method   # doctest: +SKIP
+>>> restored = get_method("wiener")(blurred, kernel=None)          # doctest: +SKIP
+"""
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+#: modules whose import registers methods, in preference order
+PROVIDERS = ("xraydeblur.classical", "xraydeblur.models.registry")
+
+
+@dataclass
+class Method:
+    """A named deblurring method.
+
+    ``run(image, kernel)`` -> restored image; ``kind`` is "classical" or "network";
+    ``version`` and ``weights_sha256`` go into DICOM DerivationDescription and reports;
+    ``rank`` orders the default choice (highest = default for the CLI and the API).
+    """
+
+    name: str
+    description: str
+    kind: str
+    run: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+    version: str = ""
+    weights_sha256: str = ""
+    rank: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        image = np.asarray(image, dtype=np.float32)
+        out = np.asarray(self.run(image, kernel), dtype=np.float32)
+        if out.shape != image.shape:
+            raise RuntimeError(f"method {self.name} returned shape {out.shape} for input {image.shape}")
+        return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "description": self.description, "kind": self.kind, "version": self.version, "weights_sha256": self.weights_sha256, **self.extra}
+
+
+_REGISTRY: dict[str, Method] = {}
+_loaded = False
+
+
+def register(method: Method) -> Method:
+    """Add (or replace) a method by name."""
+    _REGISTRY[method.name] = method
+    return method
+
+
+def _load_providers() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # provider not built yet
+            raise
+
+
+def available_methods() -> list[str]:
+    """Method names, best (default) first."""
+    _load_providers()
+    return [m.name for m in sorted(_REGISTRY.values(), key=lambda m: -m.rank)]
+
+
+def default_method() -> str:
+    names = available_methods()
+    if not names:
+        raise RuntimeError("no deblurring method is available")
+    return names[0]
+
+
+def get_method(name: str | None = None) -> Method:
+    """The method called ``name`` (default: the best shipped one)."""
+    _load_providers()
+    name = name or default_method()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    return _REGISTRY[name]
