@@ -79,7 +79,13 @@ class DeepAutoencoder(nn.Module):
         return self.decode(z), kl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, 1, S, S) blurred image in [0, 1] -> (N, 1, S, S) restored image in (0, 1)."""
+        """x: (N, 1, S, S) blurred image in [0, 1] -> (N, 1, S, S) restored image in (0, 1).
+
+        With ``self.return_kl`` set (the trainer does this so DDP sees one forward call)
+        it returns ``forward_with_kl(x)`` instead.
+        """
+        if getattr(self, "return_kl", False):
+            return self.forward_with_kl(x)
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return self.decode(z)

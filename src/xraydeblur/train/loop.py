@@ -1,0 +1,215 @@
+"""The training loop (single process or DDP under torchrun)."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+
+from .. import __version__
+from ..metrics import psnr, ssim
+from ..models import build_model, count_parameters
+from ..models.kernel_input import network_input
+from .config import load_config
+from .data import build_datasets
+from .losses import restoration_loss
+from .weights import save_weights
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+
+
+def _manifest_hash(cfg: dict) -> str:
+    if cfg["data"]["preset"] == "synthetic":
+        return "synthetic"
+    from ..data import manifest_sha256
+
+    return manifest_sha256()
+
+
+def _setup_distributed() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def _lr_at(step: int, total: int, cfg: dict) -> float:
+    base, warm, floor = cfg["optimizer"]["lr"], cfg["schedule"]["warmup_steps"], cfg["schedule"]["min_lr"]
+    if step < warm:
+        return base * (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return floor + 0.5 * (base - floor) * (1 + math.cos(math.pi * progress))
+
+
+def _forward(model, degraded, kernel, cfg, train: bool):
+    """Run the model; returns (restored, kl) where kl is None except for the VAE in training."""
+    x = network_input(degraded, kernel if cfg["kernel_aware"] else None)
+    core = model.module if isinstance(model, DistributedDataParallel) else model
+    if train and hasattr(core, "forward_with_kl"):
+        # Go through the (DDP) wrapper's forward so gradients are synchronised.
+        core.return_kl = True
+        try:
+            return model(x)
+        finally:
+            core.return_kl = False
+    return model(x), None
+
+
+@torch.no_grad()
+def validate(model, dataset, cfg, device) -> dict:
+    """Mean validation loss, PSNR and SSIM (numpy metrics) over the whole set."""
+    model.eval()
+    losses, psnrs, ssims = [], [], []
+    for i in range(len(dataset)):
+        degraded, sharp, kernel = (t[None].to(device) for t in dataset[i])
+        out, _ = _forward(model, degraded, kernel, cfg, train=False)
+        out = out.clamp(0, 1)
+        losses.append(float(restoration_loss(out, sharp, cfg["loss"])))
+        a, b = sharp[0, 0].cpu().numpy(), out[0, 0].cpu().numpy()
+        psnrs.append(psnr(a, b))
+        ssims.append(ssim(a, b))
+    model.train()
+    return {"val_loss": float(np.mean(losses)), "val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
+
+
+def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | None = None, progress: bool | None = None) -> dict:
+    """Train a model from a config (path or dict); returns the best validation metrics.
+
+    Writes to ``out_dir``: ``config.yaml``, ``last.pt`` (resumable state), ``best.safetensors`` +
+    ``best.json`` (weights and metadata of the best validation PSNR), ``log.csv`` and
+    TensorBoard events in ``tb/``. Under torchrun every rank trains on different samples
+    and gradients are averaged (DDP); rank 0 writes files. ``max_steps`` stops early
+    (tests).
+    """
+    cfg = load_config(config)
+    rank, world, device = _setup_distributed()
+    torch.set_num_threads(int(cfg["threads"]))
+    torch.manual_seed(int(cfg["seed"]))
+    out = Path(out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        import yaml
+
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    if cfg["kernel_aware"]:
+        cfg["model"].setdefault("kwargs", {})["in_channels"] = 2
+    model = build_model(cfg["model"]["arch"], **cfg["model"].get("kwargs", {})).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["optimizer"]["lr"], weight_decay=cfg["optimizer"]["weight_decay"], betas=tuple(cfg["optimizer"]["betas"]))
+    train_set, val_set = build_datasets(cfg)
+    steps_per_epoch = len(train_set) // (cfg["batch_size"] * world)
+    total = steps_per_epoch * int(cfg["epochs"])
+    state = {"epoch": 0, "step": 0, "best_psnr": -1.0, "best": {}}
+    ckpt = out / "last.pt"
+    if resume and ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+    elif cfg.get("init_weights"):
+        from .weights import load_weights
+
+        model.load_state_dict(load_weights(cfg["init_weights"])[0])
+    if world > 1:
+        model = DistributedDataParallel(model)
+    core = model.module if world > 1 else model
+    meta_common = {
+        "name": cfg["name"],
+        "arch": cfg["model"]["arch"],
+        "kwargs": cfg["model"].get("kwargs", {}),
+        "kernel_aware": bool(cfg["kernel_aware"]),
+        "config": cfg,
+        "package_version": __version__,
+        "git_commit": _git_commit(),
+        "data_manifest_sha256": _manifest_hash(cfg),
+        "parameters": count_parameters(core),
+        "world_size": world,
+    }
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"))
+    show = (sys.stderr.isatty() if progress is None else progress) and rank == 0
+    log_path = out / "log.csv"
+    model.train()
+    stop = False
+    while state["epoch"] < int(cfg["epochs"]) and not stop:
+        epoch = state["epoch"]
+        train_set.set_epoch(epoch)
+        indices = list(range(rank, steps_per_epoch * cfg["batch_size"] * world, world))
+        loader = DataLoader(Subset(train_set, indices), batch_size=cfg["batch_size"], shuffle=False, num_workers=int(cfg["workers"]), drop_last=True, persistent_workers=False)
+        if show:
+            from tqdm import tqdm
+
+            loader = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", leave=False)
+        t0, running = time.time(), []
+        for degraded, sharp, kernel in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(state["step"], total, cfg)
+            degraded, sharp, kernel = degraded.to(device), sharp.to(device), kernel.to(device)
+            pred, kl = _forward(model, degraded, kernel, cfg, train=True)
+            loss = restoration_loss(pred, sharp, cfg["loss"])
+            if kl is not None:
+                loss = loss + float(cfg["loss"].get("kl_beta", 1e-4)) * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            running.append(float(loss.detach()))
+            state["step"] += 1
+            if writer and state["step"] % 10 == 0:
+                writer.add_scalar("train/loss", float(np.mean(running[-10:])), state["step"])
+            if max_steps and state["step"] >= max_steps:
+                stop = True
+                break
+        state["epoch"] += 1
+        metrics = validate(core, val_set, cfg, device) if rank == 0 else {}
+        if rank == 0:
+            row = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean(running)) if running else float("nan"), **metrics, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
+            new = not log_path.exists()
+            with open(log_path, "a", newline="") as handle:
+                w = csv.DictWriter(handle, fieldnames=list(row))
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+            for key, value in metrics.items():
+                writer.add_scalar(f"val/{key[4:]}", value, state["step"])
+            print(json.dumps(row), flush=True)
+            if metrics["val_psnr"] > state["best_psnr"]:
+                state["best_psnr"], state["best"] = metrics["val_psnr"], row
+                save_weights(core, out / "best", {**meta_common, "metrics": row, "steps": state["step"]})
+            torch.save({"model": core.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, out / "last.pt.tmp")
+            os.replace(out / "last.pt.tmp", ckpt)
+        if world > 1:
+            dist.barrier()
+    if rank == 0 and writer:
+        writer.close()
+    if world > 1:
+        digest = float(sum(p.detach().double().sum() for p in core.parameters()))
+        (out / f"rank{rank}.json").write_text(json.dumps({"rank": rank, "param_sum": digest, "step": state["step"]}))
+        dist.barrier()
+        dist.destroy_process_group()
+    return state["best"]

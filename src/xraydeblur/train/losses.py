@@ -1,0 +1,27 @@
+"""Restoration losses on (N, 1, H, W) tensors in [0, 1]."""
+
+import torch
+
+
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Smooth L1-like penalty sqrt(diff**2 + eps**2), averaged."""
+    return torch.sqrt((pred - target) ** 2 + eps * eps).mean()
+
+
+def fft_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 distance of the 2-D real FFTs (real and imaginary parts), per pixel."""
+    a, b = torch.fft.rfft2(pred, norm="ortho"), torch.fft.rfft2(target, norm="ortho")
+    return (a - b).abs().mean()
+
+
+def restoration_loss(pred: torch.Tensor, target: torch.Tensor, cfg: dict) -> torch.Tensor:
+    """``cfg['kind']`` in {charbonnier, mse, l1} plus ``cfg['fft_weight']`` x FFT term."""
+    kind = cfg.get("kind", "charbonnier")
+    if kind == "mse":
+        loss = torch.mean((pred - target) ** 2)
+    elif kind == "l1":
+        loss = (pred - target).abs().mean()
+    else:
+        loss = charbonnier(pred, target)
+    weight = float(cfg.get("fft_weight", 0.0))
+    return loss + weight * fft_l1(pred, target) if weight else loss

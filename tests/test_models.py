@@ -1,0 +1,157 @@
+"""Fast CPU tests of the deblurring networks (tiny inputs)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from xraydeblur.models import ARCHITECTURES, DeepAutoencoder, NAFNet, SRCNN, UNet, build_model, count_parameters
+
+torch.set_num_threads(1)
+
+
+def _rand(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(*shape, generator=g)
+
+
+def test_build_model_and_registry():
+    assert set(ARCHITECTURES) == {"srcnn", "dae", "unet", "nafnet"}
+    assert isinstance(build_model("srcnn"), SRCNN)
+    assert isinstance(build_model("nafnet", width=8), NAFNet)
+    with pytest.raises(ValueError, match="nafnet"):
+        build_model("resnet")
+
+
+def test_srcnn_paper_padding_shapes():
+    torch.manual_seed(0)
+    m = SRCNN().eval()
+    with torch.no_grad():
+        assert m.conv1(_rand(1, 1, 224, 224)).shape[-2:] == (220, 220)
+        assert m(_rand(1, 1, 224, 224)).shape == (1, 1, 224, 224)
+        assert m(_rand(2, 1, 37, 53)).shape == (2, 1, 37, 53)
+        assert SRCNN(paper_padding=False)(_rand(1, 1, 37, 53)).shape == (1, 1, 37, 53)
+
+
+def test_srcnn_paper_padding_is_aligned():
+    # a centred impulse must give a response centred on the same pixel
+    m = SRCNN(channels=(1, 1)).eval()
+    for conv in (m.conv1, m.conv2, m.conv3):
+        torch.nn.init.zeros_(conv.bias)
+        with torch.no_grad():
+            conv.weight.zero_()
+            k = conv.weight.shape[-1]
+            conv.weight[..., k // 2, k // 2] = 1.0
+    x = torch.zeros(1, 1, 31, 31)
+    x[..., 15, 15] = 1.0
+    with torch.no_grad():
+        assert torch.equal(m(x), x)
+
+
+def test_dae_shapes_determinism_kl():
+    torch.manual_seed(0)
+    m = DeepAutoencoder(image_size=64, base=8, latent=16)
+    x = _rand(2, 1, 64, 64)
+    m.train()
+    y, kl = m.forward_with_kl(x)
+    assert y.shape == x.shape and kl.dim() == 0
+    assert torch.isfinite(kl) and kl.item() > 0
+    assert ((y > 0) & (y < 1)).all()
+    m.eval()
+    with torch.no_grad():
+        assert torch.equal(m(x), m(x))
+    with pytest.raises(ValueError):
+        m(_rand(1, 1, 32, 64))
+    with pytest.raises(ValueError):
+        DeepAutoencoder(image_size=100)
+
+
+def test_dae_default_size_and_params():
+    m = DeepAutoencoder().eval()
+    assert count_parameters(m) < 4_000_000
+    with torch.no_grad():
+        assert m(_rand(1, 1, 224, 224)).shape == (1, 1, 224, 224)
+
+
+def test_unet_shapes():
+    torch.manual_seed(0)
+    m = UNet(base=4).eval()
+    with torch.no_grad():
+        for h, w in [(37, 53), (32, 48)]:
+            y = m(_rand(1, 1, h, w))
+            assert y.shape == (1, 1, h, w) and ((y >= 0) & (y <= 1)).all()
+    assert count_parameters(UNet()) < 4_000_000
+
+
+def test_unet_gradient_steps_reduce_loss():
+    torch.manual_seed(0)
+    m = UNet(base=4)
+    x, t = _rand(2, 1, 32, 32, seed=1), _rand(2, 1, 32, 32, seed=2)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(5):
+        loss = torch.nn.functional.mse_loss(m(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_nafnet_shapes_identity_at_init():
+    torch.manual_seed(0)
+    m = NAFNet(width=8, enc_blocks=(1, 1, 1, 1)).eval()
+    x = _rand(2, 1, 37, 53)
+    with torch.no_grad():
+        assert torch.equal(m(x), x)
+    m2 = NAFNet(in_channels=2, width=8, enc_blocks=(1, 1, 1, 1)).eval()
+    x2 = _rand(1, 2, 37, 53)
+    with torch.no_grad():
+        y2 = m2(x2)
+    assert y2.shape == (1, 1, 37, 53) and torch.equal(y2, x2[:, :1])
+    with pytest.raises(ValueError):
+        m(x2)
+
+
+def test_nafnet_default_parameter_count():
+    n = count_parameters(NAFNet())
+    assert 1e6 <= n <= 8e6
+
+
+def _randomise_nafnet(m):
+    # move away from the identity init so the export test is meaningful
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith(("beta", "gamma")) or name.startswith("ending"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+
+
+def test_nafnet_onnx_matches_torch(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    m = NAFNet().eval()
+    _randomise_nafnet(m)
+    x = _rand(1, 1, 48, 64)
+    path = str(tmp_path / "nafnet.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(m, (x,), path, input_names=["input"], output_names=["output"], opset_version=17,
+                              dynamic_axes={"input": {2: "H", 3: "W"}, "output": {2: "H", 3: "W"}}, dynamo=False)
+        except Exception:  # legacy TorchScript exporter unavailable: use the default (torch.export) one
+            h, w = torch.export.Dim("H", min=16, max=8192), torch.export.Dim("W", min=16, max=8192)
+            torch.onnx.export(m, (x,), path, input_names=["input"], output_names=["output"], opset_version=18,
+                              dynamic_shapes={"x": {2: h, 3: w}})
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    for shape in [(1, 1, 48, 64), (1, 1, 37, 53)]:  # second one checks the dynamic H/W
+        xi = x if shape == (1, 1, 48, 64) else _rand(*shape, seed=5)
+        with torch.no_grad():
+            ref = m(xi).numpy()
+        out = sess.run(None, {name: xi.numpy()})[0]
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, atol=1e-4, rtol=0)
