@@ -1,0 +1,556 @@
+"""Batch deblurring of files and folder trees (the engine behind ``xraydeblur deblur``).
+
+The work is split in three steps so each can be used (and tested) on its own:
+
+* :func:`collect_inputs` turns the files and folders a user named into a list of
+  ``(input_path, relative_output_path)`` pairs; folders are walked recursively and their
+  structure is mirrored;
+* :func:`plan_jobs` places those pairs under an output file or folder, picks the output
+  suffix, and refuses outputs that would overwrite an input or collide with each other;
+* :func:`run_batch` runs :func:`process_one` on every job, in this process or in a pool
+  of worker processes, streaming one :class:`ManifestRecord` per file as it completes.
+
+Robustness rules: one bad file never stops the others (it gets status ``failed`` with a
+one-line reason); an input is never overwritten; outputs (images, reports, manifests)
+are written atomically (temporary file + rename), so an interrupted run leaves no
+half-written file; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .errors import InputError
+
+#: suffixes (lower case) picked up when walking a folder
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom")
+#: file name of the manifest written into an output folder
+MANIFEST_NAME = "xraydeblur-manifest.csv"
+#: suffixes appended to an output's name for its report and residual map
+REPORT_SUFFIX = ".report.json"
+RESIDUAL_SUFFIX = ".residual.png"
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+@dataclass
+class ManifestRecord:
+    """One row of the manifest: what happened to one input file."""
+
+    input: str
+    output: str
+    status: str  # "ok" | "skipped" | "failed"
+    error: str = ""
+    seconds: float = 0.0
+    method: str = ""
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def row(self) -> dict:
+        row = asdict(self)
+        row["seconds"] = f"{self.seconds:.3f}"
+        return row
+
+
+@dataclass
+class Job:
+    """One file to process: where it comes from and where its result goes."""
+
+    input: Path
+    output: Path
+    #: a reason (one line) when the job must not run (would overwrite an input, collides)
+    refused: str = ""
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """Cheap test for extension-less DICOM files: the "DICM" marker at byte 128."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _is_candidate(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False  # hidden files, editor droppings and our own ".name.XXXX.part" temp files
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return True
+    return suffix == "" and _looks_like_dicom(path)
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def collect_inputs(paths: Iterable[str | os.PathLike], exclude: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
+    """Expand files and folders into ``(input_path, relative_output_path)`` pairs.
+
+    * A file is taken as it is (whatever its name; the reader detects the format) and
+      its relative output path is its file name.
+    * A folder is walked recursively, in sorted order; it contributes files ending in
+      .png .jpg .jpeg .tif .tiff .dcm .dicom (any case) plus extension-less files with a
+      DICOM Part 10 header ("DICM" at byte 128). Hidden files and folders (name starting
+      with ".") are skipped, and so are ACR-NEMA files without a suffix (name them
+      ``*.dcm``). The relative output path is the path inside that folder, so the folder
+      structure is mirrored under the output folder.
+    * ``exclude``: a folder (usually the output folder) whose files are never collected,
+      so an output folder inside an input folder is not fed back in.
+    * The same file named twice (directly and through its folder) is kept once.
+
+    Raises :class:`InputError` for a path that does not exist.
+    """
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    pairs: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+
+    def add(file: Path, relative: Path) -> None:
+        key = file.resolve()
+        if key in seen:
+            return
+        seen.add(key)
+        pairs.append((file, relative))
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+                here = Path(dirpath)
+                dirnames[:] = sorted(
+                    d for d in dirnames if not d.startswith(".") and not (excluded is not None and _is_within((here / d).resolve(), excluded))
+                )
+                for name in sorted(filenames):
+                    file = here / name
+                    if file.is_file() and _is_candidate(file):
+                        add(file, file.relative_to(path))
+        elif path.is_file():
+            add(path, Path(path.name))
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or folder")
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return pairs
+
+
+def _output_name(relative: Path, fmt: str | None) -> Path:
+    """``relative`` with the suffix of format ``fmt`` (unchanged when ``fmt`` is None or
+    the suffix already means that format)."""
+    if fmt is None:
+        return relative
+    from .io.write import SUFFIX_FORMAT, output_suffix
+
+    suffix = relative.suffix.lower()
+    if SUFFIX_FORMAT.get(suffix) == fmt:
+        return relative
+    if suffix in IMAGE_SUFFIXES:
+        return relative.with_suffix(output_suffix(fmt))
+    return relative.with_name(relative.name + output_suffix(fmt))
+
+
+def output_is_file(paths: list[str | os.PathLike], output: str | os.PathLike) -> bool:
+    """True when ``output`` names one output file: a single input file and an output with
+    an image suffix that is not an existing folder."""
+    from .io.write import SUFFIX_FORMAT
+
+    output = Path(output)
+    return len(paths) == 1 and Path(paths[0]).is_file() and output.suffix.lower() in SUFFIX_FORMAT and not output.is_dir()
+
+
+def plan_jobs(paths: list[str | os.PathLike], output: str | os.PathLike, fmt: str | None = None) -> tuple[list[Job], bool]:
+    """Inputs -> jobs; returns ``(jobs, output_is_dir)``.
+
+    One input file and an ``output`` with an image suffix write that file; otherwise
+    ``output`` is a folder and each input's relative path is mirrored under it (the
+    suffix replaced when ``fmt`` asks for another format). A job whose output is one of
+    the inputs, or is the output of an earlier job, is kept but ``refused``.
+    """
+    output = Path(output)
+    if output_is_file(paths, output):
+        from .io.write import SUFFIX_FORMAT
+
+        implied = SUFFIX_FORMAT[output.suffix.lower()]
+        if fmt is not None and fmt != implied:
+            raise InputError(f"--format {fmt} disagrees with the output name {output.name}; use a {implied} name or drop --format")
+        src = Path(paths[0])
+        jobs, as_dir = [Job(src, output)], False
+    else:
+        if output.exists() and not output.is_dir():
+            raise InputError(f"{output}: exists and is not a folder (several inputs need an output folder)")
+        pairs = collect_inputs(paths, exclude=output)
+        if not pairs:
+            raise InputError(f"no radiographs found in {', '.join(str(p) for p in paths)} (looked for {' '.join(IMAGE_SUFFIXES)})")
+        jobs, as_dir = [Job(src, output / _output_name(rel, fmt)) for src, rel in pairs], True
+
+    inputs = {job.input.resolve(): job.input for job in jobs}
+    taken: dict[Path, Path] = {}
+    for job in jobs:
+        target = job.output.resolve()
+        if target in inputs:
+            job.refused = f"output {job.output} would overwrite the input {inputs[target]}; choose another output"
+        elif target in taken:
+            job.refused = f"output {job.output} is also the output of {taken[target]}"
+        else:
+            taken[target] = job.input
+    return jobs, as_dir
+
+
+# --------------------------------------------------------------------------- one file
+
+_METHODS: dict = {}
+
+
+def resolve_method(name: str | None):
+    """The :class:`~xraydeblur.methods.Method` called ``name`` (default: the best shipped),
+    looked up once per process. Unknown names raise :class:`InputError` listing the
+    available methods."""
+    from .methods import available_methods, default_method, get_method
+
+    if name in _METHODS:
+        return _METHODS[name]
+    available = available_methods()
+    if not available:
+        raise InputError("no deblurring method is available in this installation")
+    key = name or default_method()
+    if key not in available:
+        raise InputError(f"unknown method {key!r}; available: {', '.join(available)}")
+    method = get_method(key)
+    _METHODS[name] = _METHODS[key] = method
+    return method
+
+
+def _one_line(exc: BaseException, path: Path | None = None) -> str:
+    text = " ".join(str(exc).split())
+    if not isinstance(exc, InputError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if path is not None:
+        for prefix in (f"{path}: ", f"{path.name}: "):  # the caller already names the file
+            if text.startswith(prefix):
+                text = text[len(prefix):]
+                break
+    return text[:300]
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.ndarray) and value.size <= 64:
+        return value.tolist()
+    return str(value)
+
+
+def _safe_sharpness(image: np.ndarray) -> float | None:
+    from .metrics import sharpness
+
+    border = 8 if min(image.shape) > 2 * 8 + 2 else 0
+    try:
+        return float(sharpness(image, border=border))
+    except ValueError:
+        return None
+
+
+def _residual_png(residual: np.ndarray) -> bytes:
+    """A residual map as an 8-bit PNG (absolute values, stretched to the maximum when
+    they leave [0, 1])."""
+    from PIL import Image
+
+    arr = np.squeeze(np.nan_to_num(np.asarray(residual, dtype=np.float64)))
+    if arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
+        arr = np.abs(arr)
+        top = float(arr.max(initial=0))
+        arr = arr / top if top > 0 else arr
+    buf = _io.BytesIO()
+    Image.fromarray(np.rint(np.clip(arr, 0, 1) * 255).astype(np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _clean_safeguard(value, output: Path, report: dict):
+    """Make a safeguard report JSON-safe: save "residual_map" as a PNG, drop other arrays."""
+    from .io.write import write_bytes_atomic
+
+    if isinstance(value, dict):
+        clean = {}
+        for key, item in value.items():
+            if isinstance(item, np.ndarray):
+                if key == "residual_map" and np.squeeze(item).ndim == 2:
+                    target = output.with_name(output.name + RESIDUAL_SUFFIX)
+                    write_bytes_atomic(_residual_png(item), target)
+                    report["residual_map"] = target.name
+                continue  # arrays (maps, images) never go into the JSON
+            clean[str(key)] = _clean_safeguard(item, output, report)
+        return clean
+    if isinstance(value, (list, tuple)):
+        return [_clean_safeguard(v, output, report) for v in value if not isinstance(v, np.ndarray)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, output: Path, seconds: float, input_path: Path) -> dict:
+    """The per-image JSON report (see :func:`process_one`); may write the residual PNG."""
+    report = {
+        "input": str(input_path),
+        "output": str(output),
+        "method": method.name,
+        "kind": method.kind,
+        "version": method.version,
+        "weights_sha256": method.weights_sha256,
+        "seconds": round(seconds, 4),
+        "width": rad.width,
+        "height": rad.height,
+        "bits": rad.bits_stored,
+        "format": rad.format,
+        "kernel": None if kernel is None else list(np.asarray(kernel).shape),
+        "blind": kernel is None,
+        "sharpness_input": _safe_sharpness(rad.pixels),
+        "sharpness_output": _safe_sharpness(restored),
+    }
+    try:
+        from .classical.estimate import estimate_gaussian_sigma
+    except ImportError:
+        estimate_gaussian_sigma = None
+    if estimate_gaussian_sigma is not None:
+        try:
+            report["blur_sigma_input"] = float(estimate_gaussian_sigma(rad.pixels))
+            report["blur_sigma_output"] = float(estimate_gaussian_sigma(restored))
+        except Exception as exc:  # an estimate that fails must not fail the image
+            report["blur_sigma_error"] = _one_line(exc)
+    try:
+        from .safeguard import check_consistency
+    except ImportError:
+        check_consistency = None
+    if check_consistency is not None:
+        try:
+            raw = check_consistency(rad.pixels, restored, kernel=kernel)
+            report["safeguard"] = _clean_safeguard(dict(raw), output, report)
+        except Exception as exc:
+            report["safeguard"] = {"error": _one_line(exc)}
+    return report
+
+
+def process_one(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    method: str | None = None,
+    kernel: np.ndarray | None = None,
+    fmt: str | None = None,
+    report: bool = False,
+    skip_existing: bool = False,
+    protected: Iterable[str | os.PathLike] = (),
+) -> ManifestRecord:
+    """Deblur one file; never raises for a bad file (returns a ``failed`` record).
+
+    ``method``: a name (resolved once per process) or a Method; ``kernel``: the known
+    PSF or None (blind); ``fmt``: output format (default: from the output suffix, else
+    the input's format); ``report``: also write ``<output>.report.json`` with method,
+    version, weights hash, seconds, size, bits, sharpness before/after, estimated blur
+    before/after (when :mod:`xraydeblur.classical.estimate` exists) and the safeguard
+    report (when :mod:`xraydeblur.safeguard` exists); ``protected``: paths (the inputs)
+    the output must never be. ``KeyboardInterrupt`` propagates.
+    """
+    from .io import read_radiograph
+    from .io.write import format_for_path, write_bytes_atomic, write_radiograph
+
+    src, out = Path(input_path), Path(output_path)
+    start = time.perf_counter()
+    record = ManifestRecord(str(src), str(out), "failed")
+    try:
+        method = resolve_method(method) if method is None or isinstance(method, str) else method
+        record.method = method.name
+        target = out.resolve()
+        if any(Path(p).resolve() == target for p in [src, *protected]):
+            raise InputError(f"output {out} would overwrite an input; choose another output")
+        if skip_existing and out.exists():
+            record.status = "skipped"
+            return record
+        rad = read_radiograph(src)
+        out_fmt = fmt or format_for_path(out, rad.format)
+        if out_fmt == "dicom" and rad.format != "dicom":
+            raise InputError(f"DICOM output needs a DICOM input (this is {rad.format}); choose --format png or tiff")
+        t0 = time.perf_counter()
+        restored = method(rad.pixels, kernel)
+        seconds = time.perf_counter() - t0
+        write_radiograph(rad, restored, out, fmt=out_fmt, method=method.name, model_version=method.version, weights_sha256=method.weights_sha256)
+        if report:
+            data = build_report(rad, restored, method, kernel, out, seconds, src)
+            text = json.dumps(_json_safe(data), indent=2, default=_json_default, allow_nan=False)
+            write_bytes_atomic((text + "\n").encode(), out.with_name(out.name + REPORT_SUFFIX))
+        record.status = "ok"
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure of one file is recorded, not raised
+        record.error = _one_line(exc, src)
+    finally:
+        record.seconds = time.perf_counter() - start
+    return record
+
+
+def _json_safe(value):
+    """Standard JSON: NaN and infinities become null, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- many files
+
+_WORKER: dict = {}
+
+
+def _init_worker(method: str | None, device: str | None, threads: int) -> None:
+    """Pool initializer: ignore Ctrl-C (the parent decides), limit threads, resolve the
+    method once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if device:
+        os.environ["XRAYDEBLUR_DEVICE"] = device
+    if "torch" in sys.modules:
+        try:
+            sys.modules["torch"].set_num_threads(threads)
+        except Exception:
+            pass
+    try:
+        _WORKER["method"] = resolve_method(method)
+    except Exception:
+        _WORKER["method"] = method  # process_one reports the reason per file
+
+
+def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing) -> ManifestRecord:
+    return process_one(job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing)
+
+
+def pool_context(device: str | None = None):
+    """Process start method: 'fork' on Linux (workers inherit methods registered at run
+    time, and start fast), 'spawn' for CUDA (a forked CUDA context is unusable)."""
+    if device == "cuda":
+        return multiprocessing.get_context("spawn")
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
+
+
+def run_batch(
+    jobs: list[Job],
+    method: str | None = None,
+    kernel: np.ndarray | None = None,
+    fmt: str | None = None,
+    report: bool = False,
+    skip_existing: bool = False,
+    workers: int = 1,
+    device: str | None = None,
+    on_record: Callable[[int, ManifestRecord], None] | None = None,
+) -> list[ManifestRecord]:
+    """Process ``jobs``; returns one record per job, in job order.
+
+    ``on_record(index, record)`` is called as each file completes (in completion order
+    with several workers). With ``workers > 1`` a process pool is used (see
+    :func:`pool_context`), each worker resolving the method once. On Ctrl-C no new file
+    is started, files in progress are finished (so no partial outputs), their records
+    are still reported through ``on_record``, and ``KeyboardInterrupt`` is re-raised.
+    """
+    records: list[ManifestRecord | None] = [None] * len(jobs)
+
+    def done(index: int, record: ManifestRecord) -> None:
+        records[index] = record
+        if on_record is not None:
+            on_record(index, record)
+
+    pending = []
+    for index, job in enumerate(jobs):
+        if job.refused:
+            done(index, ManifestRecord(str(job.input), str(job.output), "failed", job.refused, 0.0, getattr(method, "name", method or "")))
+        else:
+            pending.append(index)
+
+    if workers <= 1 or len(pending) <= 1:
+        resolved = resolve_method(method) if method is None or isinstance(method, str) else method
+        for index in pending:
+            job = jobs[index]
+            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing))
+        return records  # type: ignore[return-value]
+
+    name = method if method is None or isinstance(method, str) else method.name
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    executor = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=pool_context(device), initializer=_init_worker, initargs=(name, device, threads))
+    futures = {}
+    try:
+        for index in pending:
+            job = jobs[index]
+            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing)] = index
+        remaining = set(futures)
+        while remaining:
+            finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done(futures[future], _future_record(future, jobs[futures[future]], name))
+    except KeyboardInterrupt:
+        executor.shutdown(wait=True, cancel_futures=True)
+        for future, index in futures.items():
+            if records[index] is None and future.done() and not future.cancelled():
+                done(index, _future_record(future, jobs[index], name))
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    return records  # type: ignore[return-value]
+
+
+def _future_record(future, job: Job, method_name: str | None) -> ManifestRecord:
+    exc = future.exception()
+    if exc is None:
+        return future.result()
+    reason = _one_line(exc)
+    if type(exc).__name__ == "BrokenProcessPool":
+        reason = "a worker process died (out of memory?); rerun with fewer --workers"
+    return ManifestRecord(str(job.input), str(job.output), "failed", reason, 0.0, method_name or "")
+
+
+def write_manifest(records: Iterable[ManifestRecord | None], path: str | os.PathLike) -> Path:
+    """Write the CSV manifest (columns input, output, status, error, seconds, method)
+    atomically; ``None`` entries (files never started) are left out."""
+    from .io.write import write_bytes_atomic
+
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ManifestRecord.columns(), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        if record is not None:
+            writer.writerow(record.row())
+    return write_bytes_atomic(buf.getvalue().encode("utf-8"), path)
+
+
+def summarize(records: Iterable[ManifestRecord | None]) -> dict:
+    """Counts per status."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for record in records:
+        if record is not None:
+            counts[record.status] += 1
+    return counts

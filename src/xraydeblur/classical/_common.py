@@ -1,0 +1,204 @@
+"""Shared pieces of the classical methods: boundary extension, transfer functions,
+finite differences and a robust noise estimate.
+
+Every FFT method here works on an *extended* image: the input is mirrored outwards
+by a margin of at least the kernel size (so the blur model holds across the true
+border), enlarged to a fast FFT size, and the outermost band of the extension is
+blended smoothly into a constant (so the periodic wrap-around of the FFT joins two
+equal values instead of two unrelated image borders). Only the original window is
+returned, so anything that rings in the taper band is cut away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft as sfft
+
+#: threads for scipy.fft (the machines this runs on are small and shared)
+FFT_WORKERS = 2
+
+
+def as_image(image: np.ndarray) -> np.ndarray:
+    """Validate a 2-D image and return it as float64."""
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D image (H, W), got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError("empty image")
+    return np.nan_to_num(image.astype(np.float64, copy=False), nan=0.0)
+
+
+def as_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Validate a 2-D PSF and return it as float64 normalised to sum 1."""
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2:
+        raise ValueError(f"expected a 2-D kernel, got shape {kernel.shape}")
+    total = kernel.sum()
+    if not np.isfinite(total) or total <= 0:
+        raise ValueError("kernel must have a positive, finite sum")
+    return kernel / total
+
+
+def to_output(x: np.ndarray) -> np.ndarray:
+    """float32 (H, W) in [0, 1] with no NaN/inf."""
+    return np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(np.float32)
+
+
+@dataclass
+class Extension:
+    """An image mirrored out to ``shape`` (a fast FFT size); ``window`` cuts it back."""
+
+    data: np.ndarray
+    window: tuple[slice, slice]
+    pad: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.shape
+
+    def crop(self, x: np.ndarray) -> np.ndarray:
+        return x[self.window]
+
+    def mask(self) -> np.ndarray:
+        m = np.zeros(self.shape)
+        m[self.window] = 1.0
+        return m
+
+
+def _fast(n: int) -> int:
+    return sfft.next_fast_len(n, real=True)
+
+
+def extend(image: np.ndarray, kernel_shape: tuple[int, int], factor: float = 2.0, minimum: int = 16, taper: bool = True) -> Extension:
+    """Mirror ``image`` outwards by ``max(minimum, factor * kernel size)`` pixels per side.
+
+    The total size is rounded up to a fast FFT length. With ``taper`` the outer part of
+    the margin (everything further than ``kernel size`` from the image) is blended with
+    a raised-cosine ramp into the image mean, which makes the extended image periodic
+    without a jump; the part within one kernel size of the image is a pure mirror.
+    """
+    h, w = image.shape
+    k = max(kernel_shape)
+    pad = int(max(minimum, np.ceil(factor * k)))
+    H, W = _fast(h + 2 * pad), _fast(w + 2 * pad)
+    top, left = (H - h) // 2, (W - w) // 2
+    widths = ((top, H - h - top), (left, W - w - left))
+    mode = "symmetric"
+    data = image
+    # np.pad cannot mirror by more than the image size in one go: repeat if needed
+    while any(a > s or b > s for (a, b), s in zip(widths, data.shape)):
+        step = tuple((min(a, s), min(b, s)) for (a, b), s in zip(widths, data.shape))
+        data = np.pad(data, step, mode=mode)
+        widths = tuple((a - sa, b - sb) for (a, b), (sa, sb) in zip(widths, step))
+    data = np.pad(data, widths, mode=mode)
+    if taper:
+        keep = k  # pure mirror this far out from the image
+        weight = np.outer(_ramp(H, top, h, keep), _ramp(W, left, w, keep))
+        mean = float(image.mean())
+        data = mean + weight * (data - mean)
+    window = (slice(top, top + h), slice(left, left + w))
+    return Extension(np.ascontiguousarray(data), window, min(top, left))
+
+
+def _ramp(n: int, start: int, length: int, keep: int) -> np.ndarray:
+    """1 on [start - keep, start + length + keep), raised-cosine down to 0 at both array ends."""
+    r = np.ones(n)
+    lo, hi = max(0, start - keep), min(n, start + length + keep)
+    if lo > 0:
+        t = np.arange(lo) / lo  # 0 at the array edge -> 1 at lo
+        r[:lo] = 0.5 - 0.5 * np.cos(np.pi * t)
+    if hi < n:
+        t = (n - 1 - np.arange(hi, n)) / (n - hi)
+        r[hi:] = 0.5 - 0.5 * np.cos(np.pi * t)
+    return r
+
+
+def psf2otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Real-FFT transfer function (H, W//2+1) of ``kernel`` centred at pixel (0, 0)."""
+    ky, kx = kernel.shape
+    if ky > shape[0] or kx > shape[1]:
+        raise ValueError(f"kernel {kernel.shape} larger than the image {shape}")
+    big = np.zeros(shape)
+    big[:ky, :kx] = kernel
+    big = np.roll(big, (-(ky // 2), -(kx // 2)), axis=(0, 1))
+    return sfft.rfft2(big, workers=FFT_WORKERS)
+
+
+def rfft2(x: np.ndarray) -> np.ndarray:
+    return sfft.rfft2(x, workers=FFT_WORKERS)
+
+
+def irfft2(X: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return sfft.irfft2(X, s=shape, workers=FFT_WORKERS)
+
+
+def conv_fft(x: np.ndarray, otf: np.ndarray) -> np.ndarray:
+    """Circular convolution of ``x`` with the kernel whose OTF is ``otf``."""
+    return irfft2(rfft2(x) * otf, x.shape)
+
+
+def corr_fft(x: np.ndarray, otf: np.ndarray) -> np.ndarray:
+    """Circular correlation (adjoint of :func:`conv_fft`)."""
+    return irfft2(rfft2(x) * np.conj(otf), x.shape)
+
+
+def difference_otfs(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """OTFs of the forward differences along x (columns) and y (rows)."""
+    dx = np.zeros((3, 3))
+    dx[1, 1], dx[1, 2] = -1.0, 1.0
+    return psf2otf(dx[:, ::-1], shape), psf2otf(dx.T[::-1, :], shape)
+
+
+def regulariser_power(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """|D(f)|^2 of a regularising operator on an rfft grid: "identity", "gradient"
+    (sum of squared forward differences) or "laplacian" (5-point)."""
+    if name == "identity":
+        return np.ones((shape[0], shape[1] // 2 + 1))
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    g = 4 * np.sin(np.pi * fx) ** 2 + 4 * np.sin(np.pi * fy) ** 2  # |Dx|^2 + |Dy|^2
+    if name == "gradient":
+        return g
+    if name == "laplacian":
+        return g * g
+    raise ValueError(f"unknown regulariser {name!r}; choose identity, gradient or laplacian")
+
+
+def grad(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward differences (zero at the last column/row: Neumann boundary)."""
+    gx = np.zeros_like(u)
+    gy = np.zeros_like(u)
+    gx[:, :-1] = u[:, 1:] - u[:, :-1]
+    gy[:-1, :] = u[1:, :] - u[:-1, :]
+    return gx, gy
+
+
+def div(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Backward-difference divergence, the negative adjoint of :func:`grad`."""
+    d = np.zeros_like(px)
+    d[:, 0] = px[:, 0]
+    d[:, 1:-1] = px[:, 1:-1] - px[:, :-2]
+    d[:, -1] = -px[:, -2]
+    d[0, :] += py[0, :]
+    d[1:-1, :] += py[1:-1, :] - py[:-2, :]
+    d[-1, :] += -py[-2, :]
+    return d
+
+
+def estimate_noise_sigma(image: np.ndarray) -> float:
+    """Robust standard deviation of additive white noise, in image units.
+
+    Median absolute value of the finest diagonal Haar wavelet coefficients
+    ``(a - b - c + d) / 2`` over 2x2 blocks, divided by 0.6745 (Donoho's MAD rule).
+    Smooth image content barely reaches this band, so the estimate is dominated by
+    the noise; for signal-dependent (Poisson) noise it is a typical level.
+    """
+    x = as_image(image)
+    h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
+    if h < 2 or w < 2:
+        return 0.0
+    x = x[:h, :w]
+    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
+    return float(np.median(np.abs(hh)) / 0.6745)

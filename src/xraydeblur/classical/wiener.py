@@ -1,0 +1,231 @@
+"""Wiener (linear minimum-mean-square-error) deconvolution by FFT.
+
+Two functions, in the style of ``skimage.restoration``:
+
+* :func:`wiener` - regularised inverse filter with a fixed or automatically estimated
+  noise-to-signal ratio ``balance``;
+* :func:`unsupervised_wiener` - the self-tuning variant: noise level and prior
+  strength are estimated from the image by empirical Bayes (expectation-maximisation
+  on the Gaussian model, deterministic), instead of the Gibbs sampler of Orieux et al.
+  that ``skimage.restoration.unsupervised_wiener`` uses.
+
+Both mirror the image outwards by at least twice the kernel size and taper the far
+part of that margin (see :mod:`._common`), so FFT periodicity does not make the
+borders ring. Cost: a handful of real FFTs of the extended image, about 0.5 s for a
+2000 x 2000 radiograph on one core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import as_image, as_kernel, estimate_noise_sigma, extend, irfft2, psf2otf, regulariser_power, rfft2, to_output
+
+#: lower bound of the automatic balance (noise-free images still carry rounding noise)
+MIN_BALANCE = 1e-5
+
+
+def _spectral_mean(a: np.ndarray, width: int) -> np.ndarray | float:
+    """Mean of a quantity given on an rfft grid over the full (Hermitian) frequency grid."""
+    weights = np.full(a.shape[-1], 2.0)
+    weights[0] = 1.0
+    if width % 2 == 0:
+        weights[-1] = 1.0
+    return float((a * weights).sum() / (a.shape[0] * width))
+
+
+def estimate_balance(image: np.ndarray, kernel: np.ndarray, regulariser: str = "gradient", noise_sigma: float | None = None, min_noise: float = 0.0) -> float:
+    """Noise-to-signal ratio for :func:`wiener`, from the image alone.
+
+    * noise: standard deviation ``s`` from the wavelet MAD rule
+      (:func:`estimate_noise_sigma`) unless ``noise_sigma`` is given, at least
+      ``min_noise``;
+    * signal: the sharp image is modelled with power spectrum ``c / |D(f)|^2``
+      (for the "gradient" regulariser the familiar 1/f^2 law of natural images), so
+      the blurred image has periodogram ``P(f) = c |H|^2 / |D|^2 + s^2``. In rings of
+      radial frequency where the image is signal-dominated (``P > 4 s^2``) each ring
+      gives ``c = (P - s^2) / mean(|H|^2 / |D|^2)``; ``c`` is their median (the
+      lowest ring if none qualifies).
+
+    The returned balance is ``s^2 / c`` (at least :data:`MIN_BALANCE`), the ratio
+    that makes :func:`wiener` the MMSE filter under that model.
+    """
+    y = as_image(image)
+    k = as_kernel(kernel)
+    s = estimate_noise_sigma(y) if noise_sigma is None else float(noise_sigma)
+    s = max(s, min_noise, 1e-6)
+    ext = extend(y, k.shape)
+    n = ext.data.size
+    P = np.abs(rfft2(ext.data - ext.data.mean())) ** 2 / n
+    D2 = regulariser_power(regulariser, ext.shape)
+    H2 = np.abs(psf2otf(k, ext.shape)) ** 2
+    if regulariser == "identity":
+        D2 = D2.copy()
+    fy = np.fft.fftfreq(ext.shape[0])[:, None]
+    fx = np.fft.rfftfreq(ext.shape[1])[None, :]
+    radius = np.hypot(fx, fy)
+    edges = np.geomspace(2.0 / min(ext.shape), 0.5, 17)
+    ring = np.digitize(radius, edges) - 1  # -1 below the first edge (DC), 16 above 0.5
+    ok = (ring >= 0) & (ring < 16)
+    counts = np.bincount(ring[ok], minlength=16)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_ring = np.bincount(ring[ok], weights=P[ok], minlength=16) / counts
+        a_ring = np.bincount(ring[ok], weights=(H2 / np.maximum(D2, 1e-12))[ok], minlength=16) / counts
+        c_ring = (p_ring - s * s) / a_ring
+    valid = (counts > 0) & np.isfinite(c_ring)
+    strong = valid & (p_ring > 4 * s * s)
+    if strong.any():
+        c = float(np.median(c_ring[strong]))
+    elif valid.any():
+        c = float(c_ring[np.flatnonzero(valid)[0]])
+    else:
+        c = 0.0
+    if not np.isfinite(c) or c <= 0:
+        return 1.0  # no detectable signal above the noise: smooth hard
+    return float(max(s * s / c, MIN_BALANCE))
+
+
+def wiener(image: np.ndarray, kernel: np.ndarray, balance: float | None = None, regulariser: str = "gradient", balance_gain: float = 1.0) -> np.ndarray:
+    """Wiener deconvolution of ``image`` by ``kernel``.
+
+    Solves ``X = conj(H) Y / (|H|^2 + balance * |D|^2)`` in the Fourier domain on a
+    mirrored, tapered extension of the image.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        Blurred image, values in [0, 1] (float; any dtype is converted).
+    kernel : ndarray (k, k)
+        Point spread function in pixels of ``image``; normalised to sum 1 here.
+    balance : float or None
+        Noise-to-signal ratio (dimensionless, relative to ``|D|^2``). ``None``
+        estimates it from the image with :func:`estimate_balance` (times
+        ``balance_gain``). Typical values: 1e-4 (noise-free) to 1e-1 (very noisy).
+    regulariser : {"gradient", "laplacian", "identity"}
+        Operator ``D`` whose energy is penalised: "gradient" (first differences,
+        matches the 1/f^2 spectrum of natural images), "laplacian" (5-point, a
+        smoother prior) or "identity" (classical constant-NSR Wiener filter).
+    balance_gain : float
+        Multiplier on the automatic balance (ignored when ``balance`` is given).
+
+    Returns
+    -------
+    ndarray (H, W) float32 in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xraydeblur.degrade import gaussian_blur
+    >>> from xraydeblur.classical import wiener
+    >>> yy, xx = np.mgrid[:64, :64] / 64.0
+    >>> sharp = (0.5 + 0.4 * np.sin(6 * xx) * np.cos(5 * yy)).astype(np.float32)
+    >>> blurred, kernel = gaussian_blur(sharp, 2.0)
+    >>> restored = wiener(blurred, kernel, balance=1e-4)
+    >>> restored.shape, restored.dtype
+    ((64, 64), dtype('float32'))
+    """
+    y = as_image(image)
+    k = as_kernel(kernel)
+    if balance is None:
+        balance = balance_gain * estimate_balance(y, k, regulariser)
+    if balance < 0:
+        raise ValueError("balance must be >= 0")
+    ext = extend(y, k.shape)
+    H = psf2otf(k, ext.shape)
+    D2 = regulariser_power(regulariser, ext.shape)
+    denom = np.abs(H) ** 2 + balance * D2
+    denom = np.maximum(denom, 1e-12)
+    X = np.conj(H) * rfft2(ext.data) / denom
+    return to_output(ext.crop(irfft2(X, ext.shape)))
+
+
+def unsupervised_wiener(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    regulariser: str = "gradient",
+    iterations: int = 50,
+    tol: float = 1e-4,
+    min_noise: float = 1e-3,
+    return_params: bool = False,
+):
+    """Self-tuning Wiener deconvolution (empirical Bayes, EM).
+
+    Model, per Fourier coefficient of the (mirrored) image, with an orthonormal FFT:
+    ``Y = H X + N``, noise ``N ~ CN(0, 1/g_n)``, prior ``X ~ CN(0, 1/(g_x |D|^2))``
+    (flat for the mean). Given ``g_n`` and ``g_x`` the posterior of ``X`` is Gaussian
+    with precision ``L = g_n |H|^2 + g_x |D|^2`` and mean ``g_n conj(H) Y / L``
+    (a Wiener filter with balance ``g_x / g_n``). EM then re-estimates
+
+    * ``1/g_n = mean |Y - H M|^2 + mean |H|^2 / L`` (expected residual power),
+    * ``1/g_x = sum |D|^2 (|M|^2 + 1/L) / (N - 1)`` (expected regularised energy),
+
+    until the balance changes by less than ``tol`` (relative). This is the
+    deterministic (variational) counterpart of the Gibbs sampler of Orieux, Giovannelli
+    & Rodet (2010): the same hyperparameters, estimated by their posterior mode instead
+    of by sampling. It is initialised from :func:`estimate_balance`.
+
+    Parameters
+    ----------
+    image : ndarray (H, W), values in [0, 1]
+    kernel : ndarray (k, k), PSF in pixels (normalised here)
+    regulariser : {"gradient", "laplacian", "identity"}, see :func:`wiener`
+    iterations : int, maximum EM iterations (each costs two array passes, no new FFT)
+    tol : float, relative change of the balance that stops the iteration
+    min_noise : float
+        Floor on the noise standard deviation (image units). Without it a noise-free
+        image drives the estimate towards an unregularised inverse filter, which then
+        amplifies every small model error (crop borders, rounding); 1e-3 is about the
+        rounding noise of 8-bit storage (1/255/sqrt(12)).
+    return_params : bool, also return ``{"noise_sigma", "balance", "iterations"}``
+
+    Returns
+    -------
+    ndarray (H, W) float32 in [0, 1] (and the parameter dict if asked)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xraydeblur.degrade import gaussian_blur
+    >>> from xraydeblur.classical import unsupervised_wiener
+    >>> yy, xx = np.mgrid[:64, :64] / 64.0
+    >>> sharp = (0.5 + 0.4 * np.sin(6 * xx) * np.cos(5 * yy)).astype(np.float32)
+    >>> blurred, kernel = gaussian_blur(sharp, 2.0)
+    >>> restored, params = unsupervised_wiener(blurred, kernel, return_params=True)
+    >>> sorted(params)
+    ['balance', 'iterations', 'noise_sigma']
+    """
+    y = as_image(image)
+    k = as_kernel(kernel)
+    ext = extend(y, k.shape)
+    n = ext.data.size
+    width = ext.shape[1]
+    Y = rfft2(ext.data) / np.sqrt(n)  # orthonormal
+    H = psf2otf(k, ext.shape)
+    H2 = np.abs(H) ** 2
+    D2 = regulariser_power(regulariser, ext.shape)
+    if regulariser == "identity":
+        D2 = D2.copy()
+        D2[0, 0] = 0.0
+    sigma = max(estimate_noise_sigma(y), min_noise, 1e-6)
+    g_n = 1.0 / sigma**2
+    g_x = g_n * estimate_balance(y, k, regulariser, noise_sigma=sigma)
+    balance = g_x / g_n
+    done = 0
+    for done in range(1, iterations + 1):
+        L = g_n * H2 + g_x * D2
+        M = g_n * np.conj(H) * Y / L
+        residual = _spectral_mean(np.abs(Y - H * M) ** 2 + H2 / L, width)
+        prior = _spectral_mean(D2 * (np.abs(M) ** 2 + 1.0 / L), width) * n / (n - 1)
+        g_n = 1.0 / max(residual, min_noise**2, 1e-14)
+        g_x = 1.0 / max(prior, 1e-14)
+        new = g_x / g_n
+        change = abs(new - balance) / balance
+        balance = new
+        if change < tol:
+            break
+    L = g_n * H2 + g_x * D2
+    X = g_n * np.conj(H) * Y / L * np.sqrt(n)
+    out = to_output(ext.crop(irfft2(X, ext.shape)))
+    if return_params:
+        return out, {"noise_sigma": float(1.0 / np.sqrt(g_n)), "balance": float(balance), "iterations": done}
+    return out

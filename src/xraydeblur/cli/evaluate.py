@@ -1,0 +1,70 @@
+"""``xraydeblur evaluate``: score methods on the fixed benchmark set or the paper protocol."""
+
+import json
+import platform
+import sys
+
+from .common import HelpFormatter
+
+EXAMPLES = """examples:
+  xraydeblur evaluate --protocol paper --methods srcnn dae unet wiener --out docs/results/paper.json
+  xraydeblur evaluate --protocol benchmark --scheme source --max-images 12 --crop 256 --out r.json
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="benchmark methods (PSNR, SSIM, seconds/MP)", description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("--protocol", choices=["benchmark", "paper"], default="benchmark")
+    p.add_argument("--methods", nargs="*", help="registered method names (default: all)")
+    p.add_argument("--split", default="test", choices=["test", "val"], help="which part of the split")
+    p.add_argument("--scheme", default="patient", choices=["patient", "source"], help="patient split, or held-out source")
+    p.add_argument("--held-out", default="mhh", help="source kept out of training (scheme=source)")
+    p.add_argument("--max-images", type=int, help="evenly spaced subset of the split's images")
+    p.add_argument("--crop", type=int, default=512, help="benchmark crop side (px, native resolution)")
+    p.add_argument("--out", help="write JSON here (and a .md table beside it)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def subset(rows, n):
+    """``n`` rows evenly spaced over the list (deterministic), or all."""
+    if not n or n >= len(rows):
+        return rows
+    step = len(rows) / n
+    return [rows[int(i * step)] for i in range(n)]
+
+
+def run(args) -> int:
+    from .. import __version__
+    from ..data import manifest_sha256, split_rows
+    from ..evaluate import benchmark_iter, default_variants, evaluate, markdown_table, paper_cases, write_results
+
+    rows = subset(split_rows(args.split, args.scheme, args.held_out), args.max_images)
+    cases = paper_cases(rows) if args.protocol == "paper" else benchmark_iter(rows, args.crop)
+    variants = default_variants(args.methods)
+    records = evaluate(cases, variants, progress=not args.quiet and sys.stderr.isatty())
+    meta = {
+        "command": "xraydeblur " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:]),
+        "protocol": args.protocol,
+        "split": args.split,
+        "scheme": args.scheme,
+        "held_out": args.held_out if args.scheme == "source" else None,
+        "images": len(rows),
+        "crop": args.crop if args.protocol == "benchmark" else 224,
+        "data_manifest_sha256": manifest_sha256(),
+        "package_version": __version__,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+    from ..evaluate import summarise
+
+    summary = write_results(args.out, meta, records) if args.out else summarise(records)
+    text = []
+    for metric in ("psnr", "ssim", "seconds_per_mp"):
+        text += [f"\n### {metric.upper().replace('_', ' ')}\n", markdown_table(summary, metric)]
+    body = "\n".join(text)
+    print(body)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).with_suffix(".md").write_text(f"Command: `{meta['command']}`\n\nData: {json.dumps({k: meta[k] for k in ('protocol', 'split', 'scheme', 'held_out', 'images', 'crop')})}\n{body}\n")
+    return 0

@@ -1,0 +1,74 @@
+"""A trained network (shipped weights) as a deblurring method."""
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models import build_model
+from ..models.kernel_input import wiener_torch
+from ..train.weights import load_weights
+from .backends import choose_backend
+from .tiling import tiled_apply
+
+#: reflect padding added around the image before tiling (px): keeps image borders
+#: away from the networks' own padding artefacts (SRCNN's paper padding)
+MARGIN = 16
+
+
+class NetworkMethod:
+    """Loads ``stem.safetensors`` + ``stem.json`` lazily; ``__call__(image, kernel)``.
+
+    ``image``: float32 (H, W) in [0, 1]. ``kernel``: PSF or None. Kernel-aware networks
+    use the kernel (or, when None, a Gaussian of the blindly estimated width) to build
+    their Wiener channel; blind networks ignore it.
+    """
+
+    def __init__(self, stem: str | Path, tile: int = 512, overlap: int = 64, device: str | None = None, backend: str | None = None):
+        self.stem, self.tile, self.overlap, self.device, self.prefer = Path(stem), tile, overlap, device, backend
+        self.meta = json.loads(self.stem.with_suffix(".json").read_text())
+
+    @cached_property
+    def model(self) -> torch.nn.Module:
+        state, meta = load_weights(self.stem)
+        kwargs = dict(meta.get("kwargs", {}))
+        model = build_model(meta["arch"], **kwargs)
+        model.load_state_dict(state)
+        return model.eval()
+
+    @property
+    def in_channels(self) -> int:
+        return 2 if self.meta.get("kernel_aware") else 1
+
+    @property
+    def fixed_size(self) -> int | None:
+        return int(self.meta.get("kwargs", {}).get("image_size", 224)) if self.meta["arch"] == "dae" else None
+
+    @cached_property
+    def backend(self):
+        return choose_backend(self.model, self.in_channels, self.device, self.fixed_size, self.prefer)
+
+    def network_input(self, image: np.ndarray, kernel: np.ndarray | None) -> np.ndarray:
+        """(C, H, W) float32 input: the image, plus the Wiener channel if kernel-aware."""
+        x = image[None].astype(np.float32)
+        if not self.meta.get("kernel_aware"):
+            return x
+        if kernel is None:
+            from ..classical.estimate import estimate_gaussian_sigma
+            from ..degrade import gaussian_kernel
+
+            kernel = gaussian_kernel(max(0.3, estimate_gaussian_sigma(image)))
+        with torch.no_grad():
+            w = wiener_torch(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None])
+        return np.concatenate([x, w[0].numpy()], axis=0)
+
+    def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        x = self.network_input(np.asarray(image, np.float32), kernel)
+        h, w = image.shape
+        m = min(MARGIN, h - 1, w - 1)
+        x = np.pad(x, ((0, 0), (m, m), (m, m)), mode="reflect")
+        fixed = self.fixed_size
+        out = tiled_apply(self.backend, x, tile=fixed or self.tile, overlap=self.overlap if not fixed else 32, fixed_tile=bool(fixed))
+        return np.clip(out[m : m + h, m : m + w], 0, 1)

@@ -1,0 +1,233 @@
+"""The work behind ``POST /api/v1/deblur``: decode, deblur, measure, encode.
+
+Runs in a worker thread, entirely in memory. Optional parts of the package are
+imported lazily and skipped when they are not installed yet: the blur estimator
+(``xraydeblur.classical.estimate``) and the data-consistency safeguard
+(``xraydeblur.safeguard``).
+"""
+
+import base64
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ImageTooLargeError, InputError
+from ..methods import Method
+from .upload import ApiError
+
+log = logging.getLogger("xraydeblur.server")
+
+#: smallest accepted side in pixels (the metrics and most methods need some context)
+MIN_SIDE = 16
+#: largest accepted known blur (Gaussian sigma, pixels)
+MAX_SIGMA = 50.0
+
+
+@dataclass
+class Outcome:
+    """Everything a response is built from."""
+
+    body: bytes
+    media_type: str
+    facts: dict = field(default_factory=dict)
+
+
+def _finite(value):
+    """JSON-safe scalar: numpy numbers become Python numbers, NaN/inf become None."""
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def json_safe(obj, depth: int = 0):
+    """Recursively turn a report into plain JSON types (arrays are summarised, not sent)."""
+    if depth > 6:
+        return None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, depth + 1) for v in obj[:64]]
+    if isinstance(obj, np.ndarray):
+        if obj.size <= 64:
+            return json_safe(obj.tolist(), depth + 1)
+        return {"shape": list(obj.shape), "mean": _finite(float(np.mean(obj)))}
+    if obj is None or isinstance(obj, (str, bool, int)):
+        return obj
+    value = _finite(obj)
+    return value if isinstance(value, (int, float, bool)) or value is None else str(value)
+
+
+def estimate_blur(image: np.ndarray) -> float | None:
+    """Estimated Gaussian blur width (px) when the classical estimator exists, else None."""
+    try:
+        from ..classical.estimate import estimate_gaussian_sigma
+    except ImportError:
+        return None
+    try:
+        value = estimate_gaussian_sigma(image)
+        if isinstance(value, dict):
+            value = value.get("sigma")
+        elif isinstance(value, (tuple, list)):
+            value = value[0]
+        value = _finite(float(value))
+        return None if value is None else round(value, 4)
+    except Exception as exc:  # an estimate is a courtesy; never fail the request for it
+        log.warning("blur estimate failed: %s", type(exc).__name__)
+        return None
+
+
+def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel) -> dict | None:
+    """The data-consistency report when ``xraydeblur.safeguard`` exists, else None."""
+    try:
+        from ..safeguard import check_consistency
+    except ImportError:
+        return None
+    try:
+        return json_safe(check_consistency(degraded, restored, kernel=kernel))
+    except Exception as exc:
+        log.warning("safeguard check failed: %s", type(exc).__name__)
+        return {"status": "error", "detail": f"the safeguard check could not run ({type(exc).__name__})"}
+
+
+def safeguard_summary(report: dict | None) -> str | None:
+    """One word for a response header: the report's status, or passed/failed."""
+    if not isinstance(report, dict):
+        return None
+    for key in ("status", "verdict"):
+        if isinstance(report.get(key), str):
+            return report[key]
+    for key in ("ok", "passed", "consistent"):
+        if isinstance(report.get(key), bool):
+            return "passed" if report[key] else "failed"
+    return None
+
+
+def _sharpness(image: np.ndarray) -> float | None:
+    from ..metrics import sharpness
+
+    try:
+        return _finite(round(sharpness(image, border=min(8, (min(image.shape) - 1) // 2)), 6))
+    except Exception:
+        return None
+
+
+def to_u16(pixels: np.ndarray, value_max: int) -> np.ndarray:
+    """[0, 1] pixels -> little-endian uint16 values on the 0..value_max scale."""
+    values = np.rint(np.clip(pixels, 0.0, 1.0) * float(value_max))
+    return values.astype("<u2")
+
+
+def encode_png(pixels: np.ndarray, bits: int) -> bytes:
+    """Greyscale PNG of [0, 1] pixels: 8-bit when ``bits`` <= 8, else 16-bit.
+
+    Written here rather than through ``io.encode_radiograph`` because Pillow >= 12
+    refuses ``Image.fromarray(uint16, mode="I;16")``; without a mode it infers I;16.
+    """
+    from PIL import Image
+
+    depth = 8 if bits <= 8 else 16
+    scale = (1 << depth) - 1
+    values = np.rint(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0) * scale)
+    image = Image.fromarray(values.astype(np.uint8 if depth == 8 else np.uint16))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def process(
+    data: bytes,
+    method: Method,
+    *,
+    output: str,
+    sigma: float | None,
+    max_pixels: int,
+    include_pixels: bool,
+    extra: dict | None = None,
+) -> Outcome:
+    """Decode ``data``, deblur with ``method``, and encode as ``output`` (png/dicom/json)."""
+    from ..io import encode_radiograph, read_radiograph
+
+    started = time.perf_counter()
+    try:
+        rad = read_radiograph(data, max_pixels=max_pixels)
+    except ImageTooLargeError as exc:
+        raise ApiError(413, _strip_name(str(exc))) from None
+    except InputError as exc:
+        reason = _strip_name(str(exc))
+        status = 413 if "over the limit" in reason or "pixel limit" in reason else 422
+        raise ApiError(status, reason) from None
+    if min(rad.width, rad.height) < MIN_SIDE:
+        raise ApiError(422, f"image is {rad.width}x{rad.height}; at least {MIN_SIDE}x{MIN_SIDE} pixels are needed")
+    if output == "dicom" and rad.format != "dicom":
+        raise ApiError(406, "DICOM output needs a DICOM input; ask for image/png or application/json")
+
+    kernel = None
+    if sigma is not None:
+        from ..degrade import gaussian_kernel
+
+        kernel = gaussian_kernel(float(sigma))
+    degraded = rad.pixels
+    t0 = time.perf_counter()
+    restored = method(degraded, kernel=kernel)
+    inference_seconds = time.perf_counter() - t0
+
+    facts = {
+        "method": method.name,
+        "method_version": method.version,
+        "weights_sha256": method.weights_sha256,
+        "kind": method.kind,
+        "input_format": rad.format,
+        "width": rad.width,
+        "height": rad.height,
+        "bits": rad.bits_stored,
+        "value_max": rad.max_stored,
+        "photometric": rad.photometric,
+        "sigma": sigma,
+        "blind": kernel is None,
+        "inference_seconds": round(inference_seconds, 4),
+        "estimated_blur_before": estimate_blur(degraded),
+        "estimated_blur_after": estimate_blur(restored),
+        "sharpness_before": _sharpness(degraded),
+        "sharpness_after": _sharpness(restored),
+        "safeguard": safeguard_report(degraded, restored, kernel),
+        **(extra or {}),
+    }
+    provenance = {"method": method.name, "model_version": method.version, "weights_sha256": method.weights_sha256}
+    if output == "json":
+        payload = dict(facts)
+        payload["result_png"] = _b64(encode_png(restored, 16))
+        payload["result_png_bits"] = 16
+        if rad.format == "dicom":
+            payload["result_dicom"] = _b64(encode_radiograph(rad, restored, "dicom", **provenance))
+        if include_pixels:
+            payload["before_u16"] = _b64(to_u16(degraded, rad.max_stored).tobytes())
+            payload["after_u16"] = _b64(to_u16(restored, rad.max_stored).tobytes())
+        payload["seconds"] = round(time.perf_counter() - started, 4)
+        facts["seconds"] = payload["seconds"]
+        body = json.dumps(payload, allow_nan=False).encode("utf-8")
+        return Outcome(body, "application/json", facts)
+    if output == "dicom":
+        body, media_type = encode_radiograph(rad, restored, "dicom", **provenance), "application/dicom"
+    else:
+        body, media_type = encode_png(restored, rad.bits_stored), "image/png"
+    facts["seconds"] = round(time.perf_counter() - started, 4)
+    return Outcome(body, media_type, facts)
+
+
+def _strip_name(reason: str) -> str:
+    """read_radiograph prefixes reasons with the source name ("upload: ..."); drop it."""
+    return reason[len("upload: "):] if reason.startswith("upload: ") else reason
