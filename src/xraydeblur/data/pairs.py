@@ -157,6 +157,10 @@ class PatchPairs:
         return degraded, np.ascontiguousarray(sharp, dtype=np.float32), pad_kernel(kernel)
 
 
+#: resized images shared by every PaperPairs in the process (file, size) -> (size, size)
+_RESIZED: dict[tuple[str, int], np.ndarray] = {}
+
+
 class PaperPairs:
     """The paper's protocol: whole image resized to 224x224, Gaussian blur.
 
@@ -167,15 +171,15 @@ class PaperPairs:
 
     def __init__(self, rows: list[ManifestRow], size: int = 224, sigma_range=(0.5, 3.0), seed: int = 0, fixed: bool = False):
         self.rows, self.size, self.sigma_range, self.seed, self.fixed, self.epoch = rows, size, tuple(sigma_range), seed, fixed, 0
-        self._cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def sharp(self, i: int) -> np.ndarray:
-        if i not in self._cache:
-            self._cache[i] = resize_to(load_image(self.rows[i]), self.size)
-        return self._cache[i]
+        key = (self.rows[i].file, self.size)
+        if key not in _RESIZED:
+            _RESIZED[key] = resize_to(load_image(self.rows[i]), self.size)
+        return _RESIZED[key]
 
     def sigma(self, i: int) -> float:
         rng = np.random.default_rng([self.seed, 0 if self.fixed else self.epoch + 1, i])

@@ -36,6 +36,6 @@ def jpeg_artifacts(image: np.ndarray, quality: int = 90) -> np.ndarray:
     from PIL import Image
 
     buf = _io.BytesIO()
-    Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8), mode="L").save(buf, "JPEG", quality=int(quality))
+    Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)).save(buf, "JPEG", quality=int(quality))
     buf.seek(0)
     return (np.asarray(Image.open(buf), dtype=np.float32) / 255.0).astype(np.float32)

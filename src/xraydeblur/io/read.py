@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ImageTooLargeError, InputError
 from .guard import MAX_PIXELS, check_pixel_count
 from .radiograph import Radiograph
 
@@ -84,7 +84,7 @@ def read_radiograph(source: Source, max_pixels: int | None = None) -> Radiograph
             return read_dicom_bytes(data, limit)
         return _read_raster(data, kind, limit)
     except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
+        raise type(exc)(f"{name}: {exc}") from None
     except MemoryError:
         raise InputError(f"{name}: image too large to decode in memory") from None
     except Exception as exc:  # decoder libraries raise many types; never leak a traceback
@@ -100,10 +100,8 @@ def _read_raster(data: bytes, kind: str, limit: int) -> Radiograph:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img = Image.open(_io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise InputError(f"image over the pixel limit ({exc})".split(". ")[0]) from None
-        except Image.DecompressionBombWarning:
-            raise InputError(f"image is over the limit of {limit / 1e6:.0f} MP") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageTooLargeError(f"image is over the limit of {limit / 1e6:.0f} MP") from None
         check_pixel_count(img.width, img.height, limit)
         if getattr(img, "n_frames", 1) > 1:
             raise InputError(f"multi-frame image ({img.n_frames} frames); one frame expected")

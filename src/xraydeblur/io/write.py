@@ -63,10 +63,10 @@ def encode_radiograph(
     depth = bits or (8 if source.bits_stored <= 8 else 16)
     buf = _io.BytesIO()
     if fmt == "jpeg":
-        Image.fromarray(_to_uint(pixels, 8), mode="L").save(buf, format="JPEG", quality=95)
+        Image.fromarray(_to_uint(pixels, 8)).save(buf, format="JPEG", quality=95)
     elif fmt in ("png", "tiff"):
         arr = _to_uint(pixels, depth)
-        img = Image.fromarray(arr, mode="L" if depth <= 8 else "I;16")
+        img = Image.fromarray(arr)  # uint8 -> "L", uint16 -> "I;16"
         img.save(buf, format="PNG" if fmt == "png" else "TIFF", **({"compression": "tiff_deflate"} if fmt == "tiff" else {}))
     else:
         raise ValueError(f"unknown output format {fmt!r}")
