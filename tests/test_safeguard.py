@@ -1,0 +1,50 @@
+"""Data-consistency safeguard: honest outputs pass, altered outputs are flagged."""
+
+import numpy as np
+
+from shared_data import require_data
+from xraydeblur.data import load_image, split_rows
+from xraydeblur.degrade import Degradation
+from xraydeblur.safeguard import check_consistency, estimate_noise_sigma
+
+
+def _crops(n=3, size=256):
+    require_data()
+    out = []
+    for row in split_rows("val")[:: max(1, len(split_rows("val")) // n)][:n]:
+        img = load_image(row)
+        h, w = img.shape
+        out.append(img[h // 2 - size // 2 : h // 2 + size // 2, w // 2 - size // 2 : w // 2 + size // 2])
+    return out
+
+
+def _paste_blob(img, amplitude=0.06, radius=5.0):
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    cy, cx = img.shape[0] // 2, img.shape[1] // 3
+    return np.clip(img + amplitude * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2)), 0, 1).astype(np.float32)
+
+
+def test_noise_estimate():
+    rng = np.random.default_rng(0)
+    flat = np.full((200, 200), 0.5) + rng.normal(0, 0.01, (200, 200))
+    assert abs(estimate_noise_sigma(flat) - 0.01) < 0.001
+
+
+def test_honest_output_passes_and_pasted_nodule_is_flagged():
+    for img in _crops():
+        for deg in (Degradation("gaussian", {"sigma": 2.0}), Degradation("motion", {"length": 9, "angle": 30}, dose=2000, read_noise=0.002)):
+            degraded, kernel = deg.apply(img, seed=0)
+            honest = check_consistency(degraded, img, kernel)
+            assert honest["consistent"], (deg.name, honest)
+            altered = check_consistency(degraded, _paste_blob(img), kernel, with_map=True)
+            assert not altered["consistent"], (deg.name, altered)
+            z = altered["residual_map"]
+            assert np.unravel_index(np.argmax(np.abs(z)), z.shape)[1] < img.shape[1] // 2  # flagged where pasted
+
+
+def test_blind_mode_uses_estimated_kernel():
+    img = _crops(1)[0]
+    degraded, _ = Degradation("gaussian", {"sigma": 2.0}).apply(img)
+    report = check_consistency(degraded, img)
+    assert report["kernel_source"] == "estimated" and report["consistent"]
+    assert not check_consistency(degraded, _paste_blob(img, 0.1))["consistent"]
