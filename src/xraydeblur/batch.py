@@ -19,6 +19,7 @@ half-written file; nothing here prints.
 from __future__ import annotations
 
 import csv
+import inspect
 import io as _io
 import json
 import multiprocessing
@@ -26,6 +27,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -119,7 +121,8 @@ def collect_inputs(paths: Iterable[str | os.PathLike], exclude: str | os.PathLik
       ``*.dcm``). The relative output path is the path inside that folder, so the folder
       structure is mirrored under the output folder.
     * ``exclude``: a folder (usually the output folder) whose files are never collected,
-      so an output folder inside an input folder is not fed back in.
+      so an output folder inside an input folder is not fed back in (an input folder
+      that *is* the output folder is still walked: its outputs are refused later).
     * The same file named twice (directly and through its folder) is kept once.
 
     Raises :class:`InputError` for a path that does not exist.
@@ -138,10 +141,11 @@ def collect_inputs(paths: Iterable[str | os.PathLike], exclude: str | os.PathLik
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            skip = excluded if excluded is not None and excluded != path.resolve() else None
             for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
                 here = Path(dirpath)
                 dirnames[:] = sorted(
-                    d for d in dirnames if not d.startswith(".") and not (excluded is not None and _is_within((here / d).resolve(), excluded))
+                    d for d in dirnames if not d.startswith(".") and not (skip is not None and _is_within((here / d).resolve(), skip))
                 )
                 for name in sorted(filenames):
                     file = here / name
@@ -220,26 +224,19 @@ def plan_jobs(paths: list[str | os.PathLike], output: str | os.PathLike, fmt: st
 
 # --------------------------------------------------------------------------- one file
 
-_METHODS: dict = {}
-
-
 def resolve_method(name: str | None):
-    """The :class:`~xraydeblur.methods.Method` called ``name`` (default: the best shipped),
-    looked up once per process. Unknown names raise :class:`InputError` listing the
-    available methods."""
+    """The :class:`~xraydeblur.methods.Method` called ``name`` (default: the best shipped).
+    Unknown names raise :class:`InputError` listing the available methods. Batch runs
+    call it once per process (see :func:`run_batch`)."""
     from .methods import available_methods, default_method, get_method
 
-    if name in _METHODS:
-        return _METHODS[name]
     available = available_methods()
     if not available:
         raise InputError("no deblurring method is available in this installation")
     key = name or default_method()
     if key not in available:
         raise InputError(f"unknown method {key!r}; available: {', '.join(available)}")
-    method = get_method(key)
-    _METHODS[name] = _METHODS[key] = method
-    return method
+    return get_method(key)
 
 
 def _one_line(exc: BaseException, path: Path | None = None) -> str:
@@ -274,13 +271,16 @@ def _safe_sharpness(image: np.ndarray) -> float | None:
         return None
 
 
-def _residual_png(residual: np.ndarray) -> bytes:
-    """A residual map as an 8-bit PNG (absolute values, stretched to the maximum when
-    they leave [0, 1])."""
+def _residual_png(residual: np.ndarray, full_scale: float | None = None) -> bytes:
+    """A residual map as an 8-bit PNG of its absolute values: ``full_scale`` maps to
+    white; by default values already in [0, 1] are kept and others stretched to the
+    maximum."""
     from PIL import Image
 
     arr = np.squeeze(np.nan_to_num(np.asarray(residual, dtype=np.float64)))
-    if arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
+    if full_scale:
+        arr = np.abs(arr) / full_scale
+    elif arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
         arr = np.abs(arr)
         top = float(arr.max(initial=0))
         arr = arr / top if top > 0 else arr
@@ -299,8 +299,11 @@ def _clean_safeguard(value, output: Path, report: dict):
             if isinstance(item, np.ndarray):
                 if key == "residual_map" and np.squeeze(item).ndim == 2:
                     target = output.with_name(output.name + RESIDUAL_SUFFIX)
-                    write_bytes_atomic(_residual_png(item), target)
+                    threshold = value.get("threshold")
+                    full_scale = 2.0 * float(threshold) if isinstance(threshold, (int, float, np.number)) and threshold > 0 else None
+                    write_bytes_atomic(_residual_png(item, full_scale), target)
                     report["residual_map"] = target.name
+                    report["residual_map_scale"] = "|map| / (2 * threshold): mid-grey = flag threshold" if full_scale else "|map| / max"
                 continue  # arrays (maps, images) never go into the JSON
             clean[str(key)] = _clean_safeguard(item, output, report)
         return clean
@@ -325,11 +328,19 @@ def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, o
         "height": rad.height,
         "bits": rad.bits_stored,
         "format": rad.format,
-        "kernel": None if kernel is None else list(np.asarray(kernel).shape),
+        "kernel_size": None if kernel is None else list(np.asarray(kernel).shape),
         "blind": kernel is None,
         "sharpness_input": _safe_sharpness(rad.pixels),
         "sharpness_output": _safe_sharpness(restored),
     }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # estimators on flat/tiny images
+        _add_optional_sections(report, rad, restored, kernel, output)
+    return report
+
+
+def _add_optional_sections(report: dict, rad, restored: np.ndarray, kernel, output: Path) -> None:
+    """Blur estimates and the safeguard report, when those modules are installed."""
     try:
         from .classical.estimate import estimate_gaussian_sigma
     except ImportError:
@@ -346,11 +357,15 @@ def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, o
         check_consistency = None
     if check_consistency is not None:
         try:
-            raw = check_consistency(rad.pixels, restored, kernel=kernel)
+            try:
+                wants_map = "with_map" in inspect.signature(check_consistency).parameters
+            except (TypeError, ValueError):
+                wants_map = False
+            extra = {"with_map": True} if wants_map else {}
+            raw = check_consistency(rad.pixels, restored, kernel=kernel, **extra)
             report["safeguard"] = _clean_safeguard(dict(raw), output, report)
         except Exception as exc:
             report["safeguard"] = {"error": _one_line(exc)}
-    return report
 
 
 def process_one(
@@ -365,7 +380,7 @@ def process_one(
 ) -> ManifestRecord:
     """Deblur one file; never raises for a bad file (returns a ``failed`` record).
 
-    ``method``: a name (resolved once per process) or a Method; ``kernel``: the known
+    ``method``: a name (None: the default) or a Method; ``kernel``: the known
     PSF or None (blind); ``fmt``: output format (default: from the output suffix, else
     the input's format); ``report``: also write ``<output>.report.json`` with method,
     version, weights hash, seconds, size, bits, sharpness before/after, estimated blur

@@ -73,11 +73,22 @@ def encode_radiograph(
     return buf.getvalue()
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: permissions of written files: what open() would give (0666 minus the process umask)
+FILE_MODE = 0o666 & ~_umask()
+
+
 def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> Path:
     """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.fchmod(fd, FILE_MODE)  # mkstemp creates 0600
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

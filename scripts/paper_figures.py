@@ -1,0 +1,90 @@
+"""Figures for the paper reproduction (docs/figures/):
+
+* ``loss_curves.png`` - training loss and validation loss / PSNR versus epoch for every
+  shipped network (from the ``NAME.log.csv`` committed beside its weights);
+* ``examples.png`` - blurred / ground truth / deblurred for test images of the paper
+  protocol (224x224, Gaussian sigma drawn in 0.5-3 px), one column per method.
+
+    python scripts/paper_figures.py --methods srcnn dae unet --out docs/figures
+"""
+
+import argparse
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xraydeblur.models.registry import WEIGHTS_DIR  # noqa: E402
+
+
+def loss_curves(names, out: Path) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for name in names:
+        log = WEIGHTS_DIR / f"{name}.log.csv"
+        if not log.exists():
+            continue
+        rows = list(csv.DictReader(log.open()))
+        epoch = [int(r["epoch"]) for r in rows]
+        axes[0].plot(epoch, [float(r["train_loss"]) for r in rows], label=name)
+        axes[1].plot(epoch, [float(r["val_loss"]) for r in rows], label=name)
+        axes[2].plot(epoch, [float(r["val_psnr"]) for r in rows], label=name)
+    for ax, title in zip(axes, ("training loss", "validation loss", "validation PSNR (dB)")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    fig.tight_layout()
+    path = out / "loss_curves.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def examples(names, out: Path, count: int = 3) -> Path:
+    from xraydeblur.cli.evaluate import subset
+    from xraydeblur.data import split_rows
+    from xraydeblur.evaluate import paper_cases
+    from xraydeblur.methods import get_method
+    from xraydeblur.metrics import psnr
+
+    rows = subset(split_rows("test"), count)
+    cases = list(paper_cases(rows, sigmas=(None,)))
+    cols = ["blurred", "ground truth"] + list(names)
+    fig, axes = plt.subplots(len(cases), len(cols), figsize=(2.6 * len(cols), 2.8 * len(cases)))
+    axes = np.atleast_2d(axes)
+    for i, (key, family, sharp, blurred, kernel) in enumerate(cases):
+        images = {"blurred": blurred, "ground truth": sharp}
+        for name in names:
+            images[name] = get_method(name)(blurred, None)
+        for j, col in enumerate(cols):
+            ax = axes[i, j]
+            ax.imshow(images[col], cmap="gray", vmin=0, vmax=1)
+            label = col if col == "ground truth" else f"{col}\n{psnr(sharp, images[col]):.2f} dB"
+            ax.set_title(label, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    path = out / "examples.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=["srcnn", "dae", "unet"])
+    p.add_argument("--out", default="docs/figures")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(loss_curves(args.methods, out))
+    print(examples(args.methods, out))
+
+
+if __name__ == "__main__":
+    main()

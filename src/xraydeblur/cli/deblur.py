@@ -1,0 +1,165 @@
+"""``xraydeblur deblur``: deblur radiograph files and folder trees.
+
+INPUT is any number of files and folders. Folders are walked recursively for .png .jpg
+.jpeg .tif .tiff .dcm .dicom files (and extension-less files with a DICOM "DICM" header;
+hidden files are skipped) and their structure is mirrored under OUTPUT. With one input
+file and an OUTPUT ending in an image suffix, OUTPUT is that file; otherwise it is a
+folder. Each result has its input's format (DICOM in gives a DERIVED DICOM out, naming
+method, version and weights hash) unless --format says otherwise; 16-bit stays 16-bit.
+
+Without a known blur the method runs blind (estimates what it needs); --sigma or the
+kernel options pass the known PSF. A file that fails does not stop the others: the
+manifest (CSV) records every file as ok, skipped or failed with a one-line reason.
+Inputs are never overwritten and outputs are written atomically. Exit status: 0 all
+done, 1 some file failed, 2 bad usage, 130 interrupted.
+"""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..errors import InputError
+from .common import HelpFormatter, add_kernel_arguments, degradation_from_args, ensure_not_input
+
+EXAMPLES = """examples:
+  xraydeblur deblur chest.dcm -o chest-deblurred.dcm
+  xraydeblur deblur scans/ -o deblurred/ --workers 4 --skip-existing
+  xraydeblur deblur a.png b.tif -o out/ --method wiener --sigma 2
+  xraydeblur deblur moved.png -o fixed.png --kernel motion --length 9 --angle 30
+  xraydeblur deblur scans/ -o out/ --method nafnet-blind --device cuda --report
+  xraydeblur deblur study/ -o pngs/ --format png --manifest run.csv --quiet
+  xraydeblur deblur --method list
+"""
+
+FORMATS = ("png", "tiff", "dicom", "jpeg")
+
+
+class _Formatter(HelpFormatter):
+    """Shows defaults only where there is one (no "(default: None)" noise)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("deblur", help="deblur radiograph files and folders", description=__doc__, epilog=EXAMPLES, formatter_class=_Formatter)
+    p.add_argument("input", nargs="*", metavar="INPUT", help="radiograph files (PNG, JPEG, TIFF, DICOM) and/or folders")
+    p.add_argument("-o", "--output", metavar="OUTPUT", help="output folder, or output file for a single input file")
+    p.add_argument("--method", metavar="NAME", help="deblurring method (default: the best shipped one); 'list' shows them")
+    p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="device for network methods (default: the method's choice)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="files processed in parallel (worker processes)")
+    p.add_argument("--skip-existing", action="store_true", help="skip files whose output already exists")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: same as each input)")
+    p.add_argument("--report", action="store_true", help="write <output>.report.json per image (method, timing, sharpness, safeguard)")
+    p.add_argument("--manifest", metavar="PATH", help="CSV manifest path (default: OUTPUT/xraydeblur-manifest.csv for a folder)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (failures are still printed)")
+    add_kernel_arguments(p, default_kernel=None)
+    p.set_defaults(func=run)
+
+
+def print_methods() -> int:
+    from ..methods import available_methods, get_method
+
+    names = available_methods()
+    if not names:
+        print("no deblurring method is available in this installation", file=sys.stderr)
+        return 0
+    rows = [get_method(name) for name in names]
+    width = max(len(m.name) for m in rows) + len(" (default)")
+    kind_width = max(len(m.kind) for m in rows)
+    ver_width = max([len(m.version or "-") for m in rows])
+    for i, m in enumerate(rows):
+        label = m.name + (" (default)" if i == 0 else "")
+        print(f"{label:<{width}}  {m.kind:<{kind_width}}  {m.version or '-':<{ver_width}}  {m.description}")
+    return 0
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def kernel_from_args(args):
+    """The known PSF from --sigma / --kernel options, or None (blind); and a label."""
+    extra = [flag for flag, value in (("--sigma-y", args.sigma_y), ("--length", args.length), ("--radius", args.radius), ("--scale", args.scale)) if value is not None]
+    if args.kernel is None:
+        if args.sigma is None:
+            if extra:
+                raise InputError(f"{extra[0]} needs --kernel (which blur family?)")
+            return None, "blind"
+        args.kernel = "gaussian"
+    degradation = degradation_from_args(args, seed=0)
+    return degradation.kernel(), degradation.name
+
+
+def run(args) -> int:
+    from ..batch import MANIFEST_NAME, plan_jobs, resolve_method, run_batch, summarize, write_manifest
+
+    if args.list_methods or args.method == "list":
+        return print_methods()
+    if not args.input:
+        raise InputError("no INPUT given (files or folders to deblur); see 'xraydeblur deblur --help'")
+    if not args.output:
+        raise InputError("-o/--output is required (output folder, or output file for one input)")
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if args.device:
+        if args.device == "cuda" and not _cuda_available():
+            raise InputError("--device cuda: no CUDA GPU is available here (torch.cuda.is_available() is False); use --device cpu")
+        os.environ["XRAYDEBLUR_DEVICE"] = args.device
+    method = resolve_method(args.method)
+    kernel, _ = kernel_from_args(args)
+    jobs, as_dir = plan_jobs(args.input, args.output, args.format)
+    manifest = Path(args.manifest) if args.manifest else (Path(args.output) / MANIFEST_NAME if as_dir else None)
+    if manifest is not None:
+        ensure_not_input(manifest, [job.input for job in jobs])
+
+    show = not args.quiet and sys.stderr.isatty()
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        try:
+            sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+        except (OSError, ValueError):
+            sized = False
+        bar = tqdm(total=len(jobs), file=sys.stderr, unit="image", desc=method.name, dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24)
+    records = [None] * len(jobs)
+
+    def on_record(index, record) -> None:
+        records[index] = record
+        if record.status == "failed":
+            message = f"xraydeblur: failed: {record.input}: {record.error}"
+            if bar is not None:
+                bar.write(message, file=sys.stderr)
+            else:
+                print(message, file=sys.stderr, flush=True)
+        if bar is not None:
+            bar.update(1)
+
+    start = time.perf_counter()
+    try:
+        run_batch(jobs, method=method, kernel=kernel, fmt=args.format, report=args.report, skip_existing=args.skip_existing, workers=args.workers, device=args.device, on_record=on_record)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        if manifest is not None:
+            write_manifest(records, manifest)  # what was finished before Ctrl-C
+        raise
+    if bar is not None:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    if manifest is not None:
+        write_manifest(records, manifest)
+    counts = summarize(records)
+    if not args.quiet:
+        where = f" (manifest {manifest})" if manifest is not None else ""
+        print(f"{counts['ok']} done, {counts['skipped']} skipped, {counts['failed']} failed in {elapsed:.1f} s{where}")
+    return 1 if counts["failed"] else 0

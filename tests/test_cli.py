@@ -1,0 +1,403 @@
+"""Tests of ``xraydeblur deblur`` (and the batch engine behind it).
+
+All tests use tiny images and a fast fake method ("test-sharpen", an unsharp mask)
+registered in a fixture, so they run in seconds on a busy CPU and do not depend on the
+classical or network methods being built. The subprocess tests get the same fake method
+through a ``sitecustomize.py`` on ``PYTHONPATH``.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from xraydeblur import methods
+from xraydeblur.cli import main
+from xraydeblur.io import detect_format, read_radiograph
+from xraydeblur.methods import Method
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("XRAYDEBLUR_DATA", ROOT.parent / "shared" / "data"))
+SCRIPT = ROOT / ".venv" / "bin" / "xraydeblur"
+FAKE = "test-sharpen"
+MANIFEST = "xraydeblur-manifest.csv"
+
+FAKE_SOURCE = '''
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+
+def sharpen(image):
+    """Unsharp mask: fast, deterministic, visibly changes the image."""
+    return image + 0.5 * (image - uniform_filter(image, size=3, mode="reflect"))
+'''
+_namespace: dict = {}
+exec(FAKE_SOURCE, _namespace)
+sharpen = _namespace["sharpen"]
+
+SITECUSTOMIZE = FAKE_SOURCE + f'''
+
+from xraydeblur.methods import Method, register
+
+register(Method(name={FAKE!r}, description="unsharp mask (tests)", kind="classical", run=lambda img, k: sharpen(img), version="t1", rank=10**6))
+'''
+
+
+@pytest.fixture(autouse=True)
+def fake_method():
+    """Register the fake method (default: highest rank); yields its call log (kernel is None?)."""
+    calls: list[bool] = []
+
+    def run(image, kernel):
+        calls.append(kernel is None)
+        return sharpen(image)
+
+    methods.register(Method(name=FAKE, description="unsharp mask (tests)", kind="classical", run=run, version="t1", weights_sha256="ab" * 32, rank=10**6))
+    yield calls
+    methods._REGISTRY.pop(FAKE, None)
+
+
+def _image(h=32, w=40, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = 0.2 + 0.5 * (x / w) + 0.2 * ((x // 8 + y // 8) % 2) + 0.02 * rng.standard_normal((h, w))
+    return np.clip(img, 0, 1)
+
+
+def _save(path: Path, bits=8, fmt=None, seed=0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = _image(seed=seed)
+    if bits == 8:
+        Image.fromarray(np.rint(img * 255).astype(np.uint8), mode="L").save(path, format=fmt)
+    else:
+        Image.fromarray(np.rint(img * 65535).astype(np.uint16)).save(path, format=fmt)  # mode I;16
+    return path
+
+
+def _manifest(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(".") or p.name.endswith(".part")]
+
+
+def _deblur(*args) -> int:
+    return main(["deblur", *map(str, args)])
+
+
+# --------------------------------------------------------------------------- single files
+
+
+def test_png_8bit_single_file(tmp_path, capsys, fake_method):
+    src = _save(tmp_path / "in.png")
+    out = tmp_path / "res" / "out.png"
+    assert _deblur(src, "-o", out, "--method", FAKE) == 0
+    rad = read_radiograph(out)
+    assert rad.format == "png" and rad.bits_stored == 8 and rad.pixels.shape == (32, 40)
+    assert not np.array_equal(rad.pixels, read_radiograph(src).pixels)
+    assert fake_method == [True]  # blind by default
+    assert "1 done, 0 skipped, 0 failed" in capsys.readouterr().out
+    assert not (tmp_path / "res" / MANIFEST).exists()  # a single output file has no default manifest
+    assert _leftovers(tmp_path / "res") == []
+
+
+def test_png_16bit_stays_16bit_and_default_method(tmp_path):
+    src = _save(tmp_path / "in16.png", bits=16)
+    assert _deblur(src, "-o", tmp_path / "out", "--quiet") == 0  # no --method: the default (highest rank)
+    out = tmp_path / "out" / "in16.png"
+    with Image.open(out) as img:
+        assert img.mode.startswith("I")
+    rad = read_radiograph(out)
+    assert rad.bits_stored == 16
+    row = _manifest(tmp_path / "out" / MANIFEST)[0]
+    assert row["status"] == "ok" and row["method"] == FAKE
+
+
+@pytest.mark.parametrize("name,fmt,kind", [("scan.tif", "TIFF", "tiff"), ("scan.jpg", "JPEG", "jpeg")])
+def test_tiff_and_jpeg_keep_their_format(tmp_path, name, fmt, kind):
+    src = _save(tmp_path / name, bits=16 if kind == "tiff" else 8, fmt=fmt)
+    assert _deblur(src, "-o", tmp_path / "out", "--method", FAKE, "-q") == 0
+    out = tmp_path / "out" / name
+    assert detect_format(out.read_bytes()[:256]) == kind
+    assert read_radiograph(out).bits_stored == (16 if kind == "tiff" else 8)
+
+
+def test_format_option_converts(tmp_path):
+    src = _save(tmp_path / "a.tif", bits=16, fmt="TIFF")
+    assert _deblur(src, "-o", tmp_path / "out", "--method", FAKE, "--format", "png", "-q") == 0
+    out = tmp_path / "out" / "a.png"
+    assert detect_format(out.read_bytes()[:256]) == "png" and read_radiograph(out).bits_stored == 16
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def test_folder_tree_is_mirrored(tmp_path, capsys):
+    tree = tmp_path / "scans"
+    _save(tree / "a.png")
+    _save(tree / "sub" / "b.tif", bits=16, fmt="TIFF", seed=1)
+    _save(tree / "sub" / "deeper" / "c.jpeg", fmt="JPEG", seed=2)
+    (tree / "notes.txt").write_text("not an image")
+    _save(tree / ".hidden.png")
+    out = tmp_path / "out"
+    assert _deblur(tree, "-o", out, "--method", FAKE) == 0
+    for rel in ("a.png", "sub/b.tif", "sub/deeper/c.jpeg"):
+        assert (out / rel).is_file(), rel
+    assert not (out / "notes.txt").exists() and not (out / ".hidden.png").exists()
+    rows = _manifest(out / MANIFEST)
+    assert list(rows[0]) == ["input", "output", "status", "error", "seconds", "method"]
+    assert [Path(r["input"]).relative_to(tree).as_posix() for r in rows] == ["a.png", "sub/b.tif", "sub/deeper/c.jpeg"]
+    assert {r["status"] for r in rows} == {"ok"} and all(float(r["seconds"]) >= 0 for r in rows)
+    assert "3 done, 0 skipped, 0 failed" in capsys.readouterr().out
+    assert _leftovers(out) == []
+
+
+def test_workers_2_processes_all_files_in_input_order(tmp_path):
+    tree = tmp_path / "in"
+    names = [f"img{i}.png" for i in range(5)]
+    for i, name in enumerate(names):
+        _save(tree / name, seed=i)
+    out = tmp_path / "out"
+    assert _deblur(tree, "-o", out, "--method", FAKE, "--workers", "2", "-q") == 0
+    rows = _manifest(out / MANIFEST)
+    assert [Path(r["input"]).name for r in rows] == names
+    assert all(r["status"] == "ok" for r in rows)
+    assert all((out / n).is_file() for n in names)
+    assert _leftovers(out) == []
+
+
+# --------------------------------------------------------------------------- DICOM
+
+
+def _dicom_source() -> Path:
+    path = DATA / "dicom" / "CR-MONO1-10-chest.dcm"
+    if not path.is_file():
+        if os.environ.get("XRAYDEBLUR_REQUIRE_DATA") == "1":
+            pytest.fail(f"{path} is missing and XRAYDEBLUR_REQUIRE_DATA=1")
+        pytest.skip(f"real DICOM test data not found at {path} (set XRAYDEBLUR_DATA or provide ../shared/data)")
+    return path
+
+
+def test_dicom_in_gives_derived_dicom_out(tmp_path):
+    import pydicom
+
+    src = _dicom_source()
+    before = src.read_bytes()
+    assert _deblur(src, "-o", tmp_path / "out", "--method", FAKE, "-q") == 0
+    out = tmp_path / "out" / "CR-MONO1-10-chest.dcm"
+    ds = pydicom.dcmread(out)
+    assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+    assert FAKE in ds.DerivationDescription and "t1" in ds.DerivationDescription and "ab" * 32 in ds.DerivationDescription
+    assert (ds.Rows, ds.Columns) == (440, 440)
+    rad = read_radiograph(out)
+    assert rad.format == "dicom" and rad.pixels.shape == (440, 440)
+    assert src.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def test_corrupt_file_does_not_stop_the_others(tmp_path, capsys):
+    tree = tmp_path / "in"
+    _save(tree / "a.png")
+    (tree / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 10)
+    _save(tree / "c.png", seed=3)
+    out = tmp_path / "out"
+    assert _deblur(tree, "-o", out, "--method", FAKE) == 1
+    rows = {Path(r["input"]).name: r for r in _manifest(out / MANIFEST)}
+    assert rows["a.png"]["status"] == rows["c.png"]["status"] == "ok"
+    assert rows["b.png"]["status"] == "failed" and rows["b.png"]["error"]
+    assert "\n" not in rows["b.png"]["error"]
+    assert (out / "a.png").is_file() and (out / "c.png").is_file() and not (out / "b.png").exists()
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "b.png" in line]
+    assert len(errors) == 1 and "Traceback" not in captured.err
+    assert "2 done, 0 skipped, 1 failed" in captured.out
+    assert _leftovers(out) == []
+
+
+def test_input_is_never_overwritten(tmp_path, capsys):
+    src = _save(tmp_path / "x.png")
+    before = src.read_bytes()
+    assert _deblur(src, "-o", src, "--method", FAKE) == 1
+    assert src.read_bytes() == before
+    assert "overwrite" in capsys.readouterr().err
+    # a folder onto itself: every file refused, nothing touched
+    tree = tmp_path / "tree"
+    other = _save(tree / "y.png")
+    before_other = other.read_bytes()
+    assert _deblur(tree, "-o", tree, "--method", FAKE, "--manifest", tmp_path / "m.csv", "-q") == 1
+    assert other.read_bytes() == before_other
+    assert [r["status"] for r in _manifest(tmp_path / "m.csv")] == ["failed"]
+
+
+def test_skip_existing(tmp_path, capsys):
+    tree = tmp_path / "in"
+    _save(tree / "a.png")
+    _save(tree / "b.png", seed=1)
+    out = tmp_path / "out"
+    assert _deblur(tree, "-o", out, "--method", FAKE) == 0
+    (out / "b.png").unlink()
+    first = (out / "a.png").read_bytes()
+    capsys.readouterr()
+    assert _deblur(tree, "-o", out, "--method", FAKE, "--skip-existing") == 0
+    rows = {Path(r["input"]).name: r["status"] for r in _manifest(out / MANIFEST)}
+    assert rows == {"a.png": "skipped", "b.png": "ok"}
+    assert (out / "a.png").read_bytes() == first
+    assert "1 done, 1 skipped, 0 failed" in capsys.readouterr().out
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_files(tmp_path, capsys):
+    calls = {"n": 0}
+
+    def interrupt_second(image, kernel):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return sharpen(image)
+
+    methods.register(Method(name="test-interrupt", description="stops", kind="classical", run=interrupt_second))
+    try:
+        tree = tmp_path / "in"
+        for i in range(3):
+            _save(tree / f"{i}.png", seed=i)
+        out = tmp_path / "out"
+        assert _deblur(tree, "-o", out, "--method", "test-interrupt") == 130
+    finally:
+        methods._REGISTRY.pop("test-interrupt", None)
+    assert [r["status"] for r in _manifest(out / MANIFEST)] == ["ok"]
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", MANIFEST]
+    assert "interrupted" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_report_json(tmp_path):
+    src = _save(tmp_path / "r.png")
+    out = tmp_path / "out" / "r.png"
+    assert _deblur(src, "-o", out, "--method", FAKE, "--report", "--sigma", "1.5", "-q") == 0
+    report = json.loads((tmp_path / "out" / "r.png.report.json").read_text())
+    for key in ("method", "version", "weights_sha256", "seconds", "width", "height", "bits", "sharpness_input", "sharpness_output"):
+        assert key in report, key
+    assert report["method"] == FAKE and report["version"] == "t1" and report["weights_sha256"] == "ab" * 32
+    assert (report["width"], report["height"], report["bits"]) == (40, 32, 8)
+    assert report["sharpness_output"] > report["sharpness_input"] > 0
+    assert report["blind"] is False
+    if "safeguard" in report:  # when xraydeblur.safeguard exists
+        assert isinstance(report["safeguard"], dict) and "error" not in report["safeguard"], report["safeguard"]
+        assert all(not isinstance(v, list) or len(v) < 64 for v in report["safeguard"].values())
+    if "residual_map" in report:
+        assert (tmp_path / "out" / report["residual_map"]).is_file()
+    if "blur_sigma_input" in report:  # when xraydeblur.classical.estimate exists
+        assert report["blur_sigma_input"] is None or report["blur_sigma_input"] >= 0
+
+
+def test_report_includes_safeguard_and_blur_estimate(tmp_path, monkeypatch):
+    """With (fake) safeguard and blur-estimate modules: arrays leave the JSON, the
+    residual map becomes a PNG, NaN becomes null."""
+    import types
+
+    seen = {}
+
+    def check_consistency(degraded, restored, kernel=None, with_map=False):
+        assert with_map  # the CLI asks for the map when the safeguard offers one
+        seen["kernel"] = kernel
+        return {"consistent": True, "score": np.float32(0.25), "nan": float("nan"), "residual_map": np.abs(restored - degraded), "other_map": np.zeros((2, 2)), "nested": {"arr": np.ones(3), "v": 1}}
+
+    monkeypatch.setitem(sys.modules, "xraydeblur.safeguard", types.SimpleNamespace(check_consistency=check_consistency))
+    monkeypatch.setitem(sys.modules, "xraydeblur.classical.estimate", types.SimpleNamespace(estimate_gaussian_sigma=lambda image: np.float64(1.25)))
+    src = _save(tmp_path / "s.png")
+    assert _deblur(src, "-o", tmp_path / "out", "--method", FAKE, "--report", "-q") == 0
+    report = json.loads((tmp_path / "out" / "s.png.report.json").read_text())
+    assert report["safeguard"] == {"consistent": True, "score": 0.25, "nan": None, "nested": {"v": 1}}
+    assert report["blur_sigma_input"] == report["blur_sigma_output"] == 1.25
+    assert report["residual_map"] == "s.png.residual.png" and seen["kernel"] is None
+    with Image.open(tmp_path / "out" / "s.png.residual.png") as img:
+        assert img.size == (40, 32) and img.mode == "L"
+    assert _leftovers(tmp_path / "out") == []
+
+
+def test_method_list(capsys):
+    assert _deblur("--method", "list") == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith(FAKE) and "(default)" in first and "classical" in first and "t1" in first
+    assert _deblur("--list-methods") == 0
+    assert FAKE in capsys.readouterr().out
+
+
+def test_unknown_method_exits_2(tmp_path, capsys):
+    src = _save(tmp_path / "u.png")
+    assert _deblur(src, "-o", tmp_path / "out", "--method", "no-such-method") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no-such-method" in err and FAKE in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sigma_and_kernel_options_pass_a_kernel(tmp_path, fake_method):
+    src = _save(tmp_path / "k.png")
+    assert _deblur(src, "-o", tmp_path / "o1", "--method", FAKE, "--sigma", "2", "-q") == 0
+    assert _deblur(src, "-o", tmp_path / "o2", "--method", FAKE, "--kernel", "motion", "--length", "5", "--angle", "30", "-q") == 0
+    assert _deblur(src, "-o", tmp_path / "o3", "--method", FAKE, "-q") == 0
+    assert fake_method == [False, False, True]
+    assert _deblur(src, "-o", tmp_path / "o4", "--method", FAKE, "--length", "5") == 2  # no family given
+
+
+def test_device_cuda_unavailable_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from xraydeblur.cli import deblur
+
+    monkeypatch.setattr(deblur, "_cuda_available", lambda: False)
+    monkeypatch.delenv("XRAYDEBLUR_DEVICE", raising=False)
+    src = _save(tmp_path / "d.png")
+    assert _deblur(src, "-o", tmp_path / "out", "--method", FAKE, "--device", "cuda") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "CUDA" in err
+    assert _deblur(src, "-o", tmp_path / "out", "--method", FAKE, "--device", "cpu", "-q") == 0
+    assert os.environ["XRAYDEBLUR_DEVICE"] == "cpu"
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["deblur", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "xraydeblur deblur scans/" in out and "--skip-existing" in out
+
+
+def test_missing_input_and_output_are_usage_errors(tmp_path, capsys):
+    assert _deblur("-o", tmp_path / "out") == 2
+    assert _deblur(_save(tmp_path / "a.png")) == 2
+    assert _deblur(tmp_path / "missing.png", "-o", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "missing.png" in err
+
+
+# --------------------------------------------------------------------------- console script
+
+
+def test_console_script_exit_codes(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("XRAYDEBLUR_DEBUG", None)
+    tree = tmp_path / "in"
+    _save(tree / "good.png")
+    (tree / "bad.tif").write_bytes(b"II*\x00" + b"\xff" * 20)
+    script = str(SCRIPT) if SCRIPT.exists() else None
+    cmd = [script] if script else [sys.executable, "-m", "xraydeblur.cli"]
+    res = subprocess.run([*cmd, "deblur", str(tree), "-o", str(tmp_path / "out"), "--method", FAKE], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and "bad.tif" in res.stderr
+    assert (tmp_path / "out" / "good.png").is_file()
+    res = subprocess.run([*cmd, "deblur", str(tree), "-o", str(tmp_path / "out2"), "--method", "nope"], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "unknown method" in res.stderr
