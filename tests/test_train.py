@@ -64,3 +64,11 @@ def test_ddp_two_processes_stay_identical(tmp_path):
     assert ranks[0]["param_sum"] == ranks[1]["param_sum"]
     meta = json.loads((out / "best.json").read_text())
     assert meta["world_size"] == 2
+
+
+def test_kernel_aware_model_initialised_from_blind_weights(tmp_path):
+    train(TINY, tmp_path / "blind", resume=False, progress=False)
+    cfg = {**TINY, "kernel_aware": True, "epochs": 1, "init_weights": str(tmp_path / "blind" / "best")}
+    train(cfg, tmp_path / "ka", resume=False, progress=False, max_steps=1)
+    state, _ = load_weights(tmp_path / "ka" / "best")
+    assert state["intro.weight"].shape[1] == 2

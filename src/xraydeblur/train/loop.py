@@ -55,6 +55,22 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+def _load_init(model: torch.nn.Module, stem: str) -> None:
+    """Start from other weights. Input convolutions with fewer input channels (a blind
+    model initialising a kernel-aware one) are copied into the first channels and the
+    extra channels start at zero, so training starts from the blind model's output."""
+    from .weights import load_weights
+
+    state = load_weights(stem)[0]
+    own = model.state_dict()
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape and own[key].ndim == 4 and own[key].shape[1] > value.shape[1]:
+            grown = torch.zeros_like(own[key])
+            grown[:, : value.shape[1]] = value
+            state[key] = grown
+    model.load_state_dict(state)
+
+
 def _lr_at(step: int, total: int, cfg: dict) -> float:
     base, warm, floor = cfg["optimizer"]["lr"], cfg["schedule"]["warmup_steps"], cfg["schedule"]["min_lr"]
     if step < warm:
@@ -129,9 +145,7 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
     elif cfg.get("init_weights"):
-        from .weights import load_weights
-
-        model.load_state_dict(load_weights(cfg["init_weights"])[0])
+        _load_init(model, cfg["init_weights"])
     if world > 1:
         model = DistributedDataParallel(model)
     core = model.module if world > 1 else model
