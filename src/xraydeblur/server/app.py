@@ -287,7 +287,11 @@ def create_app(
 
     @app.get("/api/v1/models", summary="Deblurring methods with versions; the default is marked")
     async def models():
-        names = await run_in_threadpool(available_methods)
+        try:
+            names = await run_in_threadpool(available_methods)
+        except Exception:
+            log.error("method providers failed to load", exc_info=True)
+            return error_response(503, "the deblurring methods failed to load; see the server log", {"Retry-After": "60"})
         methods = []
         for position, name in enumerate(names):
             method = get_method(name)

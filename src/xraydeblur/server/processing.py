@@ -94,6 +94,8 @@ def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel) -> dict
         return None
     try:
         return json_safe(check_consistency(degraded, restored, kernel=kernel))
+    except ImportError:  # a part it relies on (e.g. the blur estimator) is not there yet
+        return None
     except Exception as exc:
         log.warning("safeguard check failed: %s", type(exc).__name__)
         return {"status": "error", "detail": f"the safeguard check could not run ({type(exc).__name__})"}
@@ -123,25 +125,8 @@ def _sharpness(image: np.ndarray) -> float | None:
 
 def to_u16(pixels: np.ndarray, value_max: int) -> np.ndarray:
     """[0, 1] pixels -> little-endian uint16 values on the 0..value_max scale."""
-    values = np.rint(np.clip(pixels, 0.0, 1.0) * float(value_max))
+    values = np.rint(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0) * float(value_max))
     return values.astype("<u2")
-
-
-def encode_png(pixels: np.ndarray, bits: int) -> bytes:
-    """Greyscale PNG of [0, 1] pixels: 8-bit when ``bits`` <= 8, else 16-bit.
-
-    Written here rather than through ``io.encode_radiograph`` because Pillow >= 12
-    refuses ``Image.fromarray(uint16, mode="I;16")``; without a mode it infers I;16.
-    """
-    from PIL import Image
-
-    depth = 8 if bits <= 8 else 16
-    scale = (1 << depth) - 1
-    values = np.rint(np.clip(np.asarray(pixels, dtype=np.float64), 0.0, 1.0) * scale)
-    image = Image.fromarray(values.astype(np.uint8 if depth == 8 else np.uint16))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
 
 
 def _b64(data: bytes) -> str:
@@ -209,7 +194,7 @@ def process(
     provenance = {"method": method.name, "model_version": method.version, "weights_sha256": method.weights_sha256}
     if output == "json":
         payload = dict(facts)
-        payload["result_png"] = _b64(encode_png(restored, 16))
+        payload["result_png"] = _b64(encode_radiograph(rad, restored, "png", bits=16))
         payload["result_png_bits"] = 16
         if rad.format == "dicom":
             payload["result_dicom"] = _b64(encode_radiograph(rad, restored, "dicom", **provenance))
@@ -223,7 +208,7 @@ def process(
     if output == "dicom":
         body, media_type = encode_radiograph(rad, restored, "dicom", **provenance), "application/dicom"
     else:
-        body, media_type = encode_png(restored, rad.bits_stored), "image/png"
+        body, media_type = encode_radiograph(rad, restored, "png"), "image/png"
     facts["seconds"] = round(time.perf_counter() - started, 4)
     return Outcome(body, media_type, facts)
 
