@@ -19,8 +19,9 @@ from .. import __version__
 from .dicom_read import unit_to_stored
 from .radiograph import Radiograph
 
-# Elements that describe the old pixel values and would be wrong for the new ones.
-_STALE = ("SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingRangeLimit")
+# Elements that describe the old pixel values (or how the source was derived) and
+# would be wrong for the new image.
+_STALE = ("SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingRangeLimit", "DerivationCodeSequence")
 
 
 def derived_dataset(
