@@ -9,17 +9,22 @@ Two functions, in the style of ``skimage.restoration``:
   on the Gaussian model, deterministic), instead of the Gibbs sampler of Orieux et al.
   that ``skimage.restoration.unsupervised_wiener`` uses.
 
-Both mirror the image outwards by at least twice the kernel size and taper the far
-part of that margin (see :mod:`._common`), so FFT periodicity does not make the
-borders ring. Cost: a handful of real FFTs of the extended image, about 0.5 s for a
-2000 x 2000 radiograph on one core.
+Boundaries: by default the image is treated as the observed window of a larger
+unknown one (``boundary="masked"``): the regularised least-squares problem is solved
+exactly for the observed pixels by preconditioned conjugate gradients, so borders do
+not ring and no periodic or mirrored continuation is assumed. ``boundary="mirror"``
+is the one-pass FFT filter on an image mirrored by twice the kernel size with the
+far half of the margin tapered (see :mod:`._common`).
+
+Cost for a 2000 x 2000 radiograph on two cores: about 0.3-1 s ("mirror") or
+5-10 s ("masked", 50 CG iterations).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._common import as_image, as_kernel, estimate_noise_sigma, extend, irfft2, psf2otf, regulariser_power, rfft2, to_output
+from ._common import as_image, as_kernel, estimate_noise_sigma, extend, irfft2, masked_solve, psf2otf, regulariser_power, rfft2, to_output
 
 #: lower bound of the automatic balance (noise-free images still carry rounding noise)
 MIN_BALANCE = 1e-5
@@ -85,11 +90,31 @@ def estimate_balance(image: np.ndarray, kernel: np.ndarray, regulariser: str = "
     return float(max(s * s / c, MIN_BALANCE))
 
 
-def wiener(image: np.ndarray, kernel: np.ndarray, balance: float | None = None, regulariser: str = "gradient", balance_gain: float = 1.0) -> np.ndarray:
+def wiener(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    balance: float | None = None,
+    regulariser: str = "gradient",
+    balance_gain: float = 1.0,
+    min_balance: float = 1e-4,
+    boundary: str = "masked",
+    cg_iterations: int = 50,
+) -> np.ndarray:
     """Wiener deconvolution of ``image`` by ``kernel``.
 
-    Solves ``X = conj(H) Y / (|H|^2 + balance * |D|^2)`` in the Fourier domain on a
-    mirrored, tapered extension of the image.
+    Minimises ``||M (k * x) - y||^2 + balance * ||D x||^2`` over an image ``x`` that
+    extends beyond the observed window, where ``M`` keeps the observed pixels only.
+
+    * ``boundary="masked"`` (default): the exact non-periodic problem, solved by
+      conjugate gradients preconditioned with the periodic Wiener filter
+      (:func:`._common.masked_solve`), started from the "mirror" solution. The
+      unknown margin is filled in by the regulariser instead of being assumed, so
+      borders do not ring; it also recovers several dB more in the interior of
+      crops. About 5-10 s for 2000 x 2000 (each CG iteration costs 6 FFTs).
+    * ``boundary="mirror"``: one FFT pass, ``X = conj(H) Y / (|H|^2 + balance |D|^2)``
+      on the image mirrored by twice the kernel size with the far half of that
+      margin tapered (about 1 s for 2000 x 2000). Exact for images whose content
+      is symmetric about the border, mild ringing otherwise.
 
     Parameters
     ----------
@@ -105,8 +130,16 @@ def wiener(image: np.ndarray, kernel: np.ndarray, balance: float | None = None, 
         Operator ``D`` whose energy is penalised: "gradient" (first differences,
         matches the 1/f^2 spectrum of natural images), "laplacian" (5-point, a
         smoother prior) or "identity" (classical constant-NSR Wiener filter).
-    balance_gain : float
-        Multiplier on the automatic balance (ignored when ``balance`` is given).
+    boundary : {"masked", "mirror"}
+        Boundary model, see above.
+    cg_iterations : int
+        Conjugate-gradient iterations of the "masked" solve (stops earlier at a
+        relative residual of 1e-6).
+    balance_gain, min_balance : float
+        With ``balance=None``: ``balance = max(min_balance, balance_gain * auto)``
+        (ignored when ``balance`` is given). The default floor 1e-4 keeps
+        noise-free images from being inverted almost unregularised. The registered
+        "wiener" method uses values tuned per blur family on the validation split.
 
     Returns
     -------
@@ -127,16 +160,26 @@ def wiener(image: np.ndarray, kernel: np.ndarray, balance: float | None = None, 
     y = as_image(image)
     k = as_kernel(kernel)
     if balance is None:
-        balance = balance_gain * estimate_balance(y, k, regulariser)
+        balance = max(min_balance, balance_gain * estimate_balance(y, k, regulariser))
     if balance < 0:
         raise ValueError("balance must be >= 0")
     ext = extend(y, k.shape)
     H = psf2otf(k, ext.shape)
     D2 = regulariser_power(regulariser, ext.shape)
-    denom = np.abs(H) ** 2 + balance * D2
-    denom = np.maximum(denom, 1e-12)
-    X = np.conj(H) * rfft2(ext.data) / denom
-    return to_output(ext.crop(irfft2(X, ext.shape)))
+    return to_output(ext.crop(_solve(ext, H, balance * D2, boundary, cg_iterations)))
+
+
+def _solve(ext, H: np.ndarray, q: np.ndarray, boundary: str, cg_iterations: int) -> np.ndarray:
+    """Regularised deconvolution of ``ext`` with Fourier-diagonal penalty ``q``."""
+    if boundary not in ("masked", "mirror"):
+        raise ValueError(f"unknown boundary {boundary!r}; choose masked or mirror")
+    denom = np.maximum(np.abs(H) ** 2 + q, 1e-12)
+    x = irfft2(np.conj(H) * rfft2(ext.data) / denom, ext.shape)
+    if boundary == "mirror" or cg_iterations <= 0:
+        return x
+    rhs = irfft2(np.conj(H) * rfft2(ext.data * ext.mask()), ext.shape)
+    x, _ = masked_solve(ext, H, q, rhs, x, iterations=cg_iterations)
+    return x
 
 
 def unsupervised_wiener(
@@ -146,6 +189,8 @@ def unsupervised_wiener(
     iterations: int = 50,
     tol: float = 1e-4,
     min_noise: float = 1e-3,
+    boundary: str = "masked",
+    cg_iterations: int = 50,
     return_params: bool = False,
 ):
     """Self-tuning Wiener deconvolution (empirical Bayes, EM).
@@ -176,6 +221,9 @@ def unsupervised_wiener(
         image drives the estimate towards an unregularised inverse filter, which then
         amplifies every small model error (crop borders, rounding); 1e-3 is about the
         rounding noise of 8-bit storage (1/255/sqrt(12)).
+    boundary, cg_iterations : final deconvolution with the estimated balance, as
+        in :func:`wiener` (the hyperparameters themselves are estimated on the
+        mirrored extension, where the model is diagonal in Fourier)
     return_params : bool, also return ``{"noise_sigma", "balance", "iterations"}``
 
     Returns
@@ -223,9 +271,7 @@ def unsupervised_wiener(
         balance = new
         if change < tol:
             break
-    L = g_n * H2 + g_x * D2
-    X = g_n * np.conj(H) * Y / L * np.sqrt(n)
-    out = to_output(ext.crop(irfft2(X, ext.shape)))
+    out = to_output(ext.crop(_solve(ext, H, balance * D2, boundary, cg_iterations)))
     if return_params:
         return out, {"noise_sigma": float(1.0 / np.sqrt(g_n)), "balance": float(balance), "iterations": done}
     return out
