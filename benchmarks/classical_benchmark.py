@@ -224,8 +224,13 @@ def summarise(records, rows, lr_rows, methods, args, elapsed) -> dict:
 def markdown(result: dict) -> str:
     cfg = result["config"]
     variants = list(result["overall"])
-    short = {v: v.replace("richardson-lucy", "RL").replace(" (est. sigma)", " (est. σ)") for v in variants}
-    lines = []
+    short = {v: v.replace("richardson-lucy", "RL").replace(" (est. sigma)", " (est. σ)").replace("low-rank", "low-rank*") for v in variants}
+    lines = [
+        f"{cfg['images']} {cfg['split']} images ({cfg['scheme']} split), {cfg['crop']} x {cfg['crop']} px centre crops, "
+        f"{len(result['cases'])} cases. *low-rank ran on the first {cfg['low_rank_images']} images only (taken round-robin over the sources), "
+        "so its columns average fewer cases; the summary compares all variants on those cases too. "
+        "'est. σ' = kernel=None: Gaussian of blindly estimated width.\n"
+    ]
     for title, p_key, s_key in (("full image", "psnr", "ssim"), (f"interior (border {cfg['border_interior']} px)", "psnr_interior", "ssim_interior")):
         lines.append(f"**PSNR (dB) / SSIM, {title}**\n")
         lines.append("| degradation | " + " | ".join(short[v] for v in variants) + " |")
