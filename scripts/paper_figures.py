@@ -46,7 +46,7 @@ def loss_curves(names, out: Path) -> Path:
     return path
 
 
-def examples(names, out: Path, count: int = 3) -> Path:
+def examples(names, out: Path, count: int = 2) -> Path:
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data import split_rows
     from xraydeblur.evaluate import paper_cases
@@ -70,7 +70,7 @@ def examples(names, out: Path, count: int = 3) -> Path:
             ax.axis("off")
     fig.tight_layout()
     path = out / "examples.png"
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=55)
     plt.close(fig)
     return path
 
