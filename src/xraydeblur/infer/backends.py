@@ -13,6 +13,10 @@ import warnings
 import numpy as np
 import torch
 
+# onnxruntime otherwise writes a telemetry session file (".ses") into the temp folder:
+# nothing may be written to disk while serving, and nothing is sent anywhere.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 
 class TorchBackend:
     name = "torch"
