@@ -44,7 +44,7 @@ def run(args) -> int:
     variants = default_variants(args.methods)
     records = evaluate(cases, variants, progress=not args.quiet and sys.stderr.isatty())
     meta = {
-        "command": "xraydeblur " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:]),
+        "command": "xraydeblur evaluate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:]),
         "protocol": args.protocol,
         "split": args.split,
         "scheme": args.scheme,
