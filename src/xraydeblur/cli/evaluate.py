@@ -34,6 +34,18 @@ def subset(rows, n):
     return [rows[int(i * step)] for i in range(n)]
 
 
+def validation_table(variants) -> str:
+    """Validation loss / PSNR / SSIM recorded in each network's weights JSON."""
+    from ..methods import get_method
+
+    lines = ["| network | validation loss | validation PSNR | validation SSIM | epoch |", "|---|---|---|---|---|"]
+    for name in dict.fromkeys(v.method for v in variants if v.method != "blurred"):
+        m = get_method(name).extra.get("metrics") or {}
+        if m:
+            lines.append(f"| {name} | {m['val_loss']:.5f} | {m['val_psnr']:.2f} | {m['val_ssim']:.4f} | {m['epoch']} |")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
     from .. import __version__
     from ..data import manifest_sha256, split_rows
@@ -61,6 +73,7 @@ def run(args) -> int:
     text = []
     for metric in ("psnr", "ssim", "seconds_per_mp"):
         text += [f"\n### {metric.upper().replace('_', ' ')}\n", markdown_table(summary, metric)]
+    text += ["\n### VALIDATION (from each network's training run)\n", validation_table(variants)]
     body = "\n".join(text)
     print(body)
     if args.out:
