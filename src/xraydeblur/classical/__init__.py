@@ -107,33 +107,10 @@ def _run_low_rank(image, kernel):
     return low_rank_deconvolution(image, kernel, **params)
 
 
-register(
-    Method(
-        name="wiener",
-        description="FFT Wiener deconvolution (mirrored, tapered borders; noise-to-signal ratio from the image, tuned per blur family)",
-        kind="classical",
-        run=_with_kernel(_run_wiener),
-        version=VERSION,
-        rank=10,
-    )
+_METHODS = (
+    ("wiener", "Wiener deconvolution (masked borders solved by conjugate gradients; noise-to-signal ratio from the image, tuned per blur family)", _run_wiener, 10),
+    ("richardson-lucy", "Richardson-Lucy deconvolution with masked borders and optional total-variation term (RL-TV)", _run_rl, 9),
+    ("low-rank", "Enhanced low-rank prior deconvolution (Ren et al. 2016): HQS with WNNM on patch groups of the image and its gradients; slow on full radiographs", _run_low_rank, 5),
 )
-register(
-    Method(
-        name="richardson-lucy",
-        description="Richardson-Lucy deconvolution with masked borders and optional total-variation term (RL-TV)",
-        kind="classical",
-        run=_with_kernel(_run_rl),
-        version=VERSION,
-        rank=9,
-    )
-)
-register(
-    Method(
-        name="low-rank",
-        description="Enhanced low-rank prior deconvolution (Ren et al. 2016): HQS with WNNM on patch groups of the image and its gradients; slow on full radiographs",
-        kind="classical",
-        run=_with_kernel(_run_low_rank),
-        version=VERSION,
-        rank=5,
-    )
-)
+for _name, _description, _runner, _rank in _METHODS:
+    register(Method(name=_name, description=_description, kind="classical", run=_with_kernel(_runner), version=VERSION, rank=_rank))
