@@ -264,11 +264,8 @@ def _json_default(value):
 def _safe_sharpness(image: np.ndarray) -> float | None:
     from .metrics import sharpness
 
-    border = 8 if min(image.shape) > 2 * 8 + 2 else 0
-    try:
-        return float(sharpness(image, border=border))
-    except ValueError:
-        return None
+    value = float(sharpness(image))
+    return value if np.isfinite(value) else None
 
 
 def _residual_png(residual: np.ndarray, full_scale: float | None = None) -> bytes:

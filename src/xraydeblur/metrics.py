@@ -59,9 +59,10 @@ def sharpness(image: np.ndarray, border: int = 8) -> float:
 
     Scale-free in intensity (multiplying the image by a constant leaves it unchanged),
     larger for sharper images, and falls monotonically as a Gaussian blur widens.
-    Units: 1 / pixel**2 (gradient energy relative to signal energy).
+    Units: 1 / pixel**2 (gradient energy relative to signal energy). ``border`` is
+    reduced as needed so that small images keep at least one pixel.
     """
-    x = _crop(image, border)
+    x = _crop(image, min(border, (min(np.shape(image)) - 1) // 2))
     var = float(x.var())
     if var <= 1e-12:
         return 0.0

@@ -186,6 +186,7 @@ class PaperPairs:
         return float(rng.uniform(*self.sigma_range))
 
     def pair(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i %= len(self.rows)  # an epoch may hold more samples than images
         sharp = self.sharp(i)
         deg = Degradation("gaussian", {"sigma": self.sigma(i)})
         blurred, kernel = deg.apply(sharp)

@@ -68,59 +68,41 @@ def json_safe(obj, depth: int = 0):
 
 
 def estimate_blur(image: np.ndarray) -> float | None:
-    """Estimated Gaussian blur width (px) when the classical estimator exists, else None."""
+    """Estimated Gaussian blur width (px), or None if it cannot be estimated."""
+    from ..classical.estimate import estimate_gaussian_sigma
+
     try:
-        from ..classical.estimate import estimate_gaussian_sigma
-    except ImportError:
-        return None
-    try:
-        value = estimate_gaussian_sigma(image)
-        if isinstance(value, dict):
-            value = value.get("sigma")
-        elif isinstance(value, (tuple, list)):
-            value = value[0]
-        value = _finite(float(value))
-        return None if value is None else round(value, 4)
+        value = _finite(float(estimate_gaussian_sigma(image)))
     except Exception as exc:  # an estimate is a courtesy; never fail the request for it
         log.warning("blur estimate failed: %s", type(exc).__name__)
         return None
+    return None if value is None else round(value, 4)
 
 
-def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel) -> dict | None:
-    """The data-consistency report when ``xraydeblur.safeguard`` exists, else None."""
-    try:
-        from ..safeguard import check_consistency
-    except ImportError:
-        return None
+def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel) -> dict:
+    """The data-consistency report (JSON-safe), or an error entry if the check fails."""
+    from ..safeguard import check_consistency
+
     try:
         return json_safe(check_consistency(degraded, restored, kernel=kernel))
-    except ImportError:  # a part it relies on (e.g. the blur estimator) is not there yet
-        return None
     except Exception as exc:
         log.warning("safeguard check failed: %s", type(exc).__name__)
         return {"status": "error", "detail": f"the safeguard check could not run ({type(exc).__name__})"}
 
 
 def safeguard_summary(report: dict | None) -> str | None:
-    """One word for a response header: the report's status, or passed/failed."""
+    """One word for a response header: passed, failed or error."""
     if not isinstance(report, dict):
         return None
-    for key in ("status", "verdict"):
-        if isinstance(report.get(key), str):
-            return report[key]
-    for key in ("ok", "passed", "consistent"):
-        if isinstance(report.get(key), bool):
-            return "passed" if report[key] else "failed"
-    return None
+    if "consistent" in report:
+        return "passed" if report["consistent"] else "failed"
+    return report.get("status")
 
 
 def _sharpness(image: np.ndarray) -> float | None:
     from ..metrics import sharpness
 
-    try:
-        return _finite(round(sharpness(image, border=min(8, (min(image.shape) - 1) // 2)), 6))
-    except Exception:
-        return None
+    return _finite(round(sharpness(image), 6))
 
 
 def to_u16(pixels: np.ndarray, value_max: int) -> np.ndarray:

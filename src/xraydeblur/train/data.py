@@ -70,15 +70,7 @@ def build_datasets(cfg: dict) -> tuple[PairDataset, PairDataset]:
     if kind == "paper":
         sigma = tuple(distribution["gaussian_sigma"])
         train = PairDataset(PaperPairs(train_rows, 224, sigma, seed=seed), length=data.get("samples_per_epoch") or len(train_rows))
-        train.source.__class__ = _CyclingPaperPairs
         return train, PairDataset(PaperPairs(val_rows, 224, sigma, seed=seed + 1, fixed=True))
     train = PairDataset(PatchPairs(train_rows, data["patch"], distribution, data["samples_per_epoch"], seed))
     val = PairDataset(PatchPairs(val_rows, data["val_patch"], distribution, data["val_samples"], seed + 1))
     return train, val
-
-
-class _CyclingPaperPairs(PaperPairs):
-    """PaperPairs whose index wraps, so an epoch may hold more samples than images."""
-
-    def pair(self, i: int):
-        return super().pair(i % len(self.rows))
