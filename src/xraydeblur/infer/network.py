@@ -70,5 +70,7 @@ class NetworkMethod:
         m = min(MARGIN, h - 1, w - 1)
         x = np.pad(x, ((0, 0), (m, m), (m, m)), mode="reflect")
         fixed = self.fixed_size
-        out = tiled_apply(self.backend, x, tile=fixed or self.tile, overlap=self.overlap if not fixed else 32, fixed_tile=bool(fixed))
+        out = tiled_apply(
+            self.backend, x, tile=fixed or self.tile, overlap=self.overlap if not fixed else 32, fixed_tile=bool(fixed), workers=self.backend.parallel
+        )
         return np.clip(out[m : m + h, m : m + w], 0, 1)

@@ -5,16 +5,29 @@ MONAI costs about 4 s of CPU at every CLI start on the 2-core target machines, a
 this needs ~50 lines.
 """
 
+import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
 
-def _starts(length: int, tile: int, step: int) -> list[int]:
+def tile_layout(length: int, tile: int, overlap: int, align: int = 16) -> tuple[int, list[int]]:
+    """(tile side, start offsets) covering ``length`` pixels with the fewest tiles of at
+    most ``tile`` px that overlap by at least ``overlap`` px, spread evenly.
+
+    Evenly spread tiles are smaller than ``tile`` where that is enough, so less work is
+    repeated in overlaps (2080 px: 5 tiles of 480 px instead of 5 of 512 px). The side
+    is rounded up to a multiple of ``align`` px (what a 4-level U-Net pads to anyway).
+
+    >>> tile_layout(2080, 512, 64)
+    (480, [0, 400, 800, 1200, 1600])
+    """
     if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, step))
-    return starts + [length - tile]
+        return length, [0]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    side = min(tile, align * math.ceil((length + (n - 1) * overlap) / (n * align)))
+    return side, [round(i * (length - side) / (n - 1)) for i in range(n)]
 
 
 def _taper(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
@@ -38,6 +51,7 @@ def tiled_apply(
     tile: int = 512,
     overlap: int = 64,
     fixed_tile: bool = False,
+    workers: int = 1,
 ) -> np.ndarray:
     """Apply ``predict`` tile by tile and blend.
 
@@ -48,6 +62,10 @@ def tiled_apply(
     tile, overlap : tile side and overlap in pixels (``overlap < tile``).
     fixed_tile : the network accepts only ``tile`` x ``tile`` inputs (the paper's
         autoencoder): smaller images are reflect-padded up to it.
+    workers : tiles predicted at once from a thread pool (``predict`` must be
+        thread-safe, e.g. a single-threaded onnxruntime session). On 2 CPU cores two
+        single-threaded tiles run about 1.6x faster than one two-threaded tile.
+        At most ``2 * workers`` tiles are in flight, so memory stays bounded.
 
     Returns
     -------
@@ -63,18 +81,44 @@ def tiled_apply(
         ph, pw = max(0, tile - h), max(0, tile - w)
         padded = np.pad(image, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(h, w) > max(ph, pw) else "edge")
         return tiled_apply(predict, padded, tile, overlap, fixed_tile)[:h, :w]
-    th, tw = (tile, tile) if fixed_tile else (min(tile, h), min(tile, w))
+    if fixed_tile:
+        (th, ys), (tw, xs) = (tile, _fixed_starts(h, tile, overlap)), (tile, _fixed_starts(w, tile, overlap))
+    else:
+        (th, ys), (tw, xs) = tile_layout(h, tile, overlap), tile_layout(w, tile, overlap)
     out = np.zeros((h, w), np.float32)
     weight = np.zeros((h, w), np.float32)
-    step = max(1, tile - overlap)
-    ys, xs = _starts(h, th, step), _starts(w, tw, step)
-    for y in ys:
+    boxes = [(y, x) for y in ys for x in xs]
+
+    def run(box):
+        y, x = box
+        return np.asarray(predict(np.ascontiguousarray(image[None, :, y : y + th, x : x + tw])), dtype=np.float32)[0, 0]
+
+    for (y, x), pred in zip(boxes, _ordered_map(run, boxes, workers)):
         wy = _taper(th, min(overlap, th // 2), y == ys[0], y == ys[-1])
-        for x in xs:
-            wx = _taper(tw, min(overlap, tw // 2), x == xs[0], x == xs[-1])
-            patch = np.ascontiguousarray(image[None, :, y : y + th, x : x + tw])
-            pred = np.asarray(predict(patch), dtype=np.float32)[0, 0]
-            wt = wy[:, None] * wx[None, :]
-            out[y : y + th, x : x + tw] += pred * wt
-            weight[y : y + th, x : x + tw] += wt
+        wx = _taper(tw, min(overlap, tw // 2), x == xs[0], x == xs[-1])
+        wt = wy[:, None] * wx[None, :]
+        out[y : y + th, x : x + tw] += pred * wt
+        weight[y : y + th, x : x + tw] += wt
     return out / weight
+
+
+def _fixed_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Starts of ``tile``-px tiles (fixed-size networks) stepping by ``tile - overlap``."""
+    if length <= tile:
+        return [0]
+    return list(range(0, length - tile, max(1, tile - overlap))) + [length - tile]
+
+
+def _ordered_map(fn, items: list, workers: int):
+    """``map(fn, items)`` in order, with up to ``workers`` calls running at once and at
+    most ``2 * workers`` results waiting."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [pool.submit(fn, item) for item in items[: 2 * workers]]
+        for i in range(len(items)):
+            result = pending.pop(0).result()
+            if i + 2 * workers < len(items):
+                pending.append(pool.submit(fn, items[i + 2 * workers]))
+            yield result

@@ -2,6 +2,7 @@
 
 Keys (all optional except ``model.arch``)::
 
+    base: ../nafnet_blind.yaml    # optional: start from another config (path relative to this file)
     name: nafnet-small            # run / weights name
     model: {arch: nafnet, kwargs: {width: 16}}
     kernel_aware: false           # add a Wiener-deconvolved channel computed from the true kernel
@@ -63,9 +64,25 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    """A YAML config with its ``base:`` chain merged in (the file's own keys win)."""
+    path = path.resolve()
+    if path in seen:
+        raise ValueError(f"config base cycle at {path}")
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: not a YAML mapping")
+    base = raw.pop("base", None)
+    return _merge(_read_yaml(path.parent / base, seen + (path,)), raw) if base else raw
+
+
 def load_config(source: str | Path | dict) -> dict:
-    """Read a YAML file (or take a dict) and fill in :data:`DEFAULTS`."""
-    raw = source if isinstance(source, dict) else yaml.safe_load(Path(source).read_text())
+    """Read a YAML file (or take a dict) and fill in :data:`DEFAULTS`.
+
+    A file may name ``base: other.yaml`` (relative to itself): its keys are merged
+    over that config's, so a variant states only what differs.
+    """
+    raw = source if isinstance(source, dict) else _read_yaml(Path(source))
     if not isinstance(raw, dict) or "model" not in raw or "arch" not in raw["model"]:
         raise ValueError("config needs model.arch")
     return _merge(DEFAULTS, raw)
