@@ -33,3 +33,53 @@ def test_cli_evaluate_paper_protocol_writes_json_and_markdown(tmp_path, test_met
     assert set(data["summary"]) == {"sigma 0.5-3 (drawn)", "sigma 1", "sigma 2", "sigma 3"}
     assert out.with_suffix(".md").read_text().count("|") > 10
     assert "PSNR" in capsys.readouterr().out
+
+
+def _tiny_network(folder, name, data):
+    import torch
+
+    from xraydeblur.models import build_model
+    from xraydeblur.train.weights import save_weights
+
+    torch.manual_seed(0)
+    model = build_model("srcnn", paper_padding=False)
+    folder.mkdir(exist_ok=True)
+    save_weights(model, folder / name, {"arch": "srcnn", "kwargs": {"paper_padding": False}, "config": {"data": data}})
+
+
+def test_evaluate_refuses_networks_that_trained_on_the_test_images(tmp_path, capsys):
+    """Shipped networks trained on the patient split saw mhh patients: scoring them on
+    the held-out mhh source must stop with a one-line reason, before any work."""
+    from xraydeblur.evaluate import check_trained_for_split
+    from xraydeblur.methods import _REGISTRY
+    from xraydeblur.models.registry import register_weights_dir
+
+    assert main(["evaluate", "--scheme", "source", "--held-out", "mhh", "--methods", "nafnet-blind", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: nafnet-blind was trained with scheme=patient") and "\n" not in err
+
+    _tiny_network(tmp_path / "w", "tiny-unseen", {"scheme": "source", "held_out": "mhh"})
+    try:
+        assert register_weights_dir(tmp_path / "w") == ["tiny-unseen"]
+        check_trained_for_split([Variant("tiny-unseen", "none")], "source", "mhh")  # allowed
+        for scheme, held_out in (("source", "nih"), ("patient", "mhh")):
+            try:
+                check_trained_for_split([Variant("tiny-unseen", "none")], scheme, held_out)
+            except ValueError as exc:
+                assert "tiny-unseen" in str(exc)
+            else:
+                raise AssertionError(f"{scheme}/{held_out} should be refused")
+    finally:
+        _REGISTRY.pop("tiny-unseen", None)
+    assert main(["evaluate", "--weights-dir", str(tmp_path / "empty"), "--quiet"]) == 2
+    assert "no weights" in capsys.readouterr().err
+
+
+def test_speed_is_measured_in_a_fresh_process():
+    from xraydeblur.speed import measure_speed, speed_table
+
+    row = measure_speed("wiener", size=192, repeats=1, threads=1)
+    assert row["method"] == "wiener" and row["seconds"] > 0 and row["peak_rss_mb"] > 10 and row["threads"] == 1
+    assert row["seconds_per_mp"] == row["seconds"] / (192 * 192 / 1e6)
+    assert "| wiener | numpy |" in speed_table([row])
+    assert "error" in measure_speed("no-such-method", size=64, repeats=1)

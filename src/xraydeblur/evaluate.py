@@ -54,6 +54,28 @@ def default_variants(methods: list[str] | None = None) -> list[Variant]:
     return out
 
 
+def check_trained_for_split(variants: list[Variant], scheme: str, held_out: str) -> None:
+    """Refuse to score a network on images it may have trained on.
+
+    A network may be scored on the ``patient`` test split only if it was trained on
+    that split's train part, and on a held-out source only if it was trained with that
+    source held out (``scheme: source``). Raises ValueError naming the network.
+    """
+    from .methods import get_method
+
+    for name in dict.fromkeys(v.method for v in variants if v.method != "blurred"):
+        method = get_method(name)
+        if method.kind != "network":
+            continue
+        data = method.extra.get("training_data") or {}
+        trained = data.get("scheme", "patient")
+        ok = trained == scheme and (scheme != "source" or data.get("held_out") == held_out)
+        if not ok:
+            seen = f"scheme={trained}" + (f", held out {data.get('held_out')}" if trained == "source" else "")
+            wanted = "the patient split" if scheme == "patient" else f"{held_out} held out"
+            raise ValueError(f"{name} was trained with {seen}, so it may have seen these test images; use weights trained with {wanted} (--weights-dir)")
+
+
 def paper_cases(rows, sigmas=(None, 1.0, 2.0, 3.0), seed: int = 0):
     """(key, family, sharp, blurred, kernel) for the paper protocol; ``None`` = drawn sigma."""
     from .data.pairs import PaperPairs

@@ -8,7 +8,9 @@ from .common import HelpFormatter
 
 EXAMPLES = """examples:
   xraydeblur evaluate --protocol paper --methods srcnn dae unet wiener --out docs/results/paper.json
-  xraydeblur evaluate --protocol benchmark --scheme source --max-images 12 --crop 256 --out r.json
+  xraydeblur evaluate --max-images 12 --crop 256 --speed-size 2048 --out r.json
+  xraydeblur evaluate --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh \\
+      --max-images 12 --crop 256 --out r.json     # networks trained without the mhh source
 """
 
 
@@ -21,6 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--held-out", default="mhh", help="source kept out of training (scheme=source)")
     p.add_argument("--max-images", type=int, help="evenly spaced subset of the split's images")
     p.add_argument("--crop", type=int, default=512, help="benchmark crop side (px, native resolution)")
+    p.add_argument("--weights-dir", help="use the networks in this folder (NAME.safetensors + NAME.json) instead of the shipped ones of the same name")
+    p.add_argument("--speed-size", type=int, default=0, help="also time every method on one SIZE x SIZE image in a fresh process (seconds, s/MP, peak memory); 0 = skip")
     p.add_argument("--out", help="write JSON here (and a .md table beside it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -49,11 +53,24 @@ def validation_table(variants) -> str:
 def run(args) -> int:
     from .. import __version__
     from ..data import manifest_sha256, split_rows
-    from ..evaluate import benchmark_iter, default_variants, evaluate, markdown_table, paper_cases, write_results
+    from ..evaluate import benchmark_iter, check_trained_for_split, default_variants, evaluate, markdown_table, paper_cases, write_results
 
+    if args.weights_dir:
+        from ..models.registry import register_weights_dir
+
+        try:
+            register_weights_dir(args.weights_dir)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    try:
+        variants = default_variants(args.methods)
+        check_trained_for_split(variants, args.scheme, args.held_out)
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
     rows = subset(split_rows(args.split, args.scheme, args.held_out), args.max_images)
     cases = paper_cases(rows) if args.protocol == "paper" else benchmark_iter(rows, args.crop)
-    variants = default_variants(args.methods)
     records = evaluate(cases, variants, progress=not args.quiet and sys.stderr.isatty())
     meta = {
         "command": "xraydeblur evaluate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:]),
@@ -62,6 +79,7 @@ def run(args) -> int:
         "scheme": args.scheme,
         "held_out": args.held_out if args.scheme == "source" else None,
         "images": len(rows),
+        "weights_dir": args.weights_dir,
         "crop": args.crop if args.protocol == "benchmark" else 224,
         "data_manifest_sha256": manifest_sha256(),
         "package_version": __version__,
@@ -69,15 +87,26 @@ def run(args) -> int:
     }
     from ..evaluate import summarise
 
+    speed = []
+    if args.speed_size:
+        from ..speed import measure_speed
+
+        names = [v.method for v in variants if v.method != "blurred"]
+        speed = [measure_speed(name, args.speed_size, weights_dir=args.weights_dir) for name in dict.fromkeys(names)]
+        meta["speed"] = speed
     summary = write_results(args.out, meta, records) if args.out else summarise(records)
     text = []
     for metric in ("psnr", "ssim", "seconds_per_mp"):
         text += [f"\n### {metric.upper().replace('_', ' ')}\n", markdown_table(summary, metric)]
+    if speed:
+        from ..speed import speed_table
+
+        text += [f"\n### SPEED AND PEAK MEMORY ({args.speed_size}x{args.speed_size} image, fresh process per method, {speed[0].get('threads', '?')} CPU threads)\n", speed_table(speed)]
     text += ["\n### VALIDATION (from each network's training run)\n", validation_table(variants)]
     body = "\n".join(text)
     print(body)
     if args.out:
         from pathlib import Path
 
-        Path(args.out).with_suffix(".md").write_text(f"Command: `{meta['command']}`\n\nData: {json.dumps({k: meta[k] for k in ('protocol', 'split', 'scheme', 'held_out', 'images', 'crop')})}\n{body}\n")
+        Path(args.out).with_suffix(".md").write_text(f"Command: `{meta['command']}`\n\nData: {json.dumps({k: meta[k] for k in ('protocol', 'split', 'scheme', 'held_out', 'images', 'crop', 'weights_dir')})}\n{body}\n")
     return 0

@@ -1,0 +1,82 @@
+"""Seconds and peak memory to deblur one large image with a method, on this CPU.
+
+Each measurement runs in a fresh Python process, so its peak resident memory is the
+method's own: load the method, warm up on a 256x256 image, then time ``repeats`` runs
+on a ``size`` x ``size`` synthetic image (smooth random structure; the content does
+not change the cost of these methods). Used by ``xraydeblur evaluate --speed-size`` and
+``benchmarks/speed.py``.
+
+>>> measure_speed("wiener", size=512)                 # doctest: +SKIP
+{'method': 'wiener', 'seconds': 0.41, 'seconds_per_mp': 1.6, 'peak_rss_mb': 180.2, ...}
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def _child(name: str, size: int, repeats: int, weights_dir: str | None) -> dict:
+    import resource
+
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    from .methods import get_method
+
+    if weights_dir:
+        from .models.registry import register_weights_dir
+
+        register_weights_dir(weights_dir)
+    rng = np.random.default_rng(0)
+    image = np.clip(gaussian_filter(rng.random((size, size)), 3) * 4 - 1.5, 0, 1).astype(np.float32)
+    t0 = time.perf_counter()
+    method = get_method(name)
+    method(image[:256, :256], None)
+    load = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        method(image, None)
+        times.append(time.perf_counter() - t)
+    return {
+        "method": name,
+        "size": size,
+        "seconds": min(times),
+        "seconds_all": times,
+        "seconds_per_mp": min(times) / (size * size / 1e6),
+        "load_seconds": load,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "backend": getattr(getattr(method.run, "backend", None), "name", "numpy"),
+    }
+
+
+def measure_speed(name: str, size: int = 2048, repeats: int = 2, threads: int | None = None, weights_dir: str | None = None) -> dict:
+    """Time method ``name`` on a ``size``² image in a fresh process using ``threads`` CPU
+    threads (default: all). Returns seconds (best of ``repeats``), seconds_per_mp,
+    peak_rss_mb, backend; or ``{"method": name, "error": reason}``."""
+    threads = threads or os.cpu_count() or 1
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "XRAYDEBLUR_THREADS": str(threads)}
+    args = [sys.executable, "-m", "xraydeblur.speed", name, str(size), str(repeats)] + ([weights_dir] if weights_dir else [])
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        lines = proc.stderr.strip().splitlines()
+        return {"method": name, "error": lines[-1] if lines else "failed"}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "threads": threads}
+
+
+def speed_table(rows: list[dict]) -> str:
+    """Markdown: method, backend, seconds, seconds per megapixel, peak memory (MB)."""
+    lines = ["| method | backend | seconds | s/MP | peak MB |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['method']} | failed: {r['error']} | | | |")
+        else:
+            lines.append(f"| {r['method']} | {r['backend']} | {r['seconds']:.2f} | {r['seconds_per_mp']:.2f} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    name, size, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    print(json.dumps(_child(name, size, repeats, sys.argv[4] if len(sys.argv) > 4 else None)))
