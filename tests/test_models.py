@@ -155,3 +155,21 @@ def test_nafnet_onnx_matches_torch(tmp_path):
         out = sess.run(None, {name: xi.numpy()})[0]
         assert out.shape == ref.shape
         np.testing.assert_allclose(out, ref, atol=1e-4, rtol=0)
+
+
+def test_fused_nafnet_is_the_same_function():
+    """The inference form folds LayerNorm affine, residual scales and the gate split
+    into convs: the output must not change (beyond float rounding)."""
+    from xraydeblur.models.nafnet_fused import FusedNAFBlock, fuse_nafnet
+
+    torch.manual_seed(0)
+    model = build_model("nafnet", in_channels=2, width=8, enc_blocks=[1, 2], middle_blocks=1, dec_blocks=[1, 1]).eval()
+    with torch.no_grad():  # away from the identity initialisation: every folded term matters
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    fused = fuse_nafnet(model)
+    assert sum(isinstance(m, FusedNAFBlock) for m in fused.modules()) == 6
+    x = torch.rand(2, 2, 40, 52)
+    with torch.no_grad():
+        assert torch.allclose(fused(x), model(x), atol=1e-5)
+    assert not any(isinstance(m, FusedNAFBlock) for m in model.modules())  # original untouched

@@ -13,6 +13,11 @@ from ..train.weights import load_weights
 from .backends import choose_backend
 from .tiling import tiled_apply
 
+#: largest tile side (px). Tiles are then spread evenly (a 2048 px image with its
+#: margins takes 6 x 6 tiles of 400 px): on 2 cores this was the fastest of 384-704 px
+#: for the flagship (3.8 s vs 4.5 s for 512 px), since small tiles stay in cache.
+TILE = 448
+
 #: reflect padding added around the image before tiling (px): keeps image borders
 #: away from the networks' own padding artefacts (SRCNN's paper padding)
 MARGIN = 16
@@ -26,7 +31,7 @@ class NetworkMethod:
     their Wiener channel; blind networks ignore it.
     """
 
-    def __init__(self, stem: str | Path, tile: int = 512, overlap: int = 64, device: str | None = None, backend: str | None = None):
+    def __init__(self, stem: str | Path, tile: int = TILE, overlap: int = 64, device: str | None = None, backend: str | None = None):
         self.stem, self.tile, self.overlap, self.device, self.prefer = Path(stem), tile, overlap, device, backend
         self.meta = json.loads(self.stem.with_suffix(".json").read_text())
 
@@ -36,6 +41,10 @@ class NetworkMethod:
         kwargs = dict(meta.get("kwargs", {}))
         model = build_model(meta["arch"], **kwargs)
         model.load_state_dict(state)
+        if meta["arch"] == "nafnet":
+            from ..models.nafnet_fused import fuse_nafnet
+
+            model = fuse_nafnet(model)  # same function, ~20 % faster
         return model.eval()
 
     @property
