@@ -72,3 +72,38 @@ def test_kernel_aware_model_initialised_from_blind_weights(tmp_path):
     train(cfg, tmp_path / "ka", resume=False, progress=False, max_steps=1)
     state, _ = load_weights(tmp_path / "ka" / "best")
     assert state["intro.weight"].shape[1] == 2
+
+
+def test_kernel_aware_init_starts_at_the_wiener_estimate(tmp_path):
+    """residual_channel 1 + init_zero [ending]: before any step the kernel-aware network
+    returns exactly its Wiener channel, so training starts from the classical estimate."""
+    import numpy as np
+    import torch
+
+    from xraydeblur.degrade import gaussian_kernel
+    from xraydeblur.models import build_model
+    from xraydeblur.models.kernel_input import network_input, wiener_channel
+    from xraydeblur.train.loop import _load_init
+
+    train(TINY, tmp_path / "blind", resume=False, progress=False, max_steps=2)
+    kwargs = {**TINY["model"]["kwargs"], "in_channels": 2, "residual_channel": 1}
+    model = build_model("nafnet", **kwargs).eval()
+    _load_init(model, tmp_path / "blind" / "best", zero=["ending"])
+    assert float(model.encoders[0][0].conv1.weight.abs().sum()) > 0  # features kept
+    blurred = torch.rand(1, 1, 48, 48)
+    kernel = torch.from_numpy(gaussian_kernel(1.5).astype(np.float32))[None, None]
+    x = network_input(blurred, kernel)
+    assert np.allclose(x[0, 1].numpy(), wiener_channel(blurred[0, 0].numpy(), kernel[0, 0].numpy()))
+    with torch.no_grad():
+        assert torch.allclose(model(x), x[:, 1:2], atol=1e-6)
+
+
+def test_config_base_chain(tmp_path):
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump({**TINY, "epochs": 7}))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("base: ../a.yaml\ndata: {scheme: source}\n")
+    cfg = load_config(tmp_path / "sub" / "b.yaml")
+    assert cfg["epochs"] == 7 and cfg["data"]["scheme"] == "source" and cfg["data"]["patch"] == 32
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
+    with pytest.raises(ValueError):
+        load_config(tmp_path / "loop.yaml")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..models import build_model
-from ..models.kernel_input import wiener_torch
+from ..models.kernel_input import network_input
 from ..train.weights import load_weights
 from .backends import choose_backend
 from .tiling import tiled_apply
@@ -69,9 +69,10 @@ class NetworkMethod:
             from ..degrade import gaussian_kernel
 
             kernel = gaussian_kernel(max(0.3, estimate_gaussian_sigma(image)))
+        channel = (self.meta.get("config") or {}).get("kernel_channel", "wiener-fft")
         with torch.no_grad():
-            w = wiener_torch(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None])
-        return np.concatenate([x, w[0].numpy()], axis=0)
+            both = network_input(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None], channel)
+        return both[0].numpy()
 
     def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
         x = self.network_input(np.asarray(image, np.float32), kernel)

@@ -3,7 +3,8 @@ Restoration", ECCV 2022), written from the paper's description.
 
 Input: float32 (N, in_channels, H, W), values in [0, 1] (1.0 = dense/bright); channel 0
 is the blurred image (for in_channels=2, channel 1 is a Wiener-deconvolved estimate
-computed outside the network). Output: (N, 1, H, W) = channel 0 + predicted residual,
+computed outside the network). Output: (N, 1, H, W) = the residual channel (0, or 1
+for kernel-aware weights that correct the Wiener estimate) + predicted residual,
 not clamped. Any H, W (reflect-padded to a multiple of 16 px and cropped back).
 """
 
@@ -74,20 +75,25 @@ class NAFNet(nn.Module):
     PixelShuffle(2) (-> c/2 channels, 2x resolution), additive skip from the matching
     encoder level, ``dec_blocks[i]`` blocks. Ending 3x3 conv width -> 1 is
     zero-initialised, so with the zero-initialised block scales the untrained network
-    is exactly the identity on channel 0: output = x[:, :1] + ending(features).
+    is exactly the identity on the residual channel: output = x[:, r] + ending(features).
 
     Args:
         in_channels: 1 (blurred image) or 2 (blurred + Wiener estimate; kernel-aware).
+        residual_channel: the input channel the global residual is added to: 0 (the
+            blurred image) or, kernel-aware, 1 (the Wiener estimate: the untrained
+            network then returns the Wiener estimate, and learns to correct it).
         width: channels at full resolution (16 -> about 1.9 M parameters).
         enc_blocks, middle_blocks, dec_blocks: numbers of NAFBlocks per level.
     """
 
     def __init__(self, in_channels: int = 1, width: int = 16, enc_blocks=(1, 1, 1, 8),
-                 middle_blocks: int = 1, dec_blocks=(1, 1, 1, 1)):
+                 middle_blocks: int = 1, dec_blocks=(1, 1, 1, 1), residual_channel: int = 0):
         super().__init__()
         if len(enc_blocks) != len(dec_blocks):
             raise ValueError("enc_blocks and dec_blocks must have the same length")
-        self.in_channels = in_channels
+        if not 0 <= residual_channel < in_channels:
+            raise ValueError(f"residual_channel must be an input channel (0..{in_channels - 1})")
+        self.in_channels, self.residual_channel = in_channels, residual_channel
         self.multiple = 2 ** len(enc_blocks)
         self.intro = nn.Conv2d(in_channels, width, 3, padding=1)
         self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
@@ -119,4 +125,5 @@ class NAFNet(nn.Module):
         f = self.middle(f)
         for up, dec, skip in zip(self.ups, self.decoders, reversed(skips)):
             f = dec(up(f) + skip)
-        return (xp[:, :1] + self.ending(f))[..., :h, :w]
+        r = self.residual_channel
+        return (xp[:, r : r + 1] + self.ending(f))[..., :h, :w]

@@ -6,6 +6,9 @@ Keys (all optional except ``model.arch``)::
     name: nafnet-small            # run / weights name
     model: {arch: nafnet, kwargs: {width: 16}}
     kernel_aware: false           # add a Wiener-deconvolved channel computed from the true kernel
+    kernel_channel: wiener-tuned  # which Wiener channel (see models.kernel_input)
+    init_weights: path/stem       # optional: start from these weights (safetensors stem)
+    init_zero: [ending]           # optional: parameter-name prefixes zeroed after init_weights
     data:
       preset: realistic           # paper | realistic | synthetic (no files needed; for tests)
       scheme: patient             # patient | source
@@ -33,6 +36,7 @@ DEFAULTS = {
     "name": "model",
     "model": {"arch": "nafnet", "kwargs": {}},
     "kernel_aware": False,
+    "kernel_channel": "wiener-tuned",
     "data": {
         "preset": "realistic",
         "scheme": "patient",

@@ -55,10 +55,13 @@ def _setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def _load_init(model: torch.nn.Module, stem: str) -> None:
+def _load_init(model: torch.nn.Module, stem: str, zero: list[str] = ()) -> None:
     """Start from other weights. Input convolutions with fewer input channels (a blind
     model initialising a kernel-aware one) are copied into the first channels and the
-    extra channels start at zero, so training starts from the blind model's output."""
+    extra channels start at zero, so training starts from the blind model's output.
+    Parameters whose names start with a prefix in ``zero`` are then set to zero (e.g.
+    ``ending`` for a NAFNet whose residual base changes: it then starts as the identity
+    on that base)."""
     from .weights import load_weights
 
     state = load_weights(stem)[0]
@@ -69,6 +72,10 @@ def _load_init(model: torch.nn.Module, stem: str) -> None:
             grown[:, : value.shape[1]] = value
             state[key] = grown
     model.load_state_dict(state)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if any(name.startswith(prefix) for prefix in zero):
+                param.zero_()
 
 
 def _lr_at(step: int, total: int, cfg: dict) -> float:
@@ -81,7 +88,7 @@ def _lr_at(step: int, total: int, cfg: dict) -> float:
 
 def _forward(model, degraded, kernel, cfg, train: bool):
     """Run the model; returns (restored, kl) where kl is None except for the VAE in training."""
-    x = network_input(degraded, kernel if cfg["kernel_aware"] else None)
+    x = network_input(degraded, kernel if cfg["kernel_aware"] else None, cfg["kernel_channel"])
     core = model.module if isinstance(model, DistributedDataParallel) else model
     if train and hasattr(core, "forward_with_kl"):
         # Go through the (DDP) wrapper's forward so gradients are synchronised.
@@ -145,7 +152,7 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
     elif cfg.get("init_weights"):
-        _load_init(model, cfg["init_weights"])
+        _load_init(model, cfg["init_weights"], cfg.get("init_zero") or [])
     if world > 1:
         model = DistributedDataParallel(model)
     core = model.module if world > 1 else model
