@@ -3,6 +3,9 @@ log, a description and a rank (the highest rank is the default method).
 
     python scripts/ship_weights.py runs/nafnet-blind nafnet-blind --rank 100 \
         --description "NAFNet, blind, realistic degradations"
+
+``--dest`` writes elsewhere than the package, e.g. the held-out-source weights that only
+the benchmark uses (``benchmarks/weights/unseen-mhh``).
 """
 
 import argparse
@@ -20,16 +23,17 @@ def main() -> None:
     p.add_argument("name")
     p.add_argument("--rank", type=int, default=50)
     p.add_argument("--description", default="")
+    p.add_argument("--dest", type=Path, default=WEIGHTS_DIR, help="folder (default: the package's weights)")
     args = p.parse_args()
-    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-    dst = WEIGHTS_DIR / args.name
+    args.dest.mkdir(parents=True, exist_ok=True)
+    dst = args.dest / args.name
     shutil.copyfile(args.run / "best.safetensors", dst.with_suffix(".safetensors"))
     meta = json.loads((args.run / "best.json").read_text())
     assert meta["weights_sha256"] == hashlib.sha256(dst.with_suffix(".safetensors").read_bytes()).hexdigest()
     meta.update({"name": args.name, "rank": args.rank, "description": args.description or meta.get("description", "")})
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     if (args.run / "log.csv").exists():
-        shutil.copyfile(args.run / "log.csv", WEIGHTS_DIR / f"{args.name}.log.csv")
+        shutil.copyfile(args.run / "log.csv", args.dest / f"{args.name}.log.csv")
     print(f"shipped {dst.with_suffix('.safetensors')} ({dst.with_suffix('.safetensors').stat().st_size / 1e6:.1f} MB), sha256 {meta['weights_sha256'][:16]}…")
 
 
