@@ -83,3 +83,15 @@ def test_speed_is_measured_in_a_fresh_process():
     assert row["seconds_per_mp"] == row["seconds"] / (192 * 192 / 1e6)
     assert "| wiener | numpy |" in speed_table([row])
     assert "error" in measure_speed("no-such-method", size=64, repeats=1)
+
+
+def test_summary_by_source():
+    from xraydeblur.evaluate import source_of
+
+    assert source_of("cxr/nih/00001.png::gaussian-sigma1") == "nih"
+    records = [
+        {"case": f"cxr/{src}/a.png::{fam}", "family": fam, "variant": "v", "psnr": p, "ssim": 0.9, "psnr_interior": p, "ssim_interior": 0.9, "seconds_per_mp": 1.0}
+        for src, fam, p in [("nih", "g1", 30.0), ("nih", "g2", 32.0), ("mhh", "g1", 40.0)]
+    ]
+    by_source = summarise(records, by="source")
+    assert by_source["nih"]["v"]["psnr"] == 31.0 and by_source["mhh"]["v"]["n"] == 1

@@ -140,11 +140,21 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
     return records
 
 
-def summarise(records: list[dict]) -> dict:
-    """{family: {variant: {psnr, ssim, psnr_interior, ssim_interior, seconds_per_mp, n}}} (means)."""
+def source_of(case_key: str) -> str:
+    """The image source of a case key (``cxr/<source>/file::family`` -> ``<source>``)."""
+    parts = case_key.split("::")[0].split("/")
+    return parts[1] if len(parts) > 2 else parts[0]
+
+
+def summarise(records: list[dict], by: str = "family") -> dict:
+    """{row: {variant: {psnr, ssim, psnr_interior, ssim_interior, seconds_per_mp, n}}} (means).
+
+    Rows are degradation families (``by="family"``) or image sources (``by="source"``,
+    each the mean over every degradation of that source's images)."""
     table: dict = {}
     for r in records:
-        cell = table.setdefault(r["family"], {}).setdefault(r["variant"], {"_rows": []})
+        row = r["family"] if by == "family" else source_of(r["case"])
+        cell = table.setdefault(row, {}).setdefault(r["variant"], {"_rows": []})
         cell["_rows"].append(r)
     for family in table.values():
         for variant, cell in family.items():
@@ -176,5 +186,5 @@ def markdown_table(summary: dict, metric: str = "psnr") -> str:
 def write_results(path: str | Path, meta: dict, records: list[dict]) -> dict:
     summary = summarise(records)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({**meta, "summary": summary, "records": records}, indent=1))
+    Path(path).write_text(json.dumps({**meta, "summary": summary, "summary_by_source": summarise(records, by="source"), "records": records}, indent=1))
     return summary

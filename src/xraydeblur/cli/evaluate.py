@@ -98,6 +98,7 @@ def run(args) -> int:
     text = []
     for metric in ("psnr", "ssim", "seconds_per_mp"):
         text += [f"\n### {metric.upper().replace('_', ' ')}\n", markdown_table(summary, metric)]
+    text += ["\n### PSNR BY SOURCE (mean over every degradation)\n", markdown_table(summarise(records, by="source"), "psnr").replace("| degradation |", "| source |", 1)]
     if speed:
         from ..speed import speed_table
 
