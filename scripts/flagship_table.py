@@ -2,23 +2,34 @@
 a benchmark JSON written by ``xraydeblur evaluate``:
 
     python scripts/flagship_table.py docs/results/benchmark-patient.json
+
+Columns (mean PSNR, dB): the blurred input, the blind flagship, the kernel-aware model
+given the true kernel, the best classical method given the true kernel (Wiener,
+Richardson-Lucy or low-rank, whichever are in the JSON), the flagship's margin over it
+(the issue's goal: +1.5 dB at Gaussian sigma 1, +1.0 dB at sigma 2 and 3), the
+kernel-aware model's gain over the blind one, and the best method of the row.
 """
 
 import json
 import sys
 
+FLAGSHIP, KERNEL_AWARE = "nafnet-blind [blind]", "nafnet-kernel [true kernel]"
+CLASSICAL_TRUE = ("wiener [true kernel]", "richardson-lucy [true kernel]", "low-rank [true kernel]")
+
 
 def main(path: str) -> None:
     summary = json.load(open(path))["summary"]
-    print("| degradation | blurred | nafnet-blind | nafnet-kernel (true k) | Wiener (true k) | RL (true k) | best other | flagship − best of Wiener/RL (true k) |")
+    print("| degradation | blurred | nafnet-blind | nafnet-kernel (true k) | best classical (true k) | blind − classical | kernel − blind | best of the row |")
     print("|---|---|---|---|---|---|---|---|")
     for family, cells in summary.items():
         psnr = {variant: cell["psnr"] for variant, cell in cells.items()}
-        flagship = psnr["nafnet-blind [blind]"]
-        wiener, rl = psnr["wiener [true kernel]"], psnr["richardson-lucy [true kernel]"]
-        others = {k: v for k, v in psnr.items() if k != "nafnet-blind [blind]"}
-        best = max(others, key=others.get)
-        print(f"| {family} | {psnr['blurred input']:.2f} | {flagship:.2f} | {psnr['nafnet-kernel [true kernel]']:.2f} | {wiener:.2f} | {rl:.2f} | {best} {others[best]:.2f} | {flagship - max(wiener, rl):+.2f} |")
+        flagship, aware = psnr[FLAGSHIP], psnr.get(KERNEL_AWARE, float("nan"))
+        classical = max((v for v in CLASSICAL_TRUE if v in psnr), key=psnr.get)
+        best = max(psnr, key=psnr.get)
+        print(
+            f"| {family} | {psnr['blurred input']:.2f} | {flagship:.2f} | {aware:.2f} | {classical.split(' [')[0]} {psnr[classical]:.2f} "
+            f"| {flagship - psnr[classical]:+.2f} | {aware - flagship:+.2f} | {best} |"
+        )
 
 
 if __name__ == "__main__":
