@@ -28,11 +28,13 @@ class NetworkMethod:
 
     ``image``: float32 (H, W) in [0, 1]. ``kernel``: PSF or None. Kernel-aware networks
     use the kernel (or, when None, a Gaussian of the blindly estimated width) to build
-    their Wiener channel; blind networks ignore it.
+    their Wiener channel and, when the kernel is given, finish with the data-consistency
+    step of :mod:`.data_step` (``data_step=False`` turns it off); blind networks ignore it.
     """
 
-    def __init__(self, stem: str | Path, tile: int = TILE, overlap: int = 64, device: str | None = None, backend: str | None = None):
+    def __init__(self, stem: str | Path, tile: int = TILE, overlap: int = 64, device: str | None = None, backend: str | None = None, data_step: bool = True):
         self.stem, self.tile, self.overlap, self.device, self.prefer = Path(stem), tile, overlap, device, backend
+        self.use_data_step = data_step
         self.meta = json.loads(self.stem.with_suffix(".json").read_text())
 
     @cached_property
@@ -83,4 +85,9 @@ class NetworkMethod:
         out = tiled_apply(
             self.backend, x, tile=fixed or self.tile, overlap=self.overlap if not fixed else 32, fixed_tile=bool(fixed), workers=self.backend.parallel
         )
-        return np.clip(out[m : m + h, m : m + w], 0, 1)
+        out = np.clip(out[m : m + h, m : m + w], 0, 1)
+        if kernel is not None and self.meta.get("kernel_aware") and self.use_data_step:
+            from .data_step import data_step
+
+            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64))
+        return out
