@@ -212,6 +212,14 @@ def test_known_sigma_and_default_method(client):
     response = post(client, encode("png8"), method=None, accept="application/json")
     assert response.status_code == 200, response.text
     assert response.json()["method"] == default == response.headers["x-method"]
+    # a known sigma and no method named: the best kernel-aware network, if one is shipped
+    from xraydeblur.methods import default_method
+
+    response = post(client, encode("png8"), method=None, accept="application/json", sigma=1.5)
+    assert response.status_code == 200, response.text
+    assert response.json()["method"] == default_method(kernel_known=True)
+    if "nafnet-kernel" in [m["name"] for m in client.get("/api/v1/models").json()["methods"]]:
+        assert response.json()["method"] == "nafnet-kernel"
 
 
 def test_dicom_input_all_outputs(client):

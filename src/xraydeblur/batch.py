@@ -224,8 +224,9 @@ def plan_jobs(paths: list[str | os.PathLike], output: str | os.PathLike, fmt: st
 
 # --------------------------------------------------------------------------- one file
 
-def resolve_method(name: str | None):
-    """The :class:`~xraydeblur.methods.Method` called ``name`` (default: the best shipped).
+def resolve_method(name: str | None, kernel_known: bool = False):
+    """The :class:`~xraydeblur.methods.Method` called ``name`` (default: the best shipped;
+    with ``kernel_known``, the best kernel-aware one).
     Unknown names raise :class:`InputError` listing the available methods. Batch runs
     call it once per process (see :func:`run_batch`)."""
     from .methods import available_methods, default_method, get_method
@@ -233,7 +234,7 @@ def resolve_method(name: str | None):
     available = available_methods()
     if not available:
         raise InputError("no deblurring method is available in this installation")
-    key = name or default_method()
+    key = name or default_method(kernel_known)
     if key not in available:
         raise InputError(f"unknown method {key!r}; available: {', '.join(available)}")
     return get_method(key)

@@ -81,10 +81,16 @@ def available_methods() -> list[str]:
     return [m.name for m in sorted(_REGISTRY.values(), key=lambda m: -m.rank)]
 
 
-def default_method() -> str:
+def default_method(kernel_known: bool = False) -> str:
+    """The best available method: the highest-ranked one, or, when the blur is known
+    (``kernel_known``), the highest-ranked kernel-aware network if there is one."""
     names = available_methods()
     if not names:
         raise RuntimeError("no deblurring method is available")
+    if kernel_known:
+        aware = [n for n in names if _REGISTRY[n].extra.get("kernel_aware")]
+        if aware:
+            return aware[0]
     return names[0]
 
 

@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("deblur", help="deblur radiograph files and folders", description=__doc__, epilog=EXAMPLES, formatter_class=_Formatter)
     p.add_argument("input", nargs="*", metavar="INPUT", help="radiograph files (PNG, JPEG, TIFF, DICOM) and/or folders")
     p.add_argument("-o", "--output", metavar="OUTPUT", help="output folder, or output file for a single input file")
-    p.add_argument("--method", metavar="NAME", help="deblurring method (default: the best shipped one); 'list' shows them")
+    p.add_argument("--method", metavar="NAME", help="deblurring method (default: the best shipped one, or with --sigma/--kernel the best kernel-aware one); 'list' shows them")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
     p.add_argument("--device", choices=["cpu", "cuda"], help="device for network methods (default: the method's choice)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="files processed in parallel (worker processes)")
@@ -114,8 +114,8 @@ def run(args) -> int:
         if args.device == "cuda" and not _cuda_available():
             raise InputError("--device cuda: no CUDA GPU is available here (torch.cuda.is_available() is False); use --device cpu")
         os.environ["XRAYDEBLUR_DEVICE"] = args.device
-    method = resolve_method(args.method)
     kernel, _ = kernel_from_args(args)
+    method = resolve_method(args.method, kernel_known=kernel is not None)
     jobs, as_dir = plan_jobs(args.input, args.output, args.format)
     manifest = Path(args.manifest) if args.manifest else (Path(args.output) / MANIFEST_NAME if as_dir else None)
     if manifest is not None:

@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..methods import available_methods, get_method
+from ..methods import available_methods, default_method, get_method
 from .limiter import InferenceLimiter
 from .processing import MAX_SIGMA, process, safeguard_summary
 from .upload import MEDIA_TYPES, ApiError, choose_output, read_body
@@ -341,7 +341,7 @@ def create_app(
             names = []
         if not names:
             raise ApiError(503, "no deblurring method is available on this server", {"Retry-After": "60"})
-        name = method_name or names[0]
+        name = method_name or (await run_in_threadpool(default_method, sigma is not None))
         if name not in names:
             raise ApiError(422, f"unknown method {name[:60]!r}; available: {', '.join(names)}")
         method = get_method(name)

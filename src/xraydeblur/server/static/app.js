@@ -38,12 +38,17 @@
       const info = await response.json();
       state.limits = info.limits || null;
       el.method.textContent = "";
+      if (info.methods.length) {
+        // "automatic": the server picks the default, or the kernel-aware network when σ is given
+        const auto = new Option(`automatic: ${info.default}, kernel-aware with a known σ`, "", true, true);
+        auto.title = "Let the server choose the best method for what is known about the blur";
+        el.method.append(auto);
+      }
       for (const m of info.methods) {
         const option = document.createElement("option");
         option.value = m.name;
         option.textContent = m.name + (m.version ? ` (${m.version})` : "") + (m.default ? " — default" : "");
         option.title = m.description || "";
-        if (m.default) option.selected = true;
         el.method.append(option);
       }
       if (!info.methods.length) {
@@ -63,7 +68,7 @@
   }
 
   function updateRunButton() {
-    el.run.disabled = !state.file || state.busy || el.method.disabled || !el.method.value;
+    el.run.disabled = !state.file || state.busy || el.method.disabled;
   }
 
   function showError(message, status) {
