@@ -115,3 +115,13 @@ def test_network_method_from_weights_file(tmp_path, kernel_aware):
         from xraydeblur.degrade import gaussian_kernel
 
         assert not np.allclose(method(image, gaussian_kernel(2.0)), method(image, gaussian_kernel(0.5)))
+
+
+def test_network_method_refuses_weights_swapped_after_registration(tmp_path):
+    """Metadata is read when a method is registered, weights on first use: if the file
+    was replaced in between (re-shipped weights), the pair must not run mismatched."""
+    save_weights(_nafnet(seed=6), tmp_path / "net", {"arch": "nafnet", "kwargs": SMALL})
+    method = NetworkMethod(tmp_path / "net", backend="torch")
+    save_weights(_nafnet(seed=7), tmp_path / "net", {"arch": "nafnet", "kwargs": SMALL})
+    with pytest.raises(RuntimeError, match="does not match its metadata"):
+        method(np.zeros((64, 64), np.float32))

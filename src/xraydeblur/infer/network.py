@@ -39,11 +39,19 @@ class NetworkMethod:
 
     @cached_property
     def model(self) -> torch.nn.Module:
-        state, meta = load_weights(self.stem)
-        kwargs = dict(meta.get("kwargs", {}))
-        model = build_model(meta["arch"], **kwargs)
+        """The network, built from the metadata read at construction. The weights file
+        must be the one that metadata describes (same sha256): a file swapped in
+        between (e.g. re-shipped weights) raises instead of running a mismatched pair."""
+        import hashlib
+
+        path = self.stem.with_suffix(".safetensors")
+        expected = self.meta.get("weights_sha256")
+        if expected and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            raise RuntimeError(f"{path.name} does not match its metadata (sha256 differs); the weights changed since they were registered")
+        state, _ = load_weights(self.stem)
+        model = build_model(self.meta["arch"], **dict(self.meta.get("kwargs", {})))
         model.load_state_dict(state)
-        if meta["arch"] == "nafnet":
+        if self.meta["arch"] == "nafnet":
             from ..models.nafnet_fused import fuse_nafnet
 
             model = fuse_nafnet(model)  # same function, ~20 % faster
