@@ -21,8 +21,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out")
     args = p.parse_args()
-    from xraydeblur.classical import estimate_balance, wiener_correction
-    from xraydeblur.classical._defaults import params_for
+    from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -34,9 +33,7 @@ def main() -> int:
         for case in benchmark_cases([row], crop=256):
             sharp, y, k = case.load(image)
             z = net(y)
-            params = params_for("wiener", y, k)
-            reg = params.get("regulariser", "gradient")
-            balance = max(params["min_balance"], params["balance_gain"] * estimate_balance(y, k, reg))
+            balance, reg = tuned_balance(y, k)
             cell = scores.setdefault(case.family, {})
             for name, out in [("input", y), ("z", z), ("wiener", wiener(y, k))] + [(f"gain {g:g}", wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]:
                 cell.setdefault(name, []).append(psnr(sharp, out))

@@ -59,6 +59,7 @@ __all__ = [
     "params_for",
     "richardson_lucy",
     "unsupervised_wiener",
+    "tuned_balance",
     "wiener",
     "wiener_correction",
 ]
@@ -98,13 +99,20 @@ def _run_rl(image, kernel):
     return richardson_lucy(image, kernel, **params_for("richardson-lucy", image, kernel))
 
 
+def tuned_balance(image: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
+    """(balance, regulariser) that the registered "wiener" method uses for this image
+    and kernel: the automatic noise-to-signal ratio times the gain tuned for the blur
+    family (and noise), at least the tuned floor."""
+    params = params_for("wiener", image, kernel)
+    regulariser = params.get("regulariser", "gradient")
+    return max(params["min_balance"], params["balance_gain"] * estimate_balance(image, kernel, regulariser)), regulariser
+
+
 def _run_low_rank(image, kernel):
     params = params_for("low-rank", image, kernel)
     # the quadratic smoothness under the low-rank prior is the tuned Wiener balance
     # of the same family, scaled
-    w = params_for("wiener", image, kernel)
-    balance = max(w["min_balance"], w["balance_gain"] * estimate_balance(image, kernel, w.get("regulariser", "gradient")))
-    params["smoothness"] = params.pop("smoothness_scale", 1.0) * balance
+    params["smoothness"] = params.pop("smoothness_scale", 1.0) * tuned_balance(image, kernel)[0]
     return low_rank_deconvolution(image, kernel, **params)
 
 

@@ -163,12 +163,16 @@ def wiener(
     k = as_kernel(kernel)
     if balance is None:
         balance = max(min_balance, balance_gain * estimate_balance(y, k, regulariser))
+    return to_output(_deconvolve(y, k, balance, regulariser, boundary, cg_iterations))
+
+
+def _deconvolve(y: np.ndarray, k: np.ndarray, balance: float, regulariser: str, boundary: str, cg_iterations: int) -> np.ndarray:
+    """The Wiener solution for ``y`` (H, W), not clipped: extend, solve, crop."""
     if balance < 0:
         raise ValueError("balance must be >= 0")
     ext = extend(y, k.shape)
-    H = psf2otf(k, ext.shape)
     D2 = regulariser_power(regulariser, ext.shape)
-    return to_output(ext.crop(_solve(ext, H, balance * D2, boundary, cg_iterations)))
+    return ext.crop(_solve(ext, psf2otf(k, ext.shape), balance * D2, boundary, cg_iterations))
 
 
 def _solve(ext, H: np.ndarray, q: np.ndarray, boundary: str, cg_iterations: int) -> np.ndarray:
@@ -220,12 +224,7 @@ def wiener_correction(image: np.ndarray, estimate: np.ndarray, kernel: np.ndarra
 
     y, z = as_image(image), as_image(estimate)
     k = as_kernel(kernel)
-    if balance < 0:
-        raise ValueError("balance must be >= 0")
-    ext = extend(y - blur(z, k), k.shape)
-    H = psf2otf(k, ext.shape)
-    D2 = regulariser_power(regulariser, ext.shape)
-    return to_output(z + ext.crop(_solve(ext, H, balance * D2, "masked", cg_iterations)))
+    return to_output(z + _deconvolve(y - blur(z, k), k, balance, regulariser, "masked", cg_iterations))
 
 
 def unsupervised_wiener(

@@ -53,9 +53,9 @@ def cpu_threads() -> int:
 class OnnxBackend:
     """A single-threaded onnxruntime session, called from ``parallel`` threads at once.
 
-    On the 2-core target a second intra-op thread gains almost nothing for this
-    network's small, memory-bound operators, while two tiles run concurrently are
-    about 1.6x faster (measured: 1.81 vs 1.12 s per megapixel, 512 px tiles).
+    On the 2-core target a second intra-op thread gained almost nothing for this
+    network's small, memory-bound operators, while two tiles run concurrently were
+    clearly faster (overall time: docs/results/speed.json).
     """
 
     name = "onnxruntime"

@@ -36,11 +36,9 @@ NOISY_GAIN = 10.0
 def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
     under the known PSF ``kernel`` (K, K). Returns float32 (H, W) in [0, 1]."""
-    from ..classical import estimate_balance, wiener_correction
-    from ..classical._defaults import is_noisy, params_for
+    from ..classical import tuned_balance, wiener_correction
+    from ..classical._defaults import is_noisy
 
-    params = params_for("wiener", blurred, kernel)
-    regulariser = params.get("regulariser", "gradient")
-    balance = max(params["min_balance"], params["balance_gain"] * estimate_balance(blurred, kernel, regulariser))
+    balance, regulariser = tuned_balance(blurred, kernel)
     gain = NOISY_GAIN if is_noisy(blurred) else NOISE_FREE_GAIN
     return wiener_correction(blurred, estimate, kernel, balance * gain, regulariser)

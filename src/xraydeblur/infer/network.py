@@ -14,8 +14,9 @@ from .backends import choose_backend
 from .tiling import tiled_apply
 
 #: largest tile side (px). Tiles are then spread evenly (a 2048 px image with its
-#: margins takes 6 x 6 tiles of 400 px): on 2 cores this was the fastest of 384-704 px
-#: for the flagship (3.8 s vs 4.5 s for 512 px), since small tiles stay in cache.
+#: margins takes 6 x 6 tiles of 400 px). On the 2-core target, tiles of about 400 px
+#: ran the flagship faster than larger ones (they stay in cache); the resulting time is
+#: in docs/results/speed.json (benchmarks/speed.py).
 TILE = 448
 
 #: reflect padding added around the image before tiling (px): keeps image borders
@@ -54,7 +55,7 @@ class NetworkMethod:
         if self.meta["arch"] == "nafnet":
             from ..models.nafnet_fused import fuse_nafnet
 
-            model = fuse_nafnet(model)  # same function, ~20 % faster
+            model = fuse_nafnet(model)  # same function, fewer operators
         return model.eval()
 
     @property
@@ -79,9 +80,8 @@ class NetworkMethod:
             from ..degrade import gaussian_kernel
 
             kernel = gaussian_kernel(max(0.3, estimate_gaussian_sigma(image)))
-        channel = (self.meta.get("config") or {}).get("kernel_channel", "wiener-fft")
         with torch.no_grad():
-            both = network_input(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None], channel)
+            both = network_input(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None])
         return both[0].numpy()
 
     def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:

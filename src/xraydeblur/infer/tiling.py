@@ -64,7 +64,7 @@ def tiled_apply(
         autoencoder): smaller images are reflect-padded up to it.
     workers : tiles predicted at once from a thread pool (``predict`` must be
         thread-safe, e.g. a single-threaded onnxruntime session). On 2 CPU cores two
-        single-threaded tiles run about 1.6x faster than one two-threaded tile.
+        single-threaded tiles ran faster than one two-threaded tile.
         At most ``2 * workers`` tiles are in flight, so memory stays bounded.
 
     Returns

@@ -10,8 +10,8 @@ Three exact rewrites of every block (outputs match to float rounding, ~1e-6):
   that feed it become two convs producing each half directly.
 
 With onnxruntime on CPU this removes the Slice, scale and shift operators and the
-layout conversions around them: about 20 % less time per megapixel for the shipped
-flagship (0.87 -> 0.70 s/MP on 480 px tiles, 2 cores). Training uses the plain form.
+layout conversions around them, which made the shipped flagship noticeably faster
+per megapixel on the 2-core target. Training uses the plain form.
 
 >>> fast = fuse_nafnet(model).eval()     # doctest: +SKIP
 """

@@ -6,7 +6,6 @@ Keys (all optional except ``model.arch``)::
     name: nafnet-small            # run / weights name
     model: {arch: nafnet, kwargs: {width: 16}}
     kernel_aware: false           # add a Wiener-deconvolved channel computed from the true kernel
-    kernel_channel: wiener-tuned  # which Wiener channel (see models.kernel_input)
     init_weights: path/stem       # optional: start from these weights (safetensors stem)
     init_zero: [ending]           # optional: parameter-name prefixes zeroed after init_weights
     data:
@@ -36,7 +35,6 @@ DEFAULTS = {
     "name": "model",
     "model": {"arch": "nafnet", "kwargs": {}},
     "kernel_aware": False,
-    "kernel_channel": "wiener-tuned",
     "data": {
         "preset": "realistic",
         "scheme": "patient",

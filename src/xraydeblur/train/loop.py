@@ -88,7 +88,7 @@ def _lr_at(step: int, total: int, cfg: dict) -> float:
 
 def _forward(model, degraded, kernel, cfg, train: bool):
     """Run the model; returns (restored, kl) where kl is None except for the VAE in training."""
-    x = network_input(degraded, kernel if cfg["kernel_aware"] else None, cfg["kernel_channel"])
+    x = network_input(degraded, kernel if cfg["kernel_aware"] else None)
     core = model.module if isinstance(model, DistributedDataParallel) else model
     if train and hasattr(core, "forward_with_kl"):
         # Go through the (DDP) wrapper's forward so gradients are synchronised.
