@@ -1,53 +1,96 @@
 """Choose the balance gains of the kernel-aware data step on the VALIDATION split.
 
-For 6 validation images (every 10th) x the 14 benchmark degradations (256 px crops):
-the blind flagship's output z, Wiener with the true kernel, and z after
-:func:`xraydeblur.infer.data_step` 's correction with the tuned Wiener balance times
-each gain. Prints mean PSNR per row and per noise group; writes JSON.
+The data step (:func:`xraydeblur.infer.data_step`) corrects the kernel-aware network's
+output ``z`` towards consistency with the input, with the tuned Wiener balance times a
+gain. This script scores, for 12 validation images (every 5th) x the 14 benchmark
+degradations (256 px crops; the test split is never read):
+
+- ``blind``: the blind flagship (what the kernel-aware result must beat),
+- ``z``: the kernel-aware network alone (true kernel, no data step),
+- ``wiener``: tuned Wiener with the true kernel,
+- ``gain G``: ``z`` after the data step with balance gain G (``inf`` = no step),
+
+and picks, per run-time class (blur family from the kernel, noise class from the
+input, both judged as :func:`xraydeblur.infer.data_step` judges them), the gain with the
+best mean PSNR over the samples of that class. Prints the table and the chosen gains; writes JSON whose
+``gains`` are copied into :data:`xraydeblur.infer.data_step.GAINS`.
 
     python benchmarks/data_step_gain.py --out benchmarks/results/data_step_gain.json
 """
 
 import argparse
 import json
+import math
 import sys
 
 import numpy as np
 
-GAINS = (1.0, 3.0, 10.0, 30.0)
+GAINS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
+
+
+def gain_label(gain: float) -> str:
+    return f"gain {gain:g}"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=12, help="validation images (every 5th row)")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.classical import tuned_balance, wiener_correction
+    from xraydeblur.classical._defaults import is_noisy, kernel_family
     from xraydeblur.data import benchmark_cases, load_image, split_rows
+    from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
-    net, wiener = get_method("nafnet-blind"), get_method("wiener")
+    blind, wiener = get_method("nafnet-blind"), get_method("wiener")
+    kernel_net = NetworkMethod(get_method("nafnet-kernel").run.stem, data_step=False)
     scores: dict = {}
-    for row in split_rows("val")[::10][:6]:
+    by_class: dict = {}  # run-time class ("motion+noise"...) -> {name: [PSNR per sample]}
+    classes: dict = {}  # degradation row -> {run-time class: count}
+    for row in split_rows("val")[::5][: args.images]:
         image = load_image(row)
         for case in benchmark_cases([row], crop=256):
             sharp, y, k = case.load(image)
-            z = net(y)
+            z = kernel_net(y, k)
             balance, reg = tuned_balance(y, k)
-            cell = scores.setdefault(case.family, {})
-            for name, out in [("input", y), ("z", z), ("wiener", wiener(y, k))] + [(f"gain {g:g}", wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]:
-                cell.setdefault(name, []).append(psnr(sharp, out))
+            key = kernel_family(k) + ("+noise" if is_noisy(y) else "")
+            classes.setdefault(case.family, {}).setdefault(key, 0)
+            classes[case.family][key] += 1
+            outs = [("blind", blind(y)), ("z", z), ("wiener", wiener(y, k))]
+            outs += [(gain_label(g), z if math.isinf(g) else wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]
+            cell, per_class = scores.setdefault(case.family, {}), by_class.setdefault(key, {})
+            for name, out in outs:
+                value = psnr(sharp, out)
+                cell.setdefault(name, []).append(value)
+                per_class.setdefault(name, []).append(value)
     table = {fam: {name: float(np.mean(v)) for name, v in cells.items()} for fam, cells in scores.items()}
+    row_class = {fam: max(c, key=c.get) for fam, c in classes.items()}  # most frequent run-time class
+    gains = {cls: max(GAINS, key=lambda g: np.mean(v[gain_label(g)])) for cls, v in sorted(by_class.items())}
     cols = list(next(iter(table.values())))
-    print("| degradation | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols))
+    print("| degradation | class (most samples) | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for fam, cells in table.items():
-        print(f"| {fam} | " + " | ".join(f"{cells[c]:.2f}" for c in cols) + " |")
-    for group, noisy in (("noise-free, mean", False), ("noisy, mean", True)):
-        rows = [cells for fam, cells in table.items() if fam.endswith("+noise") == noisy]
-        print(f"| {group} | " + " | ".join(f"{np.mean([r[c] for r in rows]):.2f}" for c in cols) + " |")
+        print(f"| {fam} | {row_class[fam]} | " + " | ".join(f"{cells[c]:.2f}" for c in cols) + " |")
+    print("\n| run-time class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
+    for cls, cells in sorted(by_class.items()):
+        print(f"| {cls} | {len(cells['z'])} | " + " | ".join(f"{np.mean(cells[c]):.2f}" for c in cols) + f" | {gains[cls]:g} |")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"command": "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:]), "split": "val", "table": table}, fh, indent=1)
+            json.dump(
+                {
+                    "command": "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:]),
+                    "split": "val",
+                    "images": args.images,
+                    "table": table,
+                    "row_class": row_class,
+                    "class_table": {cls: {name: float(np.mean(v)) for name, v in cells.items()} for cls, cells in by_class.items()},
+                    "class_samples": {cls: len(cells["z"]) for cls, cells in by_class.items()},
+                    "gains": {c: (None if math.isinf(g) else g) for c, g in gains.items()},
+                },
+                fh,
+                indent=1,
+            )
     return 0
 
 

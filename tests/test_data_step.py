@@ -38,3 +38,14 @@ def test_noisy_input_leaves_the_estimate_nearly_untouched():
     out = data_step(noisy, estimate, kernel)
     assert psnr(sharp, out, border=8) > psnr(sharp, noisy, border=8) + 3
     assert np.abs(out - estimate).mean() < 0.02
+
+
+def test_gains_are_the_ones_chosen_on_validation():
+    import json
+    from pathlib import Path
+
+    from xraydeblur.infer.data_step import GAINS
+
+    chosen = json.loads((Path(__file__).parents[1] / "benchmarks/results/data_step_gain.json").read_text())
+    assert chosen["split"] == "val"
+    assert GAINS == chosen["gains"]

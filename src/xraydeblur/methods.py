@@ -41,8 +41,13 @@ class Method:
     extra: dict = field(default_factory=dict)
 
     def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+        """Restore ``image`` (float (H, W) in [0, 1]); burned-in overlays (sharp text at
+        the top of the range, :mod:`xraydeblur.overlay`) are kept out of the method
+        and returned unchanged. Returns float32 (H, W) in [0, 1]."""
+        from .overlay import run_around_overlays
+
         image = np.asarray(image, dtype=np.float32)
-        out = np.asarray(self.run(image, kernel), dtype=np.float32)
+        out = np.asarray(run_around_overlays(self.run, image, kernel), dtype=np.float32)
         if out.shape != image.shape:
             raise RuntimeError(f"method {self.name} returned shape {out.shape} for input {image.shape}")
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)

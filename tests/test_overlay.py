@@ -1,0 +1,89 @@
+"""Burned-in overlays (sharp text at the top of the range) are found, kept out of every
+method, returned unchanged, and ignored by the safeguard."""
+
+import numpy as np
+from scipy.ndimage import binary_dilation
+
+from shared_data import require_data
+from xraydeblur.data import load_image, split_rows
+from xraydeblur.data.overlays import burned_in_text, lead_marker
+from xraydeblur.degrade import Degradation
+from xraydeblur.methods import get_method
+from xraydeblur.metrics import psnr
+from xraydeblur.overlay import burned_in_mask, fill_masked, run_around_overlays
+from xraydeblur.safeguard import check_consistency
+
+
+def _anatomy(n=160):
+    yy, xx = np.mgrid[:n, :n] / n
+    return (0.45 + 0.25 * np.sin(6 * xx + 2 * yy) * np.cos(4 * yy) + 0.1 * ((yy - 0.5) ** 2 + (xx - 0.4) ** 2 < 0.03)).astype(np.float32)
+
+
+def _blurred_with_text(kind="motion", params=None):
+    sharp = _anatomy()
+    blurred, kernel = Degradation(kind, params or {"length": 9, "angle": 30.0}).apply(sharp)
+    with_text, text = burned_in_text(blurred, "AP 12", top=120, left=10, height=14)
+    truth, _ = burned_in_text(sharp, "AP 12", top=120, left=10, height=14)
+    return truth, with_text, kernel, text
+
+
+def test_mask_finds_burned_in_text_but_not_blurred_bright_structures():
+    truth, image, _, text = _blurred_with_text()
+    mask = burned_in_mask(image)
+    assert mask[text].mean() > 0.99  # every stroke pixel is found
+    # a saturated marker imaged with the patient (blurred) is anatomy-like: not an overlay
+    marked, _ = lead_marker(_anatomy(), "R", top=10, left=10, height=40, level=1.0)
+    blurred, _ = Degradation("gaussian", {"sigma": 2.0}).apply(marked)
+    assert not burned_in_mask(blurred).any()
+    assert not burned_in_mask(np.full((32, 32), 1.0, np.float32)).any()  # flat white, no edge
+
+
+def test_fill_replaces_only_masked_pixels_with_nearby_values():
+    image = np.full((40, 40), 0.3, np.float32)
+    mask = np.zeros_like(image, bool)
+    mask[15:25, 15:25] = True
+    image[mask] = 1.0
+    filled = fill_masked(image, mask)
+    assert np.allclose(filled[mask], 0.3, atol=1e-4)
+    assert np.array_equal(filled[~mask], image[~mask])
+
+
+def test_methods_keep_burned_in_text_and_do_not_ring_around_it():
+    truth, image, kernel, text = _blurred_with_text()
+    mask = burned_in_mask(image)
+    away = ~binary_dilation(mask, iterations=10)
+    away[:8], away[-8:], away[:, :8], away[:, -8:] = False, False, False, False
+    wiener = get_method("wiener")
+    guarded = wiener(image, kernel)
+    assert np.array_equal(guarded[mask], image[mask])  # overlay returned as it was
+    unguarded = np.clip(wiener.run(image, kernel), 0, 1)
+    # without the guard the sharp text makes the known-kernel solve ring far from it
+    assert psnr(truth[away], guarded[away]) > psnr(truth[away], unguarded[away]) + 6
+    assert psnr(truth[away], guarded[away]) > 38
+    assert check_consistency(image, guarded, kernel)["consistent"]
+
+
+def test_without_overlay_the_guard_is_a_no_op():
+    image = _anatomy()
+    calls = []
+
+    def run(x, k):
+        calls.append(x)
+        return x * 0.5
+
+    out = run_around_overlays(run, image, None)
+    assert calls[0] is image and np.array_equal(out, image * 0.5)
+
+
+def test_real_burned_in_markers_are_kept():
+    require_data()
+    row = next(r for r in split_rows("val") if r.source == "kermany" and burned_in_mask(load_image(r)).any())
+    image = load_image(row)
+    mask = burned_in_mask(image)
+    assert 100 < mask.sum() < 0.01 * mask.size  # a marker, not the anatomy
+    rows, cols = np.nonzero(mask)
+    y0, x0 = max(0, rows.min() - 60), max(0, cols.min() - 60)
+    crop = np.ascontiguousarray(image[y0 : y0 + 200, x0 : x0 + 200])
+    out = get_method("nafnet-blind")(crop)
+    crop_mask = burned_in_mask(crop)
+    assert crop_mask.any() and np.array_equal(out[crop_mask], crop[crop_mask])
