@@ -6,7 +6,7 @@ from scipy.ndimage import binary_dilation
 
 from shared_data import require_data
 from xraydeblur.data import load_image, split_rows
-from xraydeblur.data.overlays import burned_in_text, lead_marker
+from xraydeblur.data.overlays import burned_in_text, lead_marker, wire
 from xraydeblur.degrade import Degradation
 from xraydeblur.methods import get_method
 from xraydeblur.metrics import psnr
@@ -87,3 +87,28 @@ def test_real_burned_in_markers_are_kept():
     out = get_method("nafnet-blind")(crop)
     crop_mask = burned_in_mask(crop)
     assert crop_mask.any() and np.array_equal(out[crop_mask], crop[crop_mask])
+
+
+def test_drawn_structures_have_the_stated_size_and_brightness():
+    base = np.full((120, 120), 0.4, np.float32)
+    marked, marker = lead_marker(base, "R", top=10, left=10, height=40, level=0.95)
+    rows = np.nonzero(marker.any(axis=1))[0]
+    assert 30 <= rows.max() - rows.min() + 1 <= 50 and marked[marker].min() >= 0.95
+    wired, line = wire(base, (10, 10), (100, 100), bend=10.0, width=2.0, contrast=0.3)
+    assert abs(wired.max() - 0.7) < 1e-5 and 150 < line.sum() < 600
+    assert np.abs(wired[~line] - base[~line]).max() <= 0.01 * 0.3  # mask: raised by > 1% of the contrast
+
+
+def test_cli_info_reports_burned_in_overlays(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from xraydeblur.cli import main
+
+    _, image, _, text = _blurred_with_text()
+    path = tmp_path / "labelled.png"
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
+    assert main(["info", "--json", str(path)]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["burned_in_overlay_px"] >= text.sum()

@@ -35,7 +35,11 @@ def describe(rad) -> dict:
         from ..classical.estimate import blur_assessment
     except ImportError:
         return facts
+    from ..overlay import burned_in_mask
+
     facts.update(blur_assessment(rad.pixels))
+    # burned-in text/markers: kept out of deblurring and returned unchanged
+    facts["burned_in_overlay_px"] = int(burned_in_mask(rad.pixels).sum())
     return facts
 
 
