@@ -1,7 +1,7 @@
 """Failure modes on non-anatomical structures: lead markers, wires, burned-in text.
 
-Real test-split radiographs (patient split, the benchmark's evenly spaced test images,
-256 px centre crops at native resolution) get three SYNTHETIC structures
+Real radiographs (patient split, the benchmark's evenly spaced test images, or
+validation images with ``--split val``; 256 px centre crops at native resolution) get three SYNTHETIC structures
 (:mod:`xraydeblur.data.overlays`):
 
 - a lead marker "R" (about 40 px tall, bright) drawn before blurring,
@@ -19,8 +19,9 @@ method and put back after, :mod:`xraydeblur.overlay`) and, for comparison, witho
 that guard ("no guard").
 
     python benchmarks/failure_modes.py --out docs/results/failure-modes.json
+    python benchmarks/failure_modes.py --split val --out benchmarks/results/failure-modes-val.json
 
-Prints one markdown table per structure; writes JSON.
+Prints one markdown table per structure; with ``--out X.json`` also writes ``X.md``.
 """
 
 import argparse
@@ -71,6 +72,7 @@ def region_scores(sharp: np.ndarray, out: np.ndarray, mask: np.ndarray) -> tuple
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--split", default="test", choices=["val", "test"], help="patient-split part (default test)")
     p.add_argument("--max-images", type=int, default=12)
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--out")
@@ -82,7 +84,7 @@ def main() -> int:
     from xraydeblur.safeguard import check_consistency
 
     degradations = [d for d in BENCHMARK_DEGRADATIONS if d.name in DEGRADATIONS]
-    rows = subset(split_rows("test"), args.max_images)
+    rows = subset(split_rows(args.split), args.max_images)
     runs = {}  # label -> function(degraded, kernel) -> output
     for label, name, uses_kernel in METHODS:
         if name is None:
@@ -113,21 +115,23 @@ def main() -> int:
         for (s, d, m), v in cells.items()
     }
     labels = list(runs)
+    lines = [f"Command: `python benchmarks/failure_modes.py {' '.join(sys.argv[1:])}`", "", f"Data: {len(rows)} {args.split}-split images (patient split), {args.crop} px centre crops; structures are synthetic."]
     for structure in STRUCTURES:
-        print(f"\n### {structure}: PSNR dB (99th percentile |error|)" + ("; safeguard flag rate per method" if structure == "anatomy" else ""))
-        print("| degradation | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels))
+        lines += ["", f"### {structure}: PSNR dB (99th percentile |error|)" + ("; safeguard flag rate per method" if structure == "anatomy" else ""), ""]
+        lines += ["| degradation | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
         for deg in DEGRADATIONS:
-            line = []
+            cells_text = []
             for label in labels:
                 s = summary[f"{structure} | {deg} | {label}"]
-                line.append(f"{s['psnr']:.2f} ({s['p99_abs_error']:.3f})" + (f", flagged {s['flagged_fraction']:.0%}" if structure == "anatomy" else ""))
-            print(f"| {deg} | " + " | ".join(line) + " |")
+                cells_text.append(f"{s['psnr']:.2f} ({s['p99_abs_error']:.3f})" + (f", flagged {s['flagged_fraction']:.0%}" if structure == "anatomy" else ""))
+            lines.append(f"| {deg} | " + " | ".join(cells_text) + " |")
+    print("\n".join(lines))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(
                 {
                     "command": "python benchmarks/failure_modes.py " + " ".join(sys.argv[1:]),
-                    "split": "test (patient)",
+                    "split": f"{args.split} (patient)",
                     "images": [r.file for r in rows],
                     "crop": args.crop,
                     "structures": "synthetic: lead marker and wire before blur, burned-in text after blur and noise",
@@ -136,6 +140,8 @@ def main() -> int:
                 fh,
                 indent=1,
             )
+        with open(str(args.out).removesuffix(".json") + ".md", "w") as fh:
+            fh.write("\n".join(lines) + "\n")
     return 0
 
 

@@ -38,6 +38,16 @@ def test_mask_finds_burned_in_text_but_not_blurred_bright_structures():
     assert not burned_in_mask(np.full((32, 32), 1.0, np.float32)).any()  # flat white, no edge
 
 
+def test_mask_finds_white_text_on_bright_anatomy_but_not_clipped_noise():
+    bright = np.clip(_anatomy() * 0.3 + 0.6, 0, 0.9).astype(np.float32)  # 0.6-0.9
+    blurred, _ = Degradation("gaussian", {"sigma": 2.0}).apply(bright)
+    labelled, text = burned_in_text(blurred, "AP 12", top=60, left=20, height=12)
+    assert burned_in_mask(labelled)[text].mean() > 0.99  # steps of only 0.1-0.4
+    # a near-saturated noisy region: clipped pixels are scattered, not strokes
+    noisy = np.clip(0.985 + np.random.default_rng(0).normal(0, 0.02, (160, 160)), 0, 1).astype(np.float32)
+    assert burned_in_mask(noisy).mean() < 0.01
+
+
 def test_fill_replaces_only_masked_pixels_with_nearby_values():
     image = np.full((40, 40), 0.3, np.float32)
     mask = np.zeros_like(image, bool)
