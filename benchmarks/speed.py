@@ -17,6 +17,18 @@ import time
 from xraydeblur.speed import measure_speed, speed_table
 
 
+def cpu_model() -> str:
+    """The CPU's model name and clock as the kernel reports them (timings differ
+    between machines of the same kind: record which one ran)."""
+    try:
+        info = open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    mhz = next((line.split(":", 1)[1].strip() for line in info if line.startswith("cpu MHz")), "")
+    return f"{name} @ {mhz} MHz" if mhz else name
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=2048)
@@ -33,7 +45,7 @@ def main() -> int:
         print(speed_table(rows[-1:]).splitlines()[-1], flush=True)
     print(f"\n{args.size}x{args.size}, {args.threads} threads\n" + speed_table(rows))
     meta = {"command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]), "size": args.size, "threads": args.threads,
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+            "cpu": platform.processor() or platform.machine(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({**meta, "results": rows}, fh, indent=1)

@@ -14,3 +14,6 @@ xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weight
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
 python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-kernel srcnn dae unet wiener richardson-lucy \
   --out docs/results/speed.json
+# failure modes on non-anatomical structures, and how common burned-in overlays are
+python benchmarks/failure_modes.py --out docs/results/failure-modes.json
+python benchmarks/overlay_census.py --split test --out benchmarks/results/overlay-census.json

@@ -57,14 +57,15 @@ def burned_in_mask(image: np.ndarray) -> np.ndarray:
     top-of-range overlays (text, burned-in markers) plus their rim. Empty if none."""
     x = np.asarray(image, dtype=np.float32)
     bright = x >= LEVEL
-    if not bright.any():
+    stepped = bright & _steps(x, THIN_STEP) if bright.any() else bright
+    if not stepped.any():  # no top-of-range pixel next to any step: nothing to find
         return np.zeros(x.shape, bool)
     groups, count = label(bright)
-    sharp = np.unique(groups[bright & _steps(x, EDGE_STEP)])
+    sharp = np.unique(groups[stepped & _steps(x, EDGE_STEP)])
     thin = bright & ~binary_opening(bright, structure=np.ones((3, 3), bool))
     sizes = np.bincount(groups.ravel(), minlength=count + 1)
     thin_share = np.bincount(groups[thin], minlength=count + 1) / np.maximum(sizes, 1)
-    stroked = np.unique(groups[bright & _steps(x, THIN_STEP)])
+    stroked = np.unique(groups[stepped])
     stroked = stroked[(sizes[stroked] >= THIN_MIN_PX) & (thin_share[stroked] >= 0.5)]
     keep = np.union1d(sharp, stroked)
     mask = np.isin(groups, keep[keep > 0])
