@@ -172,6 +172,23 @@ def test_json_response_carries_metadata_and_exact_pixels(client):
     assert "before_u16" not in lean and "result_png" in lean
 
 
+def test_burned_in_text_is_returned_unchanged_and_reported(client):
+    from xraydeblur.data.overlays import burned_in_text
+    from xraydeblur.overlay import burned_in_mask
+
+    labelled, _ = burned_in_text(phantom().astype(np.float32), "AP", top=6, left=6, height=12)
+    values = np.rint(labelled * 65535).astype(np.uint16)
+    response = post(client, encode("png16", labelled), accept="application/json", pixels="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    mask = burned_in_mask(values / 65535.0)
+    assert mask.sum() > 20 and body["safeguard"]["overlay_px"] == int(mask.sum())
+    assert response.headers["x-burned-in-overlay-px"] == str(int(mask.sum()))
+    after = np.frombuffer(base64.b64decode(body["after_u16"]), "<u2").reshape(H, W)
+    assert np.array_equal(after[mask], values[mask])  # the label, exactly as sent
+    assert not np.array_equal(after[~mask], values[~mask])  # the rest was processed
+
+
 def test_json_for_8bit_input_uses_8bit_scale(client):
     body = post(client, encode("png8"), format="json", pixels=1).json()
     assert body["bits"] == 8 and body["value_max"] == 255

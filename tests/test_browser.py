@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 RADIOGRAPH = "cxr/mhh/00870a9c.png"  # 640 x 524, 8-bit
+LABELLED_RADIOGRAPH = "cxr/kermany/NORMAL2-IM-1333-0001.jpeg"  # burned-in "R" marker
 
 CANVAS_STATS = """([id, x0, x1]) => {
   const canvas = document.getElementById(id);
@@ -204,6 +205,11 @@ def test_web_page_end_to_end(live_server, tmp_path):
             with Image.open(saved) as result:
                 assert result.size == (640, 524)
                 result.load()
+
+            # a radiograph with a burned-in "R": the page says it was kept unchanged
+            assert "burned-in" not in page.inner_text("#fact-safeguard")
+            _upload_and_wait(page, TEST_METHOD, str(shared_data_file(LABELLED_RADIOGRAPH)))
+            assert "burned-in text/markers kept unchanged" in page.inner_text("#fact-safeguard")
 
             page.screenshot(path=str(artifacts / "browser.png"))
             if os.environ.get("XRAYDEBLUR_UPDATE_SCREENSHOT") == "1":

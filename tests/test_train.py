@@ -89,7 +89,7 @@ def test_kernel_aware_init_starts_at_the_wiener_estimate(tmp_path):
     kwargs = {**TINY["model"]["kwargs"], "in_channels": 2, "residual_channel": 1}
     model = build_model("nafnet", **kwargs).eval()
     _load_init(model, tmp_path / "blind" / "best", zero=["ending"])
-    assert float(model.encoders[0][0].conv1.weight.abs().sum()) > 0  # features kept
+    assert float(model.encoders[0][0].conv1.weight.detach().abs().sum()) > 0  # features kept
     blurred = torch.rand(1, 1, 48, 48)
     kernel = torch.from_numpy(gaussian_kernel(1.5).astype(np.float32))[None, None]
     x = network_input(blurred, kernel)

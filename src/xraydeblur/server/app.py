@@ -404,6 +404,9 @@ def create_app(
         summary = safeguard_summary(facts.get("safeguard"))
         if summary:
             headers["X-Safeguard"] = _header_text(summary)
+        overlay_px = (facts.get("safeguard") or {}).get("overlay_px")
+        if isinstance(overlay_px, int):
+            headers["X-Burned-In-Overlay-Px"] = str(overlay_px)  # kept out of deblurring, unchanged
         if outcome.media_type != "application/json":
             suffix = "dcm" if outcome.media_type == "application/dicom" else "png"
             headers["Content-Disposition"] = f'inline; filename="deblurred.{suffix}"'

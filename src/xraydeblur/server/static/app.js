@@ -341,6 +341,12 @@
       if (details.length >= 2) break;
     }
     if (details.length) el.factSafeguard.append(document.createTextNode(" " + details.join(", ")));
+    if (typeof report.overlay_px === "number" && report.overlay_px > 0) {
+      const note = document.createElement("div");
+      note.className = "overlay-note";
+      note.textContent = `burned-in text/markers kept unchanged (${report.overlay_px} px)`;
+      el.factSafeguard.append(note);
+    }
     el.factSafeguard.title = JSON.stringify(report, null, 1);
   }
 
