@@ -16,4 +16,5 @@ python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet
   --out docs/results/speed.json
 # failure modes on non-anatomical structures, and how common burned-in overlays are
 python benchmarks/failure_modes.py --out docs/results/failure-modes.json
-python benchmarks/overlay_census.py --split test --out benchmarks/results/overlay-census.json
+python benchmarks/overlay_census.py --split test --benchmark-images 12 --out benchmarks/results/overlay-census.json
+python benchmarks/overlay_census.py --split test --scheme source --held-out mhh --benchmark-images 12 --out benchmarks/results/overlay-census-mhh.json
