@@ -122,3 +122,32 @@ def test_cli_info_reports_burned_in_overlays(tmp_path, capsys):
     assert main(["info", "--json", str(path)]) == 0
     facts = json.loads(capsys.readouterr().out)
     assert facts["burned_in_overlay_px"] >= text.sum()
+
+
+def test_failure_mode_study_builds_its_cases():
+    """benchmarks/failure_modes.py: structures land where their masks say, the text is
+    sharp in the degraded input and the guard keeps it there."""
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    require_data()
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    try:
+        from failure_modes import DEGRADATIONS, make_case, region_scores
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+    from xraydeblur.data import benchmark_cases
+    from xraydeblur.data.benchmark import BENCHMARK_DEGRADATIONS
+
+    row = split_rows("test")[0]
+    degradation = next(d for d in BENCHMARK_DEGRADATIONS if d.name == DEGRADATIONS[1])  # 9 px motion
+    case = benchmark_cases([row], crop=128, degradations=[degradation])[0]
+    sharp, degraded, kernel, masks = make_case(case, load_image(row), 128)
+    assert sharp.shape == degraded.shape == (128, 128)
+    assert set(masks) == {"lead marker", "wire", "burned-in text", "anatomy"}
+    assert not (masks["anatomy"] & masks["burned-in text"]).any()
+    text = masks["burned-in text"]
+    assert np.array_equal(degraded[text & (sharp == 1.0)], sharp[text & (sharp == 1.0)])  # sharp in the input
+    assert burned_in_mask(degraded)[text & (degraded == 1.0)].all()
+    assert region_scores(sharp, sharp, masks["wire"])[1] == 0.0
