@@ -9,11 +9,14 @@ degradations (256 px crops; the test split is never read):
 - ``z``: the kernel-aware network alone (true kernel, no data step),
 - ``wiener``: tuned Wiener with the true kernel,
 - ``gain G``: ``z`` after the data step with balance gain G (``inf`` = no step),
+- ``discrepancy``: the gain chosen per image by Morozov's discrepancy principle
+  (:func:`xraydeblur.infer.data_step.discrepancy_correction`),
 
-and picks, per run-time class (blur family from the kernel, noise class from the
-input, both judged as :func:`xraydeblur.infer.data_step` judges them), the gain with the
-best mean PSNR over the samples of that class. Prints the table and the chosen gains; writes JSON whose
-``gains`` are copied into :data:`xraydeblur.infer.data_step.GAINS`.
+and picks, per run-time class (blur family from the kernel, noise class from the input,
+both judged as :func:`xraydeblur.infer.data_step` judges them), the fixed gain or the
+discrepancy rule with the best mean PSNR over the samples of that class. Prints the
+table and the choices; writes JSON whose ``gains`` are copied into
+:data:`xraydeblur.infer.data_step.GAINS`.
 
     python benchmarks/data_step_gain.py --out benchmarks/results/data_step_gain.json
 """
@@ -40,6 +43,7 @@ def main() -> int:
     from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.classical._defaults import is_noisy, kernel_family
     from xraydeblur.data import benchmark_cases, load_image, split_rows
+    from xraydeblur.infer.data_step import DISCREPANCY, discrepancy_correction
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -60,6 +64,7 @@ def main() -> int:
             classes[case.family][key] += 1
             outs = [("blind", blind(y)), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), z if math.isinf(g) else wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]
+            outs.append((DISCREPANCY, discrepancy_correction(y, z, k, balance, reg)))
             cell, per_class = scores.setdefault(case.family, {}), by_class.setdefault(key, {})
             for name, out in outs:
                 value = psnr(sharp, out)
@@ -67,14 +72,16 @@ def main() -> int:
                 per_class.setdefault(name, []).append(value)
     table = {fam: {name: float(np.mean(v)) for name, v in cells.items()} for fam, cells in scores.items()}
     row_class = {fam: max(c, key=c.get) for fam, c in classes.items()}  # most frequent run-time class
-    gains = {cls: max(GAINS, key=lambda g: np.mean(v[gain_label(g)])) for cls, v in sorted(by_class.items())}
+    rules = [gain_label(g) for g in GAINS] + [DISCREPANCY]
+    chosen = {cls: max(rules, key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
+    gains = {cls: (DISCREPANCY if r == DISCREPANCY else float(r.split()[1])) for cls, r in chosen.items()}
     cols = list(next(iter(table.values())))
     print("| degradation | class (most samples) | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for fam, cells in table.items():
         print(f"| {fam} | {row_class[fam]} | " + " | ".join(f"{cells[c]:.2f}" for c in cols) + " |")
     print("\n| run-time class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
     for cls, cells in sorted(by_class.items()):
-        print(f"| {cls} | {len(cells['z'])} | " + " | ".join(f"{np.mean(cells[c]):.2f}" for c in cols) + f" | {gains[cls]:g} |")
+        print(f"| {cls} | {len(cells['z'])} | " + " | ".join(f"{np.mean(cells[c]):.2f}" for c in cols) + f" | {gains[cls]} |")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(
@@ -86,7 +93,7 @@ def main() -> int:
                     "row_class": row_class,
                     "class_table": {cls: {name: float(np.mean(v)) for name, v in cells.items()} for cls, cells in by_class.items()},
                     "class_samples": {cls: len(cells["z"]) for cls, cells in by_class.items()},
-                    "gains": {c: (None if math.isinf(g) else g) for c, g in gains.items()},
+                    "gains": {c: (None if isinstance(g, float) and math.isinf(g) else g) for c, g in gains.items()},
                 },
                 fh,
                 indent=1,

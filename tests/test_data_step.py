@@ -49,3 +49,23 @@ def test_gains_are_the_ones_chosen_on_validation():
     chosen = json.loads((Path(__file__).parents[1] / "benchmarks/results/data_step_gain.json").read_text())
     assert chosen["split"] == "val"
     assert GAINS == chosen["gains"]
+
+
+def test_discrepancy_rule_keeps_a_consistent_estimate_and_corrects_an_inconsistent_one():
+    from xraydeblur.classical import tuned_balance
+    from xraydeblur.classical._common import estimate_noise_sigma
+    from xraydeblur.infer.data_step import DISCREPANCY_TARGET, discrepancy_correction, residual_ratio
+
+    sharp = _scene()
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 20.0}).apply(sharp)
+    noisy = np.clip(blurred + np.random.default_rng(2).normal(0, 0.02, blurred.shape), 0, 1).astype(np.float32)
+    sigma = estimate_noise_sigma(noisy)
+    balance, regulariser = tuned_balance(noisy, kernel)
+    assert residual_ratio(noisy, sharp, kernel, sigma) <= DISCREPANCY_TARGET  # the truth explains the input
+    kept = discrepancy_correction(noisy, sharp, kernel, balance, regulariser)
+    assert np.array_equal(kept, np.clip(sharp, 0, 1))  # consistent: returned as it is
+    smooth = blurred  # inconsistent: re-blurred, it is blurred twice
+    corrected = discrepancy_correction(noisy, smooth, kernel, balance, regulariser)
+    assert residual_ratio(noisy, smooth, kernel, sigma) > DISCREPANCY_TARGET
+    assert residual_ratio(noisy, corrected, kernel, sigma) <= DISCREPANCY_TARGET  # now explains the input
+    assert psnr(sharp, corrected, border=8) > psnr(sharp, smooth, border=8)  # and is closer to the truth
