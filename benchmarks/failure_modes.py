@@ -36,32 +36,31 @@ METHODS = (("blurred input", None, False), ("nafnet-blind", "nafnet-blind", Fals
 STRUCTURES = ("lead marker", "wire", "burned-in text", "anatomy")
 
 
-def make_case(case, image: np.ndarray, crop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """(sharp, degraded, kernel, masks): the benchmark case with the structures drawn in.
-    Sharp and degraded are float32 (crop, crop) in [0, 1]; masks bool (crop, crop)."""
+def make_case(case, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(sharp, degraded, kernel, masks): the benchmark case (:meth:`BenchmarkCase.load`)
+    with the structures drawn in. Sharp and degraded are float32 (c, c) in [0, 1], c the
+    case's crop; masks bool (c, c)."""
     from scipy.ndimage import binary_dilation
 
     from xraydeblur.data.overlays import burned_in_text, lead_marker, wire
-    from xraydeblur.degrade import blur, poisson_gaussian_noise
 
-    kernel = case.degradation.kernel()
-    m = kernel.shape[0] // 2 + 1
-    c = min(crop, image.shape[0] - 2 * m, image.shape[1] - 2 * m)
-    y0, x0 = (image.shape[0] - c) // 2, (image.shape[1] - c) // 2
-    context = np.asarray(image[y0 - m : y0 + c + m, x0 - m : x0 + c + m], np.float32)
-    context, marker = lead_marker(context, "R", top=m + 16, left=m + 16, height=40)
-    context, line = wire(context, (m + 40, m + c - 30), (m + c - 70, m + 110), bend=25.0)
-    degraded = blur(context, kernel)[m:-m, m:-m]
-    if case.degradation.dose:
-        degraded = poisson_gaussian_noise(degraded, case.degradation.dose, case.degradation.read_noise, seed=case.seed)
-    sharp = context[m:-m, m:-m]
-    degraded, text = burned_in_text(degraded.astype(np.float32), "PORTABLE AP", top=c - 24, left=12, height=12)
+    masks = {}
+
+    def in_the_beam(context: np.ndarray, m: int) -> np.ndarray:
+        c = context.shape[0] - 2 * m
+        context, marker = lead_marker(context, "R", top=m + 16, left=m + 16, height=40)
+        context, line = wire(context, (m + 40, m + c - 30), (m + c - 70, m + 110), bend=25.0)
+        masks["lead marker"], masks["wire"] = marker[m:-m, m:-m], line[m:-m, m:-m]
+        return context
+
+    sharp, degraded, kernel = case.load(image, draw=in_the_beam)
+    c = sharp.shape[0]
+    degraded, masks["burned-in text"] = burned_in_text(degraded, "PORTABLE AP", top=c - 24, left=12, height=12)
     sharp, _ = burned_in_text(sharp, "PORTABLE AP", top=c - 24, left=12, height=12)
-    masks = {"lead marker": marker[m:-m, m:-m], "wire": line[m:-m, m:-m], "burned-in text": text}
     masks = {name: binary_dilation(mask, iterations=3) for name, mask in masks.items()}
     anything = np.logical_or.reduce(list(masks.values()))
     masks["anatomy"] = ~binary_dilation(anything, iterations=8)
-    return sharp.astype(np.float32), degraded.astype(np.float32), kernel, masks
+    return sharp, degraded, kernel, masks
 
 
 def region_scores(sharp: np.ndarray, out: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
@@ -99,7 +98,7 @@ def main() -> int:
     for i, row in enumerate(rows):
         image = load_image(row)
         for case in benchmark_cases([row], crop=args.crop, degradations=degradations):
-            sharp, degraded, kernel, masks = make_case(case, image, args.crop)
+            sharp, degraded, kernel, masks = make_case(case, image)
             for label, run in runs.items():
                 out = run(degraded, kernel)
                 flagged = not check_consistency(degraded, out, kernel)["consistent"]

@@ -143,7 +143,7 @@ def test_failure_mode_study_builds_its_cases():
     row = split_rows("test")[0]
     degradation = next(d for d in BENCHMARK_DEGRADATIONS if d.name == DEGRADATIONS[1])  # 9 px motion
     case = benchmark_cases([row], crop=128, degradations=[degradation])[0]
-    sharp, degraded, kernel, masks = make_case(case, load_image(row), 128)
+    sharp, degraded, kernel, masks = make_case(case, load_image(row))
     assert sharp.shape == degraded.shape == (128, 128)
     assert set(masks) == {"lead marker", "wire", "burned-in text", "anatomy"}
     assert not (masks["anatomy"] & masks["burned-in text"]).any()

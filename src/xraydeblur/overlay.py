@@ -41,14 +41,14 @@ THIN_MIN_PX = 8
 MARGIN_PX = 1
 
 
-def _steps(x: np.ndarray, threshold: float) -> np.ndarray:
-    """Bool (H, W): pixels with a jump of more than ``threshold`` to a 4-neighbour."""
-    step = np.zeros(x.shape, bool)
-    dy, dx = np.abs(np.diff(x, axis=0)) > threshold, np.abs(np.diff(x, axis=1)) > threshold
-    step[:-1] |= dy
-    step[1:] |= dy
-    step[:, :-1] |= dx
-    step[:, 1:] |= dx
+def _largest_step(x: np.ndarray) -> np.ndarray:
+    """Float (H, W): each pixel's largest absolute jump to a 4-neighbour."""
+    step = np.zeros(x.shape, np.float32)
+    dy, dx = np.abs(np.diff(x, axis=0)), np.abs(np.diff(x, axis=1))
+    np.maximum(step[:-1], dy, out=step[:-1])
+    np.maximum(step[1:], dy, out=step[1:])
+    np.maximum(step[:, :-1], dx, out=step[:, :-1])
+    np.maximum(step[:, 1:], dx, out=step[:, 1:])
     return step
 
 
@@ -57,11 +57,14 @@ def burned_in_mask(image: np.ndarray) -> np.ndarray:
     top-of-range overlays (text, burned-in markers) plus their rim. Empty if none."""
     x = np.asarray(image, dtype=np.float32)
     bright = x >= LEVEL
-    stepped = bright & _steps(x, THIN_STEP) if bright.any() else bright
+    if not bright.any():
+        return np.zeros(x.shape, bool)
+    step = _largest_step(x)
+    stepped = bright & (step > THIN_STEP)
     if not stepped.any():  # no top-of-range pixel next to any step: nothing to find
         return np.zeros(x.shape, bool)
     groups, count = label(bright)
-    sharp = np.unique(groups[stepped & _steps(x, EDGE_STEP)])
+    sharp = np.unique(groups[stepped & (step > EDGE_STEP)])
     thin = bright & ~binary_opening(bright, structure=np.ones((3, 3), bool))
     sizes = np.bincount(groups.ravel(), minlength=count + 1)
     thin_share = np.bincount(groups[thin], minlength=count + 1) / np.maximum(sizes, 1)

@@ -58,8 +58,8 @@ __all__ = [
     "low_rank_denoise",
     "params_for",
     "richardson_lucy",
-    "unsupervised_wiener",
     "tuned_balance",
+    "unsupervised_wiener",
     "wiener",
     "wiener_correction",
 ]

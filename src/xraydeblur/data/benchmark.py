@@ -60,18 +60,25 @@ class BenchmarkCase:
         params = {k: v for k, v in d.params.items() if k != "angle"}
         return Degradation(d.kind, params, d.dose, d.read_noise).name
 
-    def load(self, image: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sharp, degraded, kernel): float32 (c, c), float32 (c, c), float64 (k, k)."""
+    def load(self, image: np.ndarray | None = None, draw=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sharp, degraded, kernel): float32 (c, c), float32 (c, c), float64 (k, k).
+
+        ``draw(context, margin) -> context``, optional, changes the sharp crop before it
+        is blurred: ``context`` is the crop with ``margin`` px of blur context on every
+        side, float32 (c + 2 margin, c + 2 margin) in [0, 1] (failure-mode studies put
+        markers and wires in the beam this way)."""
         full = load_image(self.row) if image is None else image
         kernel = self.degradation.kernel()
         margin = kernel.shape[0] // 2 + 1
         c = min(self.crop, full.shape[0] - 2 * margin, full.shape[1] - 2 * margin)
         y0, x0 = (full.shape[0] - c) // 2, (full.shape[1] - c) // 2
         context = full[y0 - margin : y0 + c + margin, x0 - margin : x0 + c + margin]
+        if draw is not None:
+            context = draw(np.asarray(context, np.float32), margin)
         degraded = blur(context, kernel)[margin:-margin, margin:-margin]
         if self.degradation.dose:
             degraded = poisson_gaussian_noise(degraded, self.degradation.dose, self.degradation.read_noise, seed=self.seed)
-        sharp = full[y0 : y0 + c, x0 : x0 + c]
+        sharp = context[margin:-margin, margin:-margin]
         return np.ascontiguousarray(sharp, dtype=np.float32), degraded.astype(np.float32), kernel
 
 

@@ -16,8 +16,8 @@ The gains were chosen on the validation split (12 images x 14 benchmark degradat
 output, by ``python benchmarks/data_step_gain.py --out benchmarks/results/data_step_gain.json``
 (its ``gains`` are copied here; a test checks that they agree). For noisy motion and disk
 blur the per-image discrepancy rule (:func:`discrepancy_correction`) won over every
-fixed gain: a fixed gain pulled smooth, already consistent network outputs towards the
-noisier Wiener solution (up to -1 dB on single validation images). Mean validation PSNR (dB)
+fixed gain: a fixed gain pulls a smooth network output that already explains the input
+towards the noisier Wiener solution. Mean validation PSNR (dB)
 per class of the blind flagship, of ``z`` alone, of Wiener with the true kernel and of
 ``z`` after the step with the chosen gain:
 
@@ -81,8 +81,7 @@ def discrepancy_correction(blurred: np.ndarray, estimate: np.ndarray, kernel: np
     :data:`DISCREPANCY_GAINS` that does (the smallest gain if none does). So a denoised
     network output that is already consistent is not pulled towards a noisier Wiener
     solution. Returns float32 (H, W) in [0, 1]."""
-    from ..classical import wiener_correction
-    from ..classical._common import estimate_noise_sigma
+    from ..classical import estimate_noise_sigma, wiener_correction
 
     sigma = estimate_noise_sigma(blurred)
     out = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
