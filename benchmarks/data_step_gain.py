@@ -9,16 +9,22 @@ degradations (256 px crops; the test split is never read):
 - ``z``: the kernel-aware network alone (true kernel, no data step),
 - ``wiener``: tuned Wiener with the true kernel,
 - ``gain G``: ``z`` after the data step with balance gain G (``inf`` = no step),
-- ``discrepancy``: the gain chosen per image by Morozov's discrepancy principle
-  (:func:`xraydeblur.infer.data_step.discrepancy_correction`),
+- ``discrepancy T``: the gain chosen per image by Morozov's discrepancy principle
+  (:func:`xraydeblur.infer.data_step.discrepancy_correction`) with residual target
+  ``T`` (tau squared) from :data:`TARGETS`,
 
-and picks, per run-time class (blur family from the kernel, noise class from the input,
-both judged as :func:`xraydeblur.infer.data_step` judges them), the fixed gain or the
+and picks the discrepancy target with the best mean PSNR over all noisy samples (the
+rule is meant for noisy input; the choice is ``discrepancy_target``), then, per run-time
+class (blur family from the kernel, noise class from the input, both judged as
+:func:`xraydeblur.infer.data_step` judges them), the fixed gain or the
 discrepancy rule with the best mean PSNR over the samples of that class. Prints the
 table and the choices; writes JSON whose ``gains`` are copied into
 :data:`xraydeblur.infer.data_step.GAINS`.
 
     python benchmarks/data_step_gain.py --out benchmarks/results/data_step_gain.json
+
+``--kernel-weights STEM`` scores other kernel-aware weights (``STEM.safetensors`` +
+``STEM.json``, e.g. a training run's ``best``) instead of the shipped ones.
 """
 
 import argparse
@@ -29,6 +35,8 @@ import sys
 import numpy as np
 
 GAINS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
+#: residual targets (Morozov's tau squared) tried for the discrepancy rule
+TARGETS = (1.0, 1.05, 1.1, 1.2, 1.3)
 
 
 def gain_label(gain: float) -> str:
@@ -38,6 +46,7 @@ def gain_label(gain: float) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=12, help="validation images (every 5th row)")
+    p.add_argument("--kernel-weights", help="kernel-aware weights stem (default: the shipped nafnet-kernel)")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.classical import tuned_balance, wiener_correction
@@ -49,7 +58,7 @@ def main() -> int:
     from xraydeblur.metrics import psnr
 
     blind, wiener = get_method("nafnet-blind"), get_method("wiener")
-    kernel_net = NetworkMethod(get_method("nafnet-kernel").run.stem, data_step=False)
+    kernel_net = NetworkMethod(args.kernel_weights or get_method("nafnet-kernel").run.stem, data_step=False)
     scores: dict = {}
     by_class: dict = {}  # run-time class ("motion+noise"...) -> {name: [PSNR per sample]}
     classes: dict = {}  # degradation row -> {run-time class: count}
@@ -64,7 +73,7 @@ def main() -> int:
             classes[case.family][key] += 1
             outs = [("blind", blind(y)), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), z if math.isinf(g) else wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]
-            outs.append((DISCREPANCY, discrepancy_correction(y, z, k, balance, reg)))
+            outs += [(f"{DISCREPANCY} {t:g}", discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
             cell, per_class = scores.setdefault(case.family, {}), by_class.setdefault(key, {})
             for name, out in outs:
                 value = psnr(sharp, out)
@@ -72,9 +81,11 @@ def main() -> int:
                 per_class.setdefault(name, []).append(value)
     table = {fam: {name: float(np.mean(v)) for name, v in cells.items()} for fam, cells in scores.items()}
     row_class = {fam: max(c, key=c.get) for fam, c in classes.items()}  # most frequent run-time class
-    rules = [gain_label(g) for g in GAINS] + [DISCREPANCY]
+    noisy = [v for cls, v in by_class.items() if cls.endswith("+noise")]
+    target = max(TARGETS, key=lambda t: np.mean([x for v in noisy for x in v[f"{DISCREPANCY} {t:g}"]]))
+    rules = [gain_label(g) for g in GAINS] + [f"{DISCREPANCY} {target:g}"]
     chosen = {cls: max(rules, key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
-    gains = {cls: (DISCREPANCY if r == DISCREPANCY else float(r.split()[1])) for cls, r in chosen.items()}
+    gains = {cls: (DISCREPANCY if r.startswith(DISCREPANCY) else float(r.split()[1])) for cls, r in chosen.items()}
     cols = list(next(iter(table.values())))
     print("| degradation | class (most samples) | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for fam, cells in table.items():
@@ -82,6 +93,7 @@ def main() -> int:
     print("\n| run-time class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
     for cls, cells in sorted(by_class.items()):
         print(f"| {cls} | {len(cells['z'])} | " + " | ".join(f"{np.mean(cells[c]):.2f}" for c in cols) + f" | {gains[cls]} |")
+    print(f"\ndiscrepancy target (tau^2, best over the noisy samples): {target:g}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(
@@ -94,6 +106,7 @@ def main() -> int:
                     "class_table": {cls: {name: float(np.mean(v)) for name, v in cells.items()} for cls, cells in by_class.items()},
                     "class_samples": {cls: len(cells["z"]) for cls, cells in by_class.items()},
                     "gains": {c: (None if isinstance(g, float) and math.isinf(g) else g) for c, g in gains.items()},
+                    "discrepancy_target": target,
                 },
                 fh,
                 indent=1,

@@ -44,11 +44,12 @@ def test_gains_are_the_ones_chosen_on_validation():
     import json
     from pathlib import Path
 
-    from xraydeblur.infer.data_step import GAINS
+    from xraydeblur.infer.data_step import DISCREPANCY_TARGET, GAINS
 
     chosen = json.loads((Path(__file__).parents[1] / "benchmarks/results/data_step_gain.json").read_text())
     assert chosen["split"] == "val"
     assert GAINS == chosen["gains"]
+    assert DISCREPANCY_TARGET == chosen["discrepancy_target"]
 
 
 def test_discrepancy_rule_keeps_a_consistent_estimate_and_corrects_an_inconsistent_one():
@@ -69,3 +70,23 @@ def test_discrepancy_rule_keeps_a_consistent_estimate_and_corrects_an_inconsiste
     assert residual_ratio(noisy, smooth, kernel, sigma) > DISCREPANCY_TARGET
     assert residual_ratio(noisy, corrected, kernel, sigma) <= DISCREPANCY_TARGET  # now explains the input
     assert psnr(sharp, corrected, border=8) > psnr(sharp, smooth, border=8)  # and is closer to the truth
+
+
+def test_discrepancy_target_sets_how_much_residual_is_tolerated():
+    """Morozov's tau**2: an estimate whose residual is a little above the noise level is
+    kept under a looser target and corrected under the strict one."""
+    from xraydeblur.classical import estimate_noise_sigma, tuned_balance
+    from xraydeblur.infer.data_step import discrepancy_correction, residual_ratio
+
+    sharp = _scene()
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 20.0}).apply(sharp)
+    noisy = np.clip(blurred + np.random.default_rng(3).normal(0, 0.02, blurred.shape), 0, 1).astype(np.float32)
+    slightly_off = np.clip(sharp + np.random.default_rng(4).normal(0, 0.03, sharp.shape), 0, 1).astype(np.float32)
+    ratio = residual_ratio(noisy, slightly_off, kernel, estimate_noise_sigma(noisy))
+    assert 1.0 < ratio < 2.0
+    balance, regulariser = tuned_balance(noisy, kernel)
+    kept = discrepancy_correction(noisy, slightly_off, kernel, balance, regulariser, target=ratio * 1.01)
+    assert np.array_equal(kept, slightly_off)
+    corrected = discrepancy_correction(noisy, slightly_off, kernel, balance, regulariser, target=1.0)
+    assert not np.array_equal(corrected, slightly_off)
+    assert residual_ratio(noisy, corrected, kernel, estimate_noise_sigma(noisy)) < ratio

@@ -35,8 +35,10 @@ motion+noise         36  36.47  36.56   36.50  discrepancy  36.76
 
 import numpy as np
 
-#: the mean squared residual ``(k * x - y)^2`` a consistent estimate leaves, in units of
-#: the estimated noise variance (Morozov's discrepancy principle)
+#: the mean squared residual ``(k * x - y)^2`` a consistent estimate may leave, in units
+#: of the estimated noise variance: Morozov's ``tau**2`` (tau slightly above 1 is the
+#: textbook safety margin for an inexact noise estimate). Chosen on validation by
+#: ``benchmarks/data_step_gain.py`` (its ``discrepancy_target``; a test checks they agree)
 DISCREPANCY_TARGET = 1.0
 #: gains tried by :func:`discrepancy_correction`, weakest correction first
 DISCREPANCY_GAINS = (100.0, 30.0, 10.0, 3.0, 1.0)
@@ -74,21 +76,24 @@ def residual_ratio(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray
     return float(np.mean(residual.astype(np.float64) ** 2)) / max(noise_sigma, 1e-6) ** 2
 
 
-def discrepancy_correction(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str) -> np.ndarray:
+def discrepancy_correction(
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str, target: float | None = None
+) -> np.ndarray:
     """Morozov's discrepancy principle for the data step: ``estimate`` itself when it
     already explains ``blurred`` up to the noise (:func:`residual_ratio` at most
-    :data:`DISCREPANCY_TARGET`), else the correction with the largest gain of
-    :data:`DISCREPANCY_GAINS` that does (the smallest gain if none does). So a denoised
-    network output that is already consistent is not pulled towards a noisier Wiener
-    solution. Returns float32 (H, W) in [0, 1]."""
+    ``target``, default :data:`DISCREPANCY_TARGET`), else the correction with the
+    largest gain of :data:`DISCREPANCY_GAINS` that does (the smallest gain if none
+    does). So a denoised network output that is already consistent is not pulled
+    towards a noisier Wiener solution. Returns float32 (H, W) in [0, 1]."""
     from ..classical import estimate_noise_sigma, wiener_correction
 
+    target = DISCREPANCY_TARGET if target is None else target
     sigma = estimate_noise_sigma(blurred)
     out = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
-    if residual_ratio(blurred, out, kernel, sigma) <= DISCREPANCY_TARGET:
+    if residual_ratio(blurred, out, kernel, sigma) <= target:
         return out
     for gain in DISCREPANCY_GAINS:
         out = wiener_correction(blurred, estimate, kernel, balance * gain, regulariser)
-        if residual_ratio(blurred, out, kernel, sigma) <= DISCREPANCY_TARGET:
+        if residual_ratio(blurred, out, kernel, sigma) <= target:
             break
     return out
