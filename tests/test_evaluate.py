@@ -95,3 +95,31 @@ def test_summary_by_source():
     ]
     by_source = summarise(records, by="source")
     assert by_source["nih"]["v"]["psnr"] == 31.0 and by_source["mhh"]["v"]["n"] == 1
+
+
+def test_paired_table_reports_per_image_differences_with_an_interval(tmp_path, capsys):
+    """scripts/paired_table.py: mean, 95 % interval and wins of paired differences."""
+    import json
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    try:
+        from paired_table import main, paired
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "scripts"))
+    mean, low, high, wins, n = paired({"a": 2.0, "b": 3.0, "c": 4.0}, {"a": 1.0, "b": 1.0, "c": 1.0, "d": 9.0})
+    assert (mean, wins, n) == (2.0, 3, 3)  # only images both have
+    assert low < 2.0 < high and abs((high - low) / 2 - 4.303 * 1.0 / 3**0.5) < 1e-3  # t(0.975, 2) = 4.303
+    psnr = {"nafnet-blind [blind]": (30.0, 31.0), "nafnet-kernel [true kernel]": (30.5, 30.9), "wiener [true kernel]": (29.0, 29.5)}
+    records = [
+        {"case": f"img{i}::gaussian-sigma1", "family": "gaussian-sigma1", "variant": variant, "psnr": values[i]}
+        for variant, values in psnr.items()
+        for i in range(2)
+    ]
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"records": records}))
+    main(str(path))
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row.startswith("| gaussian-sigma1 | +0.20 (") and "| 1/2 |" in row and "| 2/2 |" in row
