@@ -70,8 +70,10 @@ def test_kernel_aware_model_initialised_from_blind_weights(tmp_path):
     train(TINY, tmp_path / "blind", resume=False, progress=False)
     cfg = {**TINY, "kernel_aware": True, "epochs": 1, "init_weights": str(tmp_path / "blind" / "best")}
     train(cfg, tmp_path / "ka", resume=False, progress=False, max_steps=1)
-    state, _ = load_weights(tmp_path / "ka" / "best")
+    state, meta = load_weights(tmp_path / "ka" / "best")
     assert state["intro.weight"].shape[1] == 2
+    _, blind_meta = load_weights(tmp_path / "blind" / "best")
+    assert meta["init_weights_sha256"] == blind_meta["weights_sha256"]  # provenance by content
 
 
 def test_kernel_aware_init_starts_at_the_wiener_estimate(tmp_path):

@@ -78,6 +78,15 @@ def _load_init(model: torch.nn.Module, stem: str, zero: list[str] = ()) -> None:
                 param.zero_()
 
 
+def _file_sha256(path: Path) -> str | None:
+    """sha256 (hex) of a file's bytes, or None when it is not there (e.g. a resumed run
+    whose initial weights were since removed)."""
+    import hashlib
+
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
 def _lr_at(step: int, total: int, cfg: dict) -> float:
     base, warm, floor = cfg["optimizer"]["lr"], cfg["schedule"]["warmup_steps"], cfg["schedule"]["min_lr"]
     if step < warm:
@@ -168,6 +177,9 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         "parameters": count_parameters(core),
         "world_size": world,
     }
+    if cfg.get("init_weights"):
+        # provenance of a continued run: which weights it started from, by content
+        meta_common["init_weights_sha256"] = _file_sha256(Path(cfg["init_weights"]).with_suffix(".safetensors"))
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
