@@ -4,17 +4,39 @@ run-time class (mean PSNR in dB, from two ``benchmarks/data_step_gain.py`` JSONs
 
     python scripts/compare_kernel_trial.py benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json
 """
+
 import json
 import sys
 
-ship = json.load(open("benchmarks/results/data_step_gain.json"))
-trial = json.load(open(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json"))
-def col(g): return "discrepancy 1" if g == "discrepancy" else ("gain inf" if g in (float("inf"), "inf") else f"gain {g:g}")
-print("| degradation | blind (stage 2) | kernel shipped, after step | kernel stage-2 trial, after step | trial - blind |")
-print("|---|---|---|---|---|")
-d1=[];d2=[]
-for row, cls in ship["row_class"].items():
-    c = col(ship["gains"][cls]); b = ship["table"][row]["blind"]; a = ship["table"][row][c]; t = trial["table"][row][c]
-    d1.append(a-b); d2.append(t-b)
-    print(f"| {row} | {b:.2f} | {a:.2f} | {t:.2f} | {t-b:+.2f} |")
-print(f"mean kernel-blind shipped {sum(d1)/len(d1):+.3f}, trial {sum(d2)/len(d2):+.3f}; rows trial>=blind {sum(x>=0 for x in d2)}/14, shipped {sum(x>=0 for x in d1)}/14")
+
+def _column(gain) -> str:
+    """The data_step_gain table column of a shipped gain ("discrepancy", a number or inf)."""
+    if gain == "discrepancy":
+        return "discrepancy 1"
+    return "gain inf" if float(gain) == float("inf") else f"gain {float(gain):g}"
+
+
+def compare(shipped: dict, trial: dict) -> list[tuple[str, float, float, float]]:
+    """(row, blind, shipped kernel after step, trial kernel after step) per degradation
+    row, both kernel networks at the gain that ``shipped`` chose for the row's class."""
+    rows = []
+    for row, cls in shipped["row_class"].items():
+        col = _column(shipped["gains"][cls])
+        rows.append((row, shipped["table"][row]["blind"], shipped["table"][row][col], trial["table"][row][col]))
+    return rows
+
+
+def main(trial_path: str, shipped_path: str = "benchmarks/results/data_step_gain.json") -> None:
+    rows = compare(json.load(open(shipped_path)), json.load(open(trial_path)))
+    print("| degradation | blind (stage 2) | kernel shipped, after step | kernel trial, after step | trial - blind |")
+    print("|---|---|---|---|---|")
+    for row, blind, ship, trial in rows:
+        print(f"| {row} | {blind:.2f} | {ship:.2f} | {trial:.2f} | {trial - blind:+.2f} |")
+    d_ship = [s - b for _, b, s, _ in rows]
+    d_trial = [t - b for _, b, _, t in rows]
+    print(f"mean kernel - blind: shipped {sum(d_ship) / len(rows):+.3f}, trial {sum(d_trial) / len(rows):+.3f} dB; "
+          f"rows at or above blind: shipped {sum(d >= 0 for d in d_ship)}/{len(rows)}, trial {sum(d >= 0 for d in d_trial)}/{len(rows)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json")

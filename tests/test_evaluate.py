@@ -123,3 +123,23 @@ def test_paired_table_reports_per_image_differences_with_an_interval(tmp_path, c
     main(str(path))
     row = capsys.readouterr().out.strip().splitlines()[-1]
     assert row.startswith("| gaussian-sigma1 | +0.20 (") and "| 1/2 |" in row and "| 2/2 |" in row
+
+
+def test_compare_kernel_trial_scores_both_networks_at_the_shipped_gain():
+    """scripts/compare_kernel_trial.py reads each row at the gain shipped for its class."""
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    try:
+        from compare_kernel_trial import compare
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "scripts"))
+    shipped = {
+        "row_class": {"m5": "motion", "m5n": "motion+noise"},
+        "gains": {"motion": 0.1, "motion+noise": "discrepancy"},
+        "table": {"m5": {"blind": 30.0, "gain 0.1": 35.0, "gain 1": 99.0}, "m5n": {"blind": 28.0, "discrepancy 1": 28.5}},
+    }
+    trial = {"table": {"m5": {"gain 0.1": 36.0, "gain 1": 0.0}, "m5n": {"discrepancy 1": 27.5}}}
+    assert compare(shipped, trial) == [("m5", 30.0, 35.0, 36.0), ("m5n", 28.0, 28.5, 27.5)]
