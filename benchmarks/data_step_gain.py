@@ -34,6 +34,8 @@ import sys
 
 import numpy as np
 
+from xraydeblur.infer.data_step import DISCREPANCY
+
 GAINS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
 #: residual targets (Morozov's tau squared) tried for the discrepancy rule
 TARGETS = (1.0, 1.05, 1.1, 1.2, 1.3)
@@ -41,6 +43,15 @@ TARGETS = (1.0, 1.05, 1.1, 1.2, 1.3)
 
 def gain_label(gain: float) -> str:
     return f"gain {gain:g}"
+
+
+def rule_label(gain, target: float = 1.0) -> str:
+    """The table column of a data-step rule as the JSON's ``gains`` stores it: a balance
+    gain (``None`` for inf: the network output unchanged) or ``"discrepancy"``, whose
+    column carries its residual target (the JSON's ``discrepancy_target``)."""
+    if gain == DISCREPANCY:
+        return f"{DISCREPANCY} {target:g}"
+    return gain_label(math.inf if gain is None else float(gain))
 
 
 def main() -> int:
@@ -52,7 +63,7 @@ def main() -> int:
     from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.classical._defaults import is_noisy, kernel_family
     from xraydeblur.data import benchmark_cases, load_image, split_rows
-    from xraydeblur.infer.data_step import DISCREPANCY, discrepancy_correction
+    from xraydeblur.infer.data_step import discrepancy_correction
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -73,7 +84,7 @@ def main() -> int:
             classes[case.family][key] += 1
             outs = [("blind", blind(y)), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), z if math.isinf(g) else wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]
-            outs += [(f"{DISCREPANCY} {t:g}", discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
+            outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
             cell, per_class = scores.setdefault(case.family, {}), by_class.setdefault(key, {})
             for name, out in outs:
                 value = psnr(sharp, out)
@@ -82,8 +93,8 @@ def main() -> int:
     table = {fam: {name: float(np.mean(v)) for name, v in cells.items()} for fam, cells in scores.items()}
     row_class = {fam: max(c, key=c.get) for fam, c in classes.items()}  # most frequent run-time class
     noisy = [v for cls, v in by_class.items() if cls.endswith("+noise")]
-    target = max(TARGETS, key=lambda t: np.mean([x for v in noisy for x in v[f"{DISCREPANCY} {t:g}"]]))
-    rules = [gain_label(g) for g in GAINS] + [f"{DISCREPANCY} {target:g}"]
+    target = max(TARGETS, key=lambda t: np.mean([x for v in noisy for x in v[rule_label(DISCREPANCY, t)]]))
+    rules = [gain_label(g) for g in GAINS] + [rule_label(DISCREPANCY, target)]
     chosen = {cls: max(rules, key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
     gains = {cls: (DISCREPANCY if r.startswith(DISCREPANCY) else float(r.split()[1])) for cls, r in chosen.items()}
     cols = list(next(iter(table.values())))

@@ -7,13 +7,10 @@ run-time class (mean PSNR in dB, from two ``benchmarks/data_step_gain.py`` JSONs
 
 import json
 import sys
+from pathlib import Path
 
-
-def _column(gain) -> str:
-    """The data_step_gain table column of a shipped gain ("discrepancy", a number or inf)."""
-    if gain == "discrepancy":
-        return "discrepancy 1"
-    return "gain inf" if float(gain) == float("inf") else f"gain {float(gain):g}"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from data_step_gain import rule_label  # noqa: E402  (the column names the JSON's table uses)
 
 
 def compare(shipped: dict, trial: dict) -> list[tuple[str, float, float, float]]:
@@ -21,7 +18,7 @@ def compare(shipped: dict, trial: dict) -> list[tuple[str, float, float, float]]
     row, both kernel networks at the gain that ``shipped`` chose for the row's class."""
     rows = []
     for row, cls in shipped["row_class"].items():
-        col = _column(shipped["gains"][cls])
+        col = rule_label(shipped["gains"][cls], shipped.get("discrepancy_target", 1.0))
         rows.append((row, shipped["table"][row]["blind"], shipped["table"][row][col], trial["table"][row][col]))
     return rows
 

@@ -22,7 +22,7 @@ from ..models.kernel_input import network_input
 from .config import load_config
 from .data import build_datasets
 from .losses import restoration_loss
-from .weights import save_weights
+from .weights import save_weights, weights_sha256
 
 
 def _git_commit() -> str:
@@ -76,15 +76,6 @@ def _load_init(model: torch.nn.Module, stem: str, zero: list[str] = ()) -> None:
         for name, param in model.named_parameters():
             if any(name.startswith(prefix) for prefix in zero):
                 param.zero_()
-
-
-def _file_sha256(path: Path) -> str | None:
-    """sha256 (hex) of a file's bytes, or None when it is not there (e.g. a resumed run
-    whose initial weights were since removed)."""
-    import hashlib
-
-    path = Path(path)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def _lr_at(step: int, total: int, cfg: dict) -> float:
@@ -178,8 +169,12 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         "world_size": world,
     }
     if cfg.get("init_weights"):
-        # provenance of a continued run: which weights it started from, by content
-        meta_common["init_weights_sha256"] = _file_sha256(Path(cfg["init_weights"]).with_suffix(".safetensors"))
+        # provenance of a continued run: which weights it started from, by content (None
+        # when a resumed run's initial weights have since been removed)
+        try:
+            meta_common["init_weights_sha256"] = weights_sha256(cfg["init_weights"])
+        except FileNotFoundError:
+            meta_common["init_weights_sha256"] = None
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
