@@ -16,6 +16,11 @@ benchmark degradations (256 px crops; the test split is never read), mean PSNR o
 plus the mean estimated width. Prints a table and writes JSON.
 
     python benchmarks/blind_data_step_trial.py --out benchmarks/results/blind_data_step_trial.json
+
+The committed JSON's last column was made with the former 2-channel ``nafnet-kernel``
+network (shipped up to commit 6a6b122; its files are in git at that commit): pass its
+stem as ``--kernel-weights`` to re-make it. The ``nafnet-kernel`` shipped now runs the
+blind network, so by default that column equals ``blind``.
 """
 
 import argparse
@@ -30,6 +35,7 @@ GAINS = (0.1, 1.0, 10.0)
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=12, help="validation images (every 5th row)")
+    p.add_argument("--kernel-weights", help="network stem for the last column (default: the shipped nafnet-kernel's network)")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.classical import tuned_balance, wiener_correction
@@ -41,7 +47,7 @@ def main() -> int:
     from xraydeblur.metrics import psnr
 
     blind = get_method("nafnet-blind")
-    kernel_net = NetworkMethod(get_method("nafnet-kernel").run.stem, data_step=False)
+    kernel_net = NetworkMethod(args.kernel_weights or get_method("nafnet-kernel").run.stem, data_step=False)
     cols = ["input", "blind"] + [f"blind + step {g:g}" for g in GAINS] + ["kernel net, estimated k"]
     scores: dict = {}
     widths: dict = {}

@@ -2,7 +2,13 @@
 on the validation split, each after the data step at the *shipped* gain of each row's
 run-time class (mean PSNR in dB, from two ``benchmarks/data_step_gain.py`` JSONs).
 
-    python scripts/compare_kernel_trial.py benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json
+    python scripts/compare_kernel_trial.py benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json SHIPPED.json
+
+Both JSONs must score the same images. The committed trial JSON used the 12-image
+version of ``data_step_gain.py`` with the former 2-channel ``nafnet-kernel`` (commit
+6a6b122, whose ``benchmarks/results/data_step_gain.json`` is the matching SHIPPED.json:
+``git show 6a6b122:benchmarks/results/data_step_gain.json``); the current
+``data_step_gain.json`` scores 60 images with the blind network.
 """
 
 import json
@@ -36,4 +42,4 @@ def main(trial_path: str, shipped_path: str = "benchmarks/results/data_step_gain
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json")
+    main(*(sys.argv[1:3] or ["benchmarks/results/trials/data_step_gain-nafnet-kernel-stage2.json"]))

@@ -83,6 +83,8 @@ def test_speed_is_measured_in_a_fresh_process():
     assert row["seconds_per_mp"] == row["seconds"] / (192 * 192 / 1e6)
     assert "| wiener | numpy |" in speed_table([row])
     assert "error" in measure_speed("no-such-method", size=64, repeats=1)
+    assert row["kernel"] == "none (blind)"
+    assert "| nafnet-kernel [kernel given] |" in speed_table([{**row, "method": "nafnet-kernel", "kernel": "gaussian sigma 2 (given)"}])
 
 
 def test_summary_by_source():
@@ -143,3 +145,46 @@ def test_compare_kernel_trial_scores_both_networks_at_the_shipped_gain():
     }
     trial = {"table": {"m5": {"gain 0.1": 36.0, "gain 1": 0.0}, "m5n": {"discrepancy 1": 27.5}}}
     assert compare(shipped, trial) == [("m5", 30.0, 35.0, 36.0), ("m5n", 28.0, 28.5, 27.5)]
+
+
+def test_kernel_aware_variant_of_a_scored_network_is_scored_with_the_kernel_only():
+    from xraydeblur.evaluate import Variant, default_variants
+
+    labels = {v.label for v in default_variants(["nafnet-blind", "nafnet-kernel", "wiener"])}
+    assert {"nafnet-blind [blind]", "nafnet-kernel [true kernel]", "wiener [true kernel]", "wiener [blind]"} <= labels
+    assert Variant("nafnet-kernel", "none").label not in labels  # it would be nafnet-blind again
+    assert "nafnet-kernel [blind]" in {v.label for v in default_variants(["nafnet-kernel"])}
+
+
+def test_data_step_gain_choice_from_scored_samples():
+    """benchmarks/data_step_gain.py: per class the rule with the best mean PSNR (ties to
+    the rule listed first), the discrepancy target from the noisy samples, and shards
+    merge into the same choice."""
+    import math
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    try:
+        from data_step_gain import GAINS, TARGETS, choose, gain_label, rule_label
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "benchmarks"))
+
+    def sample(image, cls, best=None, value=40.0):
+        scores = {"blind": 30.0, "z": 30.0, "wiener": 31.0, "discrepancy-pg": 30.0}
+        scores.update({gain_label(g): 30.0 for g in GAINS})
+        scores.update({rule_label("discrepancy", t): 30.0 + (0.5 if t == 1.1 and cls == "motion+noise" else 0.0) for t in TARGETS})
+        if best:
+            scores[best] = value
+        return {"image": image, "family": cls + "-row", "class": cls, "psnr": scores}
+
+    samples = [sample("a", "motion", "gain 0.1"), sample("b", "motion", "gain 0.1"), sample("a", "motion+noise", "discrepancy-pg", 30.6), sample("a", "disk+noise")]
+    result = choose(samples)
+    assert result["gains"]["motion"] == 0.1
+    assert result["gains"]["motion+noise"] == "discrepancy-pg"
+    assert result["discrepancy_target"] == 1.1
+    assert result["gains"]["disk+noise"] == 0.03  # all tied: the first listed rule
+    assert result["images"] == 2 and result["class_samples"]["motion"] == 2
+    assert math.isclose(result["table"]["motion-row"]["gain 0.1"], 40.0)
+    assert choose(samples[2:] + samples[:2])["gains"] == result["gains"]  # order (shards) does not matter

@@ -117,6 +117,31 @@ def test_network_method_from_weights_file(tmp_path, kernel_aware):
         assert not np.allclose(method(image, gaussian_kernel(2.0)), method(image, gaussian_kernel(0.5)))
 
 
+def test_kernel_aware_variant_is_its_network_plus_the_data_step(tmp_path, monkeypatch):
+    """A NAME.json naming a ``network`` (no weights of its own) registers that network
+    as a kernel-aware method: the same output without a kernel, the data step with one."""
+    from xraydeblur.degrade import Degradation
+    from xraydeblur import methods
+    from xraydeblur.methods import get_method
+    from xraydeblur.models.registry import register_weights_dir
+
+    methods.available_methods()
+    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))  # these names stay in this test
+    save_weights(_nafnet(seed=8), tmp_path / "tiny-blind", {"arch": "nafnet", "kwargs": SMALL})
+    (tmp_path / "tiny-kernel.json").write_text(json.dumps({"name": "tiny-kernel", "network": "tiny-blind", "kernel_aware": True, "rank": 1}))
+    assert sorted(register_weights_dir(tmp_path)) == ["tiny-blind", "tiny-kernel"]
+    blind, aware = get_method("tiny-blind"), get_method("tiny-kernel")
+    assert aware.extra["kernel_aware"] and aware.extra["network"] == "tiny-blind" and not blind.extra["kernel_aware"]
+    assert aware.weights_sha256 == blind.weights_sha256
+    for method in (blind, aware):
+        method.run.prefer, method.run.tile, method.run.overlap = "torch", 128, 32
+    sharp = np.random.default_rng(9).random((96, 96), dtype=np.float32)
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 20.0}).apply(sharp)
+    assert np.array_equal(aware(blurred), blind(blurred))
+    assert np.array_equal(blind(blurred, kernel), blind(blurred))  # blind ignores the kernel
+    assert not np.array_equal(aware(blurred, kernel), blind(blurred))
+
+
 def test_network_method_refuses_weights_swapped_after_registration(tmp_path):
     """Metadata is read when a method is registered, weights on first use: if the file
     was replaced in between (re-shipped weights), the pair must not run mismatched."""

@@ -12,7 +12,7 @@ from xraydeblur.cli import main
 from xraydeblur.infer.backends import OnnxBackend, TorchBackend, export_onnx
 from xraydeblur.infer.tiling import tiled_apply
 from xraydeblur.methods import available_methods, default_method, get_method
-from xraydeblur.models.registry import WEIGHTS_DIR, shipped_weights
+from xraydeblur.models.registry import WEIGHTS_DIR, shipped_variants, shipped_weights
 
 PAPER_MODELS = ("srcnn", "dae", "unet")
 FLAGSHIP = "nafnet-blind"
@@ -30,6 +30,17 @@ def test_every_shipped_weights_file_has_metadata_and_is_small():
         assert hashlib.sha256(data).hexdigest() == meta["weights_sha256"]
         assert len(data) < 30e6
         assert (WEIGHTS_DIR / f"{stem.name}.log.csv").exists()
+
+
+def test_kernel_aware_flagship_is_the_flagship_network_with_the_data_step():
+    """nafnet-kernel ships no weights of its own: it is nafnet-blind's network plus the
+    data-consistency step, and the default when the kernel is known."""
+    assert [s.name for s in shipped_variants()] == ["nafnet-kernel"]
+    aware = get_method("nafnet-kernel")
+    assert aware.extra["network"] == FLAGSHIP and aware.extra["kernel_aware"]
+    assert aware.weights_sha256 == get_method(FLAGSHIP).weights_sha256
+    assert aware.run.stem == get_method(FLAGSHIP).run.stem
+    assert default_method(kernel_known=True) == "nafnet-kernel"
 
 
 def test_flagship_is_the_default_method():

@@ -41,7 +41,9 @@ class Variant:
 
 def default_variants(methods: list[str] | None = None) -> list[Variant]:
     """Every registered method: classical with true and estimated kernel, networks
-    blind (and kernel-aware ones also with the true kernel)."""
+    blind (and kernel-aware ones also with the true kernel). A kernel-aware variant of
+    a network that is itself scored (``nafnet-kernel`` runs ``nafnet-blind``'s network)
+    is scored with the true kernel only: without one it is that network."""
     from .methods import available_methods, get_method
 
     names = methods or available_methods()
@@ -50,7 +52,8 @@ def default_variants(methods: list[str] | None = None) -> list[Variant]:
         m = get_method(name)
         if m.kind == "classical" or m.extra.get("kernel_aware"):
             out.append(Variant(name, "true"))
-        out.append(Variant(name, "none"))
+        if m.extra.get("network") not in names:
+            out.append(Variant(name, "none"))
     return out
 
 

@@ -204,6 +204,58 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     return float(np.median(np.abs(hh)) / 0.6745)
 
 
+def estimate_noise_model(image: np.ndarray, bins: int = 12) -> tuple[float, float]:
+    """Signal-dependent (Poisson-Gaussian) noise: ``variance ~ gain * value + offset``.
+
+    The finest diagonal Haar coefficients ``(a - b - c + d) / 2`` of each 2x2 block
+    (variance = the noise variance for white noise) are grouped by the block mean into
+    ``bins`` equally populated intensity bins; in each bin the robust variance
+    ``(median |coefficient| / 0.6745)**2`` is taken, and a line with non-negative
+    coefficients is fitted through them by least squares. Values in [0, 1] units:
+    ``gain`` is variance per unit value (about 1 / photons at full scale), ``offset``
+    the signal-independent variance (read noise squared; at least half the variance of
+    the darkest bin). Returns ``(gain, offset)``.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> clean = np.tile(np.linspace(0.05, 0.95, 256), (256, 1))
+    >>> noisy = rng.poisson(clean * 2000) / 2000
+    >>> gain, offset = estimate_noise_model(noisy)
+    >>> bool(abs(gain - 1 / 2000) < 1e-4 and offset < 3e-5)
+    True
+    """
+    from scipy.optimize import nnls
+
+    x = as_image(image)
+    h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
+    if h < 8 or w < 8:
+        s = estimate_noise_sigma(x)
+        return 0.0, s * s
+    x = x[:h, :w]
+    hh = ((x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0).ravel()
+    mean = ((x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 4.0).ravel()
+    order = np.argsort(mean, kind="stable")
+    groups = [g for g in np.array_split(order, bins) if g.size >= 16]
+    levels = np.array([np.median(mean[g]) for g in groups])
+    variances = np.array([(np.median(np.abs(hh[g])) / 0.6745) ** 2 for g in groups])
+    (gain, offset), _ = nnls(np.stack([levels, np.ones_like(levels)], axis=1), variances)
+    # the fit may put the offset at 0 (read noise is small next to quantum noise); keep
+    # it at least half the darkest bin's variance, so near-black pixels are not judged
+    # noise-free
+    return float(gain), float(max(offset, 0.5 * variances.min()))
+
+
+def noise_variance_map(image: np.ndarray, model: tuple[float, float] | None = None) -> np.ndarray:
+    """Per-pixel noise variance (H, W) float64 of ``image`` under the Poisson-Gaussian
+    ``model`` (``(gain, offset)``, default :func:`estimate_noise_model`), evaluated on
+    the image smoothed by a 3x3 box (so its own noise barely enters); at least 1e-12."""
+    from scipy.ndimage import uniform_filter
+
+    x = as_image(image)
+    gain, offset = estimate_noise_model(x) if model is None else model
+    return np.maximum(gain * np.clip(uniform_filter(x, 3, mode="reflect"), 0.0, None) + offset, 1e-12)
+
+
 def masked_solve(
     ext: Extension,
     otf: np.ndarray,

@@ -27,16 +27,29 @@ MARGIN = 16
 class NetworkMethod:
     """Loads ``stem.safetensors`` + ``stem.json`` lazily; ``__call__(image, kernel)``.
 
-    ``image``: float32 (H, W) in [0, 1]. ``kernel``: PSF or None. Kernel-aware networks
-    use the kernel (or, when None, a Gaussian of the blindly estimated width) to build
-    their Wiener channel and, when the kernel is given, finish with the data-consistency
-    step of :mod:`.data_step` (``data_step=False`` turns it off); blind networks ignore it.
+    ``image``: float32 (H, W) in [0, 1]. ``kernel``: PSF or None. A kernel-aware method
+    (``kernel_aware``, default the weights' own ``kernel_aware`` flag) given a kernel
+    finishes with the data-consistency step of :mod:`.data_step` (``data_step=False``
+    turns it off); a blind one ignores the kernel. Networks trained with a second input
+    channel (``in_channels`` 2 in the weights' ``kwargs``) also get the Wiener
+    deconvolution with the kernel (or, when None, with a Gaussian of the blindly
+    estimated width) as that channel.
     """
 
-    def __init__(self, stem: str | Path, tile: int = TILE, overlap: int = 64, device: str | None = None, backend: str | None = None, data_step: bool = True):
+    def __init__(
+        self,
+        stem: str | Path,
+        tile: int = TILE,
+        overlap: int = 64,
+        device: str | None = None,
+        backend: str | None = None,
+        data_step: bool = True,
+        kernel_aware: bool | None = None,
+    ):
         self.stem, self.tile, self.overlap, self.device, self.prefer = Path(stem), tile, overlap, device, backend
         self.use_data_step = data_step
         self.meta = json.loads(self.stem.with_suffix(".json").read_text())
+        self.kernel_aware = bool(self.meta.get("kernel_aware")) if kernel_aware is None else kernel_aware
 
     @cached_property
     def model(self) -> torch.nn.Module:
@@ -60,7 +73,8 @@ class NetworkMethod:
 
     @property
     def in_channels(self) -> int:
-        return 2 if self.meta.get("kernel_aware") else 1
+        """1 (the image) or 2 (the image and its Wiener deconvolution)."""
+        return int(self.meta.get("kwargs", {}).get("in_channels", 1))
 
     @property
     def fixed_size(self) -> int | None:
@@ -71,9 +85,9 @@ class NetworkMethod:
         return choose_backend(self.model, self.in_channels, self.device, self.fixed_size, self.prefer)
 
     def network_input(self, image: np.ndarray, kernel: np.ndarray | None) -> np.ndarray:
-        """(C, H, W) float32 input: the image, plus the Wiener channel if kernel-aware."""
+        """(C, H, W) float32 input: the image, plus the Wiener channel for 2-channel networks."""
         x = image[None].astype(np.float32)
-        if not self.meta.get("kernel_aware"):
+        if self.in_channels == 1:
             return x
         if kernel is None:
             from ..classical.estimate import estimate_gaussian_sigma
@@ -94,7 +108,7 @@ class NetworkMethod:
             self.backend, x, tile=fixed or self.tile, overlap=self.overlap if not fixed else 32, fixed_tile=bool(fixed), workers=self.backend.parallel
         )
         out = np.clip(out[m : m + h, m : m + w], 0, 1)
-        if kernel is not None and self.meta.get("kernel_aware") and self.use_data_step:
+        if kernel is not None and self.kernel_aware and self.use_data_step:
             from .data_step import data_step
 
             out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64))

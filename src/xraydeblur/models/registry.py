@@ -4,6 +4,12 @@ as deblurring methods named ``NAME``.
 The JSON holds the architecture, its arguments, the training config, package version,
 git commit, data manifest hash, validation metrics and the weights' sha256. ``rank`` in
 the JSON orders the default (the flagship has the highest).
+
+A JSON without its own weights file but with a ``network`` key (``NAME.json``, e.g.
+``nafnet-kernel.json``) registers a *kernel-aware variant* of that network: the network
+named there (same folder) followed, when the kernel is given, by the data-consistency
+step (:mod:`xraydeblur.infer.data_step`). Its JSON holds the description, rank and
+the validation metrics of the variant.
 """
 
 import json
@@ -17,6 +23,21 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 def shipped_weights(folder: Path = WEIGHTS_DIR) -> list[Path]:
     """Stems (path without suffix) of every weights file in ``folder`` that has its JSON."""
     return sorted(p.with_suffix("") for p in Path(folder).glob("*.safetensors") if p.with_suffix(".json").exists())
+
+
+def shipped_variants(folder: Path = WEIGHTS_DIR) -> list[Path]:
+    """Stems of every ``NAME.json`` in ``folder`` that names a ``network`` instead of
+    having its own weights file."""
+    stems = []
+    for path in sorted(Path(folder).glob("*.json")):
+        if path.with_suffix(".safetensors").exists():
+            continue
+        try:
+            if "network" in json.loads(path.read_text()):
+                stems.append(path.with_suffix(""))
+        except (OSError, ValueError):
+            continue
+    return stems
 
 
 def training_data(meta: dict) -> dict:
@@ -46,6 +67,36 @@ def register_weights(stem: Path) -> str:
     return stem.name
 
 
+def register_variant(stem: Path) -> str:
+    """Register the kernel-aware variant described by ``stem.json`` (its ``network``:
+    a weights stem in the same folder, run with the data step when a kernel is given)
+    as the method ``stem.name``. Returns the name."""
+    from ..infer.network import NetworkMethod
+
+    variant = json.loads(stem.with_suffix(".json").read_text())
+    network = stem.parent / variant["network"]
+    meta = json.loads(network.with_suffix(".json").read_text())
+    register(
+        Method(
+            name=stem.name,
+            description=variant.get("description", f"{network.name} + data-consistency step (kernel-aware)"),
+            kind="network",
+            run=NetworkMethod(network, kernel_aware=True),
+            version=f"{meta.get('package_version', '')}+{meta.get('git_commit', '')[:8]}",
+            weights_sha256=meta.get("weights_sha256", ""),
+            rank=int(variant.get("rank", 50)),
+            extra={
+                "arch": meta["arch"],
+                "kernel_aware": True,
+                "network": network.name,
+                "metrics": variant.get("metrics", {}),
+                "training_data": training_data(meta),
+            },
+        )
+    )
+    return stem.name
+
+
 def register_weights_dir(folder: str | Path) -> list[str]:
     """Register every weights file in ``folder`` under its own name, replacing shipped
     methods of the same name (e.g. the same recipes trained with a source held out)."""
@@ -55,8 +106,10 @@ def register_weights_dir(folder: str | Path) -> list[str]:
     stems = shipped_weights(Path(folder))
     if not stems:
         raise FileNotFoundError(f"no weights (NAME.safetensors + NAME.json) in {folder}")
-    return [register_weights(stem) for stem in stems]
+    return [register_weights(stem) for stem in stems] + [register_variant(stem) for stem in shipped_variants(Path(folder))]
 
 
 for _stem in shipped_weights():
     register_weights(_stem)
+for _stem in shipped_variants():
+    register_variant(_stem)
