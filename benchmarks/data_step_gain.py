@@ -17,6 +17,10 @@ is never read):
   ``T`` (tau squared) from :data:`TARGETS`,
 - ``discrepancy-pg``: the same rule judged against a signal-dependent
   (Poisson-Gaussian) noise level fitted to the input, target 1,
+- ``weighted G`` (with ``--weighted``; noisy samples only): gain G with the data term
+  weighted per pixel by the inverse of that signal-dependent noise variance
+  (:func:`xraydeblur.infer.data_step.weighted_correction`; a trial, docs/results.md
+  section 6),
 
 and picks the discrepancy target with the best mean PSNR over all noisy samples (the
 rule is meant for noisy input; the choice is ``discrepancy_target``), then, per run-time
@@ -50,9 +54,11 @@ import sys
 
 import numpy as np
 
-from xraydeblur.infer.data_step import DISCREPANCY, DISCREPANCY_PG
+from xraydeblur.infer.data_step import DISCREPANCY, DISCREPANCY_PG, WEIGHTED
 
 GAINS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
+#: gains tried with the noise-weighted data term (noisy samples only)
+WEIGHTED_GAINS = (3.0, 10.0, 30.0, 100.0)
 #: residual targets (Morozov's tau squared) tried for the discrepancy rule
 TARGETS = (1.0, 1.05, 1.1, 1.2, 1.3)
 
@@ -72,13 +78,13 @@ def rule_label(gain, target: float = 1.0) -> str:
     return gain_label(math.inf if gain is None else float(gain))
 
 
-def score_samples(rows: list, kernel_weights: str | None = None) -> list[dict]:
+def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
     run-time class and the PSNR (dB) of every column."""
     from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.classical._defaults import is_noisy, kernel_family
     from xraydeblur.data import benchmark_cases, load_image
-    from xraydeblur.infer.data_step import discrepancy_correction
+    from xraydeblur.infer.data_step import discrepancy_correction, weighted_correction
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -98,6 +104,8 @@ def score_samples(rows: list, kernel_weights: str | None = None) -> list[dict]:
             outs += [(gain_label(g), z if math.isinf(g) else wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]
             outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
             outs.append((DISCREPANCY_PG, discrepancy_correction(y, z, k, balance, reg, target=1.0, noise_model="poisson-gaussian")))
+            if weighted and key.endswith("+noise"):
+                outs += [(f"{WEIGHTED} {g:g}", weighted_correction(y, z, k, balance * g, reg)) for g in WEIGHTED_GAINS]
             samples.append({"image": row.file, "family": case.family, "class": key, "psnr": {name: psnr(sharp, out) for name, out in outs}})
         print(f"done {row.file}", file=sys.stderr, flush=True)
     return samples
@@ -119,11 +127,14 @@ def choose(samples: list[dict]) -> dict:
         classes[smp["family"]][smp["class"]] += 1
     noisy = [v for cls, v in by_class.items() if cls.endswith("+noise")]
     target = max(TARGETS, key=lambda t: np.mean([x for v in noisy for x in v[rule_label(DISCREPANCY, t)]]))
-    rules = [gain_label(g) for g in GAINS] + [rule_label(DISCREPANCY, target), DISCREPANCY_PG]
-    chosen = {cls: max(rules, key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
+    rules = [gain_label(g) for g in GAINS] + [rule_label(DISCREPANCY, target), DISCREPANCY_PG] + [f"{WEIGHTED} {g:g}" for g in WEIGHTED_GAINS]
+    chosen = {cls: max((r for r in rules if r in v), key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
     gains = {}
     for cls, r in chosen.items():
-        gains[cls] = DISCREPANCY_PG if r == DISCREPANCY_PG else DISCREPANCY if r.startswith(DISCREPANCY) else float(r.split()[1])
+        if r == DISCREPANCY_PG or r.startswith(WEIGHTED):
+            gains[cls] = r
+        else:
+            gains[cls] = DISCREPANCY if r.startswith(DISCREPANCY) else float(r.split()[1])
     return {
         "images": len({smp["image"] for smp in samples}),
         "table": {fam: {n: float(np.mean(v)) for n, v in cells.items()} for fam, cells in by_family.items()},
@@ -137,13 +148,13 @@ def choose(samples: list[dict]) -> dict:
 
 def print_tables(result: dict) -> None:
     table, class_table = result["table"], result["class_table"]
-    cols = list(next(iter(table.values())))
+    cols = list(dict.fromkeys(c for cells in table.values() for c in cells))
     print("| degradation | class (most samples) | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for fam, cells in table.items():
-        print(f"| {fam} | {result['row_class'][fam]} | " + " | ".join(f"{cells[c]:.2f}" for c in cols) + " |")
+        print(f"| {fam} | {result['row_class'][fam]} | " + " | ".join(f"{cells[c]:.2f}" if c in cells else "" for c in cols) + " |")
     print("\n| run-time class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
     for cls, cells in sorted(class_table.items()):
-        print(f"| {cls} | {result['class_samples'][cls]} | " + " | ".join(f"{cells[c]:.2f}" for c in cols) + f" | {result['gains'][cls]} |")
+        print(f"| {cls} | {result['class_samples'][cls]} | " + " | ".join(f"{cells[c]:.2f}" if c in cells else "" for c in cols) + f" | {result['gains'][cls]} |")
     print(f"\ndiscrepancy target (tau^2, best over the noisy samples): {result['discrepancy_target']:g}")
 
 
@@ -154,6 +165,7 @@ def main() -> int:
     p.add_argument("--shard", help="K/N: score only images K, K+N, ... and write their samples (merge with --merge)")
     p.add_argument("--merge", nargs="+", help="shard JSONs to merge and choose from (no scoring)")
     p.add_argument("--kernel-weights", help="network stem (default: the shipped nafnet-kernel's network)")
+    p.add_argument("--weighted", action="store_true", help="also score the noise-weighted data term (trial)")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.data import split_rows
@@ -167,7 +179,7 @@ def main() -> int:
         if args.shard:
             k, n = (int(v) for v in args.shard.split("/"))
             rows = rows[k::n]
-        samples = score_samples(rows, args.kernel_weights)
+        samples = score_samples(rows, args.kernel_weights, args.weighted)
         command = "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:])
         if args.shard:
             if args.out:

@@ -264,8 +264,12 @@ def masked_solve(
     x0: np.ndarray,
     iterations: int = 50,
     tol: float = 1e-6,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Solve ``(H^T M H + Q) x = rhs`` on the extended domain by preconditioned CG.
+
+    ``weights`` (H, W) over the observed window (default 1) make ``M`` a weighted mask:
+    a per-pixel data-term weight, e.g. inverse noise variance relative to its mean.
 
     ``M`` keeps only the observed window of ``ext`` (the margin is unknown, not
     assumed), ``H`` is the blur (OTF ``otf``) and ``Q`` a non-negative operator that
@@ -282,6 +286,8 @@ def masked_solve(
     """
     shape = ext.shape
     m = ext.mask().astype(np.float32)
+    if weights is not None:
+        m[ext.window] *= np.asarray(weights, np.float32)
     H = otf.astype(np.complex64)
     Hc = np.conj(H)
     Q = q.astype(np.float32)

@@ -166,29 +166,43 @@ def wiener(
     return to_output(_deconvolve(y, k, balance, regulariser, boundary, cg_iterations))
 
 
-def _deconvolve(y: np.ndarray, k: np.ndarray, balance: float, regulariser: str, boundary: str, cg_iterations: int) -> np.ndarray:
+def _deconvolve(
+    y: np.ndarray, k: np.ndarray, balance: float, regulariser: str, boundary: str, cg_iterations: int, weights: np.ndarray | None = None
+) -> np.ndarray:
     """The Wiener solution for ``y`` (H, W), not clipped: extend, solve, crop."""
     if balance < 0:
         raise ValueError("balance must be >= 0")
     ext = extend(y, k.shape)
     D2 = regulariser_power(regulariser, ext.shape)
-    return ext.crop(_solve(ext, psf2otf(k, ext.shape), balance * D2, boundary, cg_iterations))
+    return ext.crop(_solve(ext, psf2otf(k, ext.shape), balance * D2, boundary, cg_iterations, weights))
 
 
-def _solve(ext, H: np.ndarray, q: np.ndarray, boundary: str, cg_iterations: int) -> np.ndarray:
-    """Regularised deconvolution of ``ext`` with Fourier-diagonal penalty ``q``."""
+def _solve(ext, H: np.ndarray, q: np.ndarray, boundary: str, cg_iterations: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Regularised deconvolution of ``ext`` with Fourier-diagonal penalty ``q``;
+    ``weights`` (H, W): per-pixel data-term weights (masked boundary only)."""
     if boundary not in ("masked", "mirror"):
         raise ValueError(f"unknown boundary {boundary!r}; choose masked or mirror")
     denom = np.maximum(np.abs(H) ** 2 + q, 1e-12)
     x = irfft2(np.conj(H) * rfft2(ext.data) / denom, ext.shape)
     if boundary == "mirror" or cg_iterations <= 0:
         return x
-    rhs = irfft2(np.conj(H) * rfft2(ext.data * ext.mask()), ext.shape)
-    x, _ = masked_solve(ext, H, q, rhs, x, iterations=cg_iterations)
+    m = ext.mask()
+    if weights is not None:
+        m[ext.window] *= weights
+    rhs = irfft2(np.conj(H) * rfft2(ext.data * m), ext.shape)
+    x, _ = masked_solve(ext, H, q, rhs, x, iterations=cg_iterations, weights=weights)
     return x
 
 
-def wiener_correction(image: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str = "gradient", cg_iterations: int = 50) -> np.ndarray:
+def wiener_correction(
+    image: np.ndarray,
+    estimate: np.ndarray,
+    kernel: np.ndarray,
+    balance: float,
+    regulariser: str = "gradient",
+    cg_iterations: int = 50,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Correct an ``estimate`` of the sharp image so that it explains ``image`` better.
 
     Solves ``min_x ||M (k * x) - y||^2 + balance * ||D (x - estimate)||^2``: the Wiener
@@ -204,6 +218,10 @@ def wiener_correction(image: np.ndarray, estimate: np.ndarray, kernel: np.ndarra
     estimate : ndarray (H, W), a restoration of it (e.g. a network's output) in [0, 1].
     kernel : ndarray (k, k), the PSF in pixels of ``image`` (normalised here).
     balance, regulariser, cg_iterations : as in :func:`wiener` (``balance`` required).
+    weights : ndarray (H, W) or None, per-pixel weights of the data term (mean about
+        1), e.g. the mean noise variance over the local one
+        (:func:`xraydeblur.classical.noise_variance_map`): the weighted least squares of
+        signal-dependent noise, which trusts dark (less noisy) pixels more.
 
     Returns
     -------
@@ -224,7 +242,8 @@ def wiener_correction(image: np.ndarray, estimate: np.ndarray, kernel: np.ndarra
 
     y, z = as_image(image), as_image(estimate)
     k = as_kernel(kernel)
-    return to_output(z + _deconvolve(y - blur(z, k), k, balance, regulariser, "masked", cg_iterations))
+    w = None if weights is None else np.asarray(weights, np.float64)
+    return to_output(z + _deconvolve(y - blur(z, k), k, balance, regulariser, "masked", cg_iterations, w))
 
 
 def unsupervised_wiener(

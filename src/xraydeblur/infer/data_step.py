@@ -62,6 +62,10 @@ DISCREPANCY_GAINS = (100.0, 30.0, 10.0, 3.0, 1.0)
 #: rule name in :data:`GAINS`: choose the gain per image by :func:`discrepancy_correction`
 DISCREPANCY = "discrepancy"
 
+#: rule-name prefix in :data:`GAINS`: ``"weighted G"`` = balance gain G with the data term
+#: weighted per pixel by the inverse Poisson-Gaussian noise variance (relative to its mean)
+WEIGHTED = "weighted"
+
 #: balance gain (times the tuned Wiener balance) per run-time class; None = no step;
 #: "discrepancy" = per image, by :func:`discrepancy_correction`; "discrepancy-pg" = the
 #: same with the Poisson-Gaussian noise model
@@ -85,7 +89,20 @@ def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, noi
         return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, noise_model=noise_model)
     if gain == DISCREPANCY_PG:
         return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, target=1.0, noise_model="poisson-gaussian")
+    if isinstance(gain, str) and gain.startswith(WEIGHTED):
+        return weighted_correction(blurred, estimate, kernel, balance * float(gain.split()[1]), regulariser)
     return wiener_correction(blurred, estimate, kernel, balance * gain, regulariser)
+
+
+def weighted_correction(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str) -> np.ndarray:
+    """:func:`xraydeblur.classical.wiener_correction` with the data term weighted per
+    pixel by the mean over the local Poisson-Gaussian noise variance
+    (:func:`xraydeblur.classical.noise_variance_map`): weighted least squares for
+    signal-dependent noise, trusting dark (less noisy) pixels more. Float32 (H, W)."""
+    from ..classical import noise_variance_map, wiener_correction
+
+    variance = noise_variance_map(blurred)
+    return wiener_correction(blurred, estimate, kernel, balance, regulariser, weights=variance.mean() / variance)
 
 
 def residual_ratio(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, noise_sigma: float | np.ndarray, border: int = 8) -> float:
