@@ -81,10 +81,10 @@ def rule_label(gain, target: float = 1.0) -> str:
 def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
     run-time class and the PSNR (dB) of every column."""
-    from xraydeblur.classical import tuned_balance, wiener_correction
-    from xraydeblur.classical._defaults import is_noisy, kernel_family
+    from xraydeblur.classical import tuned_balance
+    from xraydeblur.classical._defaults import run_time_class
     from xraydeblur.data import benchmark_cases, load_image
-    from xraydeblur.infer.data_step import discrepancy_correction, weighted_correction
+    from xraydeblur.infer.data_step import apply_rule, discrepancy_correction
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -97,15 +97,15 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
         for case in benchmark_cases([row], crop=256):
             sharp, y, k = case.load(image)
             z = kernel_net(y, k)
-            balance, reg = tuned_balance(y, k)
-            key = kernel_family(k) + ("+noise" if is_noisy(y) else "")
+            balance, reg = tuned = tuned_balance(y, k)
+            key = run_time_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
-            outs += [(gain_label(g), z if math.isinf(g) else wiener_correction(y, z, k, balance * g, reg)) for g in GAINS]
+            outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in GAINS]
             outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
-            outs.append((DISCREPANCY_PG, discrepancy_correction(y, z, k, balance, reg, target=1.0, noise_model="poisson-gaussian")))
+            outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned)))
             if weighted and key.endswith("+noise"):
-                outs += [(f"{WEIGHTED} {g:g}", weighted_correction(y, z, k, balance * g, reg)) for g in WEIGHTED_GAINS]
+                outs += [(f"{WEIGHTED} {g:g}", apply_rule(f"{WEIGHTED} {g:g}", y, z, k, tuned)) for g in WEIGHTED_GAINS]
             samples.append({"image": row.file, "family": case.family, "class": key, "psnr": {name: psnr(sharp, out) for name, out in outs}})
         print(f"done {row.file}", file=sys.stderr, flush=True)
     return samples

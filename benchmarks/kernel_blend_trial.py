@@ -38,7 +38,7 @@ def main() -> int:
     p.add_argument("--kernel-weights", required=True, help="2-channel kernel-aware network stem (STEM.safetensors + STEM.json)")
     p.add_argument("--out")
     args = p.parse_args()
-    from xraydeblur.classical._defaults import is_noisy, kernel_family
+    from xraydeblur.classical._defaults import run_time_class
     from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.infer.data_step import data_step
     from xraydeblur.infer.network import NetworkMethod
@@ -54,7 +54,7 @@ def main() -> int:
         for case in benchmark_cases([row], crop=256):
             sharp, y, k = case.load(image)
             z_b, z_k = blind(y), kernel_net(y, k)
-            key = kernel_family(k) + ("+noise" if is_noisy(y) else "")
+            key = run_time_class(y, k)
             outs = [("blind", z_b), ("z_k", z_k)]
             for w in BLENDS:
                 outs.append((f"blend {w:g}", data_step(y, (w * z_k + (1 - w) * z_b).astype(np.float32), k)))

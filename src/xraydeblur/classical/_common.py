@@ -61,9 +61,10 @@ class Extension:
     def crop(self, x: np.ndarray) -> np.ndarray:
         return x[self.window]
 
-    def mask(self) -> np.ndarray:
+    def mask(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """1 on the observed window (or ``weights`` (H, W) there), 0 in the margin."""
         m = np.zeros(self.shape)
-        m[self.window] = 1.0
+        m[self.window] = 1.0 if weights is None else weights
         return m
 
 
@@ -285,9 +286,7 @@ def masked_solve(
     the border). Single precision FFTs. Returns ``(x, iterations used)``.
     """
     shape = ext.shape
-    m = ext.mask().astype(np.float32)
-    if weights is not None:
-        m[ext.window] *= np.asarray(weights, np.float32)
+    m = ext.mask(weights).astype(np.float32)
     H = otf.astype(np.complex64)
     Hc = np.conj(H)
     Q = q.astype(np.float32)

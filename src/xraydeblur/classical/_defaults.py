@@ -123,9 +123,15 @@ def is_noisy(image: np.ndarray, threshold: float | None = None) -> bool:
     return estimate_noise_sigma(image) > threshold
 
 
+def run_time_class(image: np.ndarray, kernel: np.ndarray) -> str:
+    """The class tuned settings are looked up by: the blur family read off ``kernel``
+    (:func:`kernel_family`) plus ``"+noise"`` when ``image`` is judged noisy
+    (:func:`is_noisy`), e.g. ``"motion+noise"``."""
+    return kernel_family(kernel) + ("+noise" if is_noisy(image) else "")
+
+
 def params_for(method: str, image: np.ndarray, kernel: np.ndarray) -> dict:
     """Tuned keyword arguments of ``method`` for this image and kernel."""
-    defaults = load_defaults()
-    key = kernel_family(kernel) + ("+noise" if is_noisy(image, defaults["noise_threshold"]) else "")
-    table = defaults[method]
+    key = run_time_class(image, kernel)
+    table = load_defaults()[method]
     return dict(table.get(key) or table[key.split("+")[0]])

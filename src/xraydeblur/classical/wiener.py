@@ -186,10 +186,7 @@ def _solve(ext, H: np.ndarray, q: np.ndarray, boundary: str, cg_iterations: int,
     x = irfft2(np.conj(H) * rfft2(ext.data) / denom, ext.shape)
     if boundary == "mirror" or cg_iterations <= 0:
         return x
-    m = ext.mask()
-    if weights is not None:
-        m[ext.window] *= weights
-    rhs = irfft2(np.conj(H) * rfft2(ext.data * m), ext.shape)
+    rhs = irfft2(np.conj(H) * rfft2(ext.data * ext.mask(weights)), ext.shape)
     x, _ = masked_solve(ext, H, q, rhs, x, iterations=cg_iterations, weights=weights)
     return x
 

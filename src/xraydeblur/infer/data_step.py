@@ -51,8 +51,6 @@ import numpy as np
 #: textbook safety margin for an inexact noise estimate). Chosen on validation by
 #: ``benchmarks/data_step_gain.py`` (its ``discrepancy_target``; a test checks they agree)
 DISCREPANCY_TARGET = 1.05
-#: noise model of the discrepancy rule's residual test (:func:`discrepancy_correction`)
-NOISE_MODEL = "white"
 #: rule name in :data:`GAINS`: the discrepancy rule with the signal-dependent
 #: (Poisson-Gaussian) noise model and Morozov's textbook target 1 (not tuned: the
 #: per-pixel model is meant to state the noise level correctly)
@@ -68,30 +66,36 @@ WEIGHTED = "weighted"
 
 #: balance gain (times the tuned Wiener balance) per run-time class; None = no step;
 #: "discrepancy" = per image, by :func:`discrepancy_correction`; "discrepancy-pg" = the
-#: same with the Poisson-Gaussian noise model
+#: same with the Poisson-Gaussian noise model; "weighted G" = :func:`weighted_correction`
 GAINS: dict[str, float | str | None] = {"disk": 0.03, "disk+noise": None, "gaussian": 0.1, "gaussian+noise": 100.0, "motion": 0.1, "motion+noise": 10.0}
 
 
-def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, noise_model: str | None = None) -> np.ndarray:
+def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
-    under the known PSF ``kernel`` (K, K). ``noise_model``: what the discrepancy rule
-    judges the residual against (:func:`discrepancy_correction`). Returns float32
-    (H, W) in [0, 1]."""
-    from ..classical import tuned_balance, wiener_correction
-    from ..classical._defaults import is_noisy, kernel_family
+    under the known PSF ``kernel`` (K, K). Returns float32 (H, W) in [0, 1]."""
+    from ..classical._defaults import run_time_class
 
-    key = kernel_family(kernel) + ("+noise" if is_noisy(blurred) else "")
-    gain = GAINS.get(key, GAINS.get(key.split("+")[0]))
-    if gain is None:
+    key = run_time_class(blurred, kernel)
+    return apply_rule(GAINS.get(key, GAINS.get(key.split("+")[0])), blurred, estimate, kernel)
+
+
+def apply_rule(rule: float | str | None, blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: tuple | None = None) -> np.ndarray:
+    """One data-step rule as :data:`GAINS` names it: None (no step), a balance gain,
+    ``"discrepancy"``, ``"discrepancy-pg"`` or ``"weighted G"``. ``balance``: the
+    ``(balance, regulariser)`` of :func:`xraydeblur.classical.tuned_balance` if already
+    computed. Returns float32 (H, W) in [0, 1]."""
+    from ..classical import tuned_balance, wiener_correction
+
+    if rule is None:
         return np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
-    balance, regulariser = tuned_balance(blurred, kernel)
-    if gain == DISCREPANCY:
-        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, noise_model=noise_model)
-    if gain == DISCREPANCY_PG:
+    balance, regulariser = balance or tuned_balance(blurred, kernel)
+    if rule == DISCREPANCY:
+        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser)
+    if rule == DISCREPANCY_PG:
         return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, target=1.0, noise_model="poisson-gaussian")
-    if isinstance(gain, str) and gain.startswith(WEIGHTED):
-        return weighted_correction(blurred, estimate, kernel, balance * float(gain.split()[1]), regulariser)
-    return wiener_correction(blurred, estimate, kernel, balance * gain, regulariser)
+    if isinstance(rule, str) and rule.startswith(WEIGHTED):
+        return weighted_correction(blurred, estimate, kernel, balance * float(rule.split()[1]), regulariser)
+    return wiener_correction(blurred, estimate, kernel, balance * rule, regulariser)
 
 
 def weighted_correction(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str) -> np.ndarray:
@@ -126,7 +130,7 @@ def discrepancy_correction(
     balance: float,
     regulariser: str,
     target: float | None = None,
-    noise_model: str | None = None,
+    noise_model: str = "white",
 ) -> np.ndarray:
     """Morozov's discrepancy principle for the data step: ``estimate`` itself when it
     already explains ``blurred`` up to the noise (:func:`residual_ratio` at most
@@ -135,7 +139,7 @@ def discrepancy_correction(
     does). So a denoised network output that is already consistent is not pulled
     towards a noisier Wiener solution.
 
-    ``noise_model`` (default :data:`NOISE_MODEL`): ``"white"`` judges the residual
+    ``noise_model``: ``"white"`` (default) judges the residual
     against one robust noise level for the whole image
     (:func:`xraydeblur.classical.estimate_noise_sigma`); ``"poisson-gaussian"``
     against a per-pixel level that grows with brightness
@@ -145,13 +149,12 @@ def discrepancy_correction(
     from ..classical import estimate_noise_sigma, noise_variance_map, wiener_correction
 
     target = DISCREPANCY_TARGET if target is None else target
-    model = NOISE_MODEL if noise_model is None else noise_model
-    if model == "white":
+    if noise_model == "white":
         sigma = estimate_noise_sigma(blurred)
-    elif model == "poisson-gaussian":
+    elif noise_model == "poisson-gaussian":
         sigma = np.sqrt(noise_variance_map(blurred))
     else:
-        raise ValueError(f"unknown noise model {model!r}: 'white' or 'poisson-gaussian'")
+        raise ValueError(f"unknown noise model {noise_model!r}: 'white' or 'poisson-gaussian'")
     out = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
     if residual_ratio(blurred, out, kernel, sigma) <= target:
         return out

@@ -45,6 +45,24 @@ def training_data(meta: dict) -> dict:
     return dict((meta.get("config") or {}).get("data") or {})
 
 
+def _register_network(name: str, run, meta: dict, description: str, rank: int, kernel_aware: bool, **extra) -> str:
+    """Register a network method ``name`` running ``run``, described by its weights'
+    metadata ``meta`` (version, sha256, arch, training data). Returns the name."""
+    register(
+        Method(
+            name=name,
+            description=description,
+            kind="network",
+            run=run,
+            version=f"{meta.get('package_version', '')}+{meta.get('git_commit', '')[:8]}",
+            weights_sha256=meta.get("weights_sha256", ""),
+            rank=rank,
+            extra={"arch": meta["arch"], "kernel_aware": kernel_aware, **extra, "training_data": training_data(meta)},
+        )
+    )
+    return name
+
+
 def register_weights(stem: Path) -> str:
     """Register ``stem.safetensors`` + ``stem.json`` as the method ``stem.name``
     (replacing a method of that name). Returns the name."""
@@ -52,19 +70,10 @@ def register_weights(stem: Path) -> str:
 
     meta = json.loads(stem.with_suffix(".json").read_text())
     kind = "kernel-aware" if meta.get("kernel_aware") else "blind"
-    register(
-        Method(
-            name=stem.name,
-            description=meta.get("description", f"{meta['arch']} network ({kind})"),
-            kind="network",
-            run=NetworkMethod(stem),
-            version=f"{meta.get('package_version', '')}+{meta.get('git_commit', '')[:8]}",
-            weights_sha256=meta.get("weights_sha256", ""),
-            rank=int(meta.get("rank", 50)),
-            extra={"arch": meta["arch"], "kernel_aware": bool(meta.get("kernel_aware")), "metrics": meta.get("metrics", {}), "training_data": training_data(meta)},
-        )
+    description = meta.get("description", f"{meta['arch']} network ({kind})")
+    return _register_network(
+        stem.name, NetworkMethod(stem), meta, description, int(meta.get("rank", 50)), bool(meta.get("kernel_aware")), metrics=meta.get("metrics", {})
     )
-    return stem.name
 
 
 def register_variant(stem: Path) -> str:
@@ -76,25 +85,17 @@ def register_variant(stem: Path) -> str:
     variant = json.loads(stem.with_suffix(".json").read_text())
     network = stem.parent / variant["network"]
     meta = json.loads(network.with_suffix(".json").read_text())
-    register(
-        Method(
-            name=stem.name,
-            description=variant.get("description", f"{network.name} + data-consistency step (kernel-aware)"),
-            kind="network",
-            run=NetworkMethod(network, kernel_aware=True),
-            version=f"{meta.get('package_version', '')}+{meta.get('git_commit', '')[:8]}",
-            weights_sha256=meta.get("weights_sha256", ""),
-            rank=int(variant.get("rank", 50)),
-            extra={
-                "arch": meta["arch"],
-                "kernel_aware": True,
-                "network": network.name,
-                "metrics": variant.get("metrics", {}),
-                "training_data": training_data(meta),
-            },
-        )
+    description = variant.get("description", f"{network.name} + data-consistency step (kernel-aware)")
+    return _register_network(
+        stem.name,
+        NetworkMethod(network, kernel_aware=True),
+        meta,
+        description,
+        int(variant.get("rank", 50)),
+        True,
+        network=network.name,
+        metrics=variant.get("metrics", {}),
     )
-    return stem.name
 
 
 def register_weights_dir(folder: str | Path) -> list[str]:
