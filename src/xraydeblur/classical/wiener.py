@@ -19,7 +19,8 @@ is the one-pass FFT filter on an image mirrored by twice the kernel size with th
 far half of the margin tapered (see :mod:`._common`).
 
 Cost for a 2000 x 2000 radiograph on two cores: about 0.3-1 s ("mirror") or
-5-10 s ("masked", 50 CG iterations).
+a few seconds ("masked", 50 CG iterations; timings in
+``benchmarks/results/classical_timing.json``).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ def wiener(
       (:func:`._common.masked_solve`), started from the "mirror" solution. The
       unknown margin is filled in by the regulariser instead of being assumed, so
       borders do not ring; it also recovers several dB more in the interior of
-      crops. About 5-10 s for 2000 x 2000 (each CG iteration costs 6 FFTs).
+      crops. A few seconds for 2000 x 2000 (each CG iteration costs 2 FFTs;
+      ``benchmarks/results/classical_timing.json``).
     * ``boundary="mirror"``: one FFT pass, ``X = conj(H) Y / (|H|^2 + balance |D|^2)``
       on the image mirrored by twice the kernel size with the far half of that
       margin tapered (about 1 s for 2000 x 2000). Exact for images whose content
