@@ -166,14 +166,23 @@ def main() -> int:
     p.add_argument("--merge", nargs="+", help="shard JSONs to merge and choose from (no scoring)")
     p.add_argument("--kernel-weights", help="network stem (default: the shipped nafnet-kernel's network)")
     p.add_argument("--weighted", action="store_true", help="also score the noise-weighted data term (trial)")
+    p.add_argument("--cg-iterations", type=int, help="conjugate-gradient iterations of every data-step solve (default: the shipped data_step.CG_ITERATIONS)")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.data import split_rows
+    from xraydeblur.infer import data_step
+
+    if args.cg_iterations:
+        data_step.CG_ITERATIONS = args.cg_iterations
+    iterations = data_step.CG_ITERATIONS
 
     if args.merge:
         shards = [json.loads(open(path).read()) for path in args.merge]
         samples = [smp for shard in shards for smp in shard["samples"]]
         command = shards[0]["command"].split(" --shard")[0]
+        iterations = shards[0].get("cg_iterations", 50)  # shards before the option used 50
+        if any(shard.get("cg_iterations", 50) != iterations for shard in shards):
+            raise SystemExit("shards were scored with different --cg-iterations")
     else:
         rows = split_rows("val")[:: args.every][: args.images]
         if args.shard:
@@ -184,9 +193,9 @@ def main() -> int:
         if args.shard:
             if args.out:
                 with open(args.out, "w") as fh:
-                    json.dump({"command": command, "split": "val", "samples": samples}, fh)
+                    json.dump({"command": command, "split": "val", "cg_iterations": iterations, "samples": samples}, fh)
             return 0
-    result = {"command": command, "split": "val", **choose(samples)}
+    result = {"command": command, "split": "val", "cg_iterations": iterations, **choose(samples)}
     print_tables(result)
     if args.out:
         with open(args.out, "w") as fh:

@@ -44,12 +44,13 @@ def test_gains_are_the_ones_chosen_on_validation():
     import json
     from pathlib import Path
 
-    from xraydeblur.infer.data_step import DISCREPANCY_TARGET, GAINS
+    from xraydeblur.infer.data_step import CG_ITERATIONS, DISCREPANCY_TARGET, GAINS
 
     chosen = json.loads((Path(__file__).parents[1] / "benchmarks/results/data_step_gain.json").read_text())
     assert chosen["split"] == "val"
     assert GAINS == chosen["gains"]
     assert DISCREPANCY_TARGET == chosen["discrepancy_target"]
+    assert CG_ITERATIONS == chosen["cg_iterations"]
 
 
 def test_discrepancy_rule_keeps_a_consistent_estimate_and_corrects_an_inconsistent_one():
