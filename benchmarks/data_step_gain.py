@@ -166,6 +166,7 @@ def main() -> int:
     p.add_argument("--merge", nargs="+", help="shard JSONs to merge and choose from (no scoring)")
     p.add_argument("--kernel-weights", help="network stem (default: the shipped nafnet-kernel's network)")
     p.add_argument("--weighted", action="store_true", help="also score the noise-weighted data term (trial)")
+    p.add_argument("--gains", nargs="+", type=float, help="candidate fixed gains to score instead of GAINS (a trial; 'inf' = no step)")
     p.add_argument("--cg-iterations", type=int, help="conjugate-gradient iterations of every data-step solve (default: the shipped data_step.CG_ITERATIONS)")
     p.add_argument("--out")
     args = p.parse_args()
@@ -174,6 +175,9 @@ def main() -> int:
 
     if args.cg_iterations:
         data_step.CG_ITERATIONS = args.cg_iterations
+    if args.gains:
+        global GAINS
+        GAINS = tuple(args.gains)
     iterations = data_step.CG_ITERATIONS
 
     if args.merge:
