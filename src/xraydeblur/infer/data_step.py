@@ -40,8 +40,9 @@ The step's solve runs :data:`CG_ITERATIONS` (200) conjugate-gradient iterations;
 the 50 of the classical Wiener default the noise-free classes reached 53.94 / 43.21 /
 47.88 dB (disk / Gaussian / motion, gains 0.03 / 0.1 / 0.1; ``git show
 81d296f:benchmarks/results/data_step_gain.json``) and the noisy ones the same as now.
-Gain 0.03, the smallest candidate, now wins every noise-free class: smaller gains
-were not scored. Until an earlier version the choice was made on 12 of the 60 images, where rules within
+Gain 0.03, the smallest candidate, now wins every noise-free class; a later trial
+(``benchmarks/results/trials/data_step_gain-small-gains.json``) found 0.01 better by
+0.08-0.37 dB there, not yet shipped (docs/results.md section 6). Until an earlier version the choice was made on 12 of the 60 images, where rules within
 0.01 dB of each other were told apart; that choice (the discrepancy rule for noisy
 motion and disk blur) over-corrected some test images with strong signal-dependent
 noise (docs/results.md section 2).
