@@ -38,6 +38,10 @@ or, on two cores, two shards at once and then the choice:
     OMP_NUM_THREADS=1 python benchmarks/data_step_gain.py --shard 1/2 --out runs/dsg-1.json; wait
     python benchmarks/data_step_gain.py --merge runs/dsg-0.json runs/dsg-1.json --out benchmarks/results/data_step_gain.json
 
+``--gains G1 G2 ...`` scores other candidate fixed gains (a trial; shards record them,
+so ``--merge`` chooses among the same ones) and ``--cg-iterations N`` another solver
+length than the shipped :data:`xraydeblur.infer.data_step.CG_ITERATIONS`.
+
 (Until this session the choice used 12 images, every 5th; on so few, rules whose means
 differed by under 0.01 dB were chosen between, and the rule chosen for noisy disk blur
 lost 0.18 dB on the test split. The JSON also keeps every sample's scores.)
@@ -78,9 +82,9 @@ def rule_label(gain, target: float = 1.0) -> str:
     return gain_label(math.inf if gain is None else float(gain))
 
 
-def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False) -> list[dict]:
+def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
-    run-time class and the PSNR (dB) of every column."""
+    run-time class and the PSNR (dB) of every column (one per fixed gain of ``gains``)."""
     from xraydeblur.classical import tuned_balance
     from xraydeblur.classical._defaults import run_time_class
     from xraydeblur.data import benchmark_cases, load_image
@@ -101,7 +105,7 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
             key = run_time_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
-            outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in GAINS]
+            outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in gains]
             outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
             outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned)))
             if weighted and key.endswith("+noise"):
@@ -111,7 +115,7 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
     return samples
 
 
-def choose(samples: list[dict]) -> dict:
+def choose(samples: list[dict], gains: tuple = GAINS) -> dict:
     """The tables and choices from scored samples: the discrepancy target with the best
     mean PSNR over the noisy samples, then per run-time class the rule with the best
     mean PSNR (ties go to the rule listed first: fixed gains, weakest correction last,
@@ -127,7 +131,7 @@ def choose(samples: list[dict]) -> dict:
         classes[smp["family"]][smp["class"]] += 1
     noisy = [v for cls, v in by_class.items() if cls.endswith("+noise")]
     target = max(TARGETS, key=lambda t: np.mean([x for v in noisy for x in v[rule_label(DISCREPANCY, t)]]))
-    rules = [gain_label(g) for g in GAINS] + [rule_label(DISCREPANCY, target), DISCREPANCY_PG] + [f"{WEIGHTED} {g:g}" for g in WEIGHTED_GAINS]
+    rules = [gain_label(g) for g in gains] + [rule_label(DISCREPANCY, target), DISCREPANCY_PG] + [f"{WEIGHTED} {g:g}" for g in WEIGHTED_GAINS]
     chosen = {cls: max((r for r in rules if r in v), key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
     gains = {}
     for cls, r in chosen.items():
@@ -175,9 +179,7 @@ def main() -> int:
 
     if args.cg_iterations:
         data_step.CG_ITERATIONS = args.cg_iterations
-    if args.gains:
-        global GAINS
-        GAINS = tuple(args.gains)
+    gains = tuple(args.gains) if args.gains else GAINS
     iterations = data_step.CG_ITERATIONS
 
     if args.merge:
@@ -185,6 +187,8 @@ def main() -> int:
         samples = [smp for shard in shards for smp in shard["samples"]]
         command = shards[0]["command"].split(" --shard")[0]
         iterations = shards[0].get("cg_iterations", 50)  # shards before the option used 50
+        if not args.gains and "candidate_gains" in shards[0]:  # the gains the shards scored
+            gains = tuple(math.inf if g == "inf" else float(g) for g in shards[0]["candidate_gains"])
         if any(shard.get("cg_iterations", 50) != iterations for shard in shards):
             raise SystemExit("shards were scored with different --cg-iterations")
     else:
@@ -192,14 +196,14 @@ def main() -> int:
         if args.shard:
             k, n = (int(v) for v in args.shard.split("/"))
             rows = rows[k::n]
-        samples = score_samples(rows, args.kernel_weights, args.weighted)
+        samples = score_samples(rows, args.kernel_weights, args.weighted, gains)
         command = "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:])
         if args.shard:
             if args.out:
                 with open(args.out, "w") as fh:
-                    json.dump({"command": command, "split": "val", "cg_iterations": iterations, "samples": samples}, fh)
+                    json.dump({"command": command, "split": "val", "cg_iterations": iterations, "candidate_gains": [g if math.isfinite(g) else "inf" for g in gains], "samples": samples}, fh)
             return 0
-    result = {"command": command, "split": "val", "cg_iterations": iterations, **choose(samples)}
+    result = {"command": command, "split": "val", "cg_iterations": iterations, **choose(samples, gains)}
     print_tables(result)
     if args.out:
         with open(args.out, "w") as fh:
