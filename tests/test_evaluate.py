@@ -188,3 +188,7 @@ def test_data_step_gain_choice_from_scored_samples():
     assert result["images"] == 2 and result["class_samples"]["motion"] == 2
     assert math.isclose(result["table"]["motion-row"]["gain 0.1"], 40.0)
     assert choose(samples[2:] + samples[:2])["gains"] == result["gains"]  # order (shards) does not matter
+    # a trial's own candidate gains (--gains): a column outside them is never chosen
+    trial = [sample("a", "motion", "gain 0.1")]
+    trial[0]["psnr"]["gain 0.01"] = 35.0
+    assert choose(trial, gains=(0.01, 0.03, math.inf))["gains"]["motion"] == 0.01
