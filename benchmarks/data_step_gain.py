@@ -23,9 +23,10 @@ is never read):
   section 6),
 
 and picks the discrepancy target with the best mean PSNR over all noisy samples (the
-rule is meant for noisy input; the choice is ``discrepancy_target``), then, per run-time
-class (blur family from the kernel, noise class from the input, both judged as
-:func:`xraydeblur.infer.data_step` judges them), the fixed gain or the
+rule is meant for noisy input; the choice is ``discrepancy_target``), then, per
+data-step class (:func:`xraydeblur.infer.data_step.step_class`: blur family and width
+from the kernel, noise class from the input, judged as the data step judges them at
+run time), the fixed gain or the
 discrepancy rule with the best mean PSNR over the samples of that class. Prints the
 table and the choices; writes JSON whose ``gains`` are copied into
 :data:`xraydeblur.infer.data_step.GAINS`.
@@ -60,7 +61,7 @@ import numpy as np
 
 from xraydeblur.infer.data_step import DISCREPANCY, DISCREPANCY_PG, WEIGHTED
 
-GAINS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
+GAINS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, math.inf)
 #: gains tried with the noise-weighted data term (noisy samples only)
 WEIGHTED_GAINS = (3.0, 10.0, 30.0, 100.0)
 #: residual targets (Morozov's tau squared) tried for the discrepancy rule
@@ -84,11 +85,10 @@ def rule_label(gain, target: float = 1.0) -> str:
 
 def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
-    run-time class and the PSNR (dB) of every column (one per fixed gain of ``gains``)."""
+    data-step class and the PSNR (dB) of every column (one per fixed gain of ``gains``)."""
     from xraydeblur.classical import tuned_balance
-    from xraydeblur.classical._defaults import run_time_class
     from xraydeblur.data import benchmark_cases, load_image
-    from xraydeblur.infer.data_step import apply_rule, discrepancy_correction
+    from xraydeblur.infer.data_step import apply_rule, discrepancy_correction, step_class
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -102,7 +102,7 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
             sharp, y, k = case.load(image)
             z = kernel_net(y, k)
             balance, reg = tuned = tuned_balance(y, k)
-            key = run_time_class(y, k)
+            key = step_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in gains]
@@ -117,7 +117,7 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
 
 def choose(samples: list[dict], gains: tuple = GAINS) -> dict:
     """The tables and choices from scored samples: the discrepancy target with the best
-    mean PSNR over the noisy samples, then per run-time class the rule with the best
+    mean PSNR over the noisy samples, then per data-step class the rule with the best
     mean PSNR (ties go to the rule listed first: fixed gains, weakest correction last,
     then the discrepancy rules)."""
     by_family, by_class = {}, {}
@@ -156,7 +156,7 @@ def print_tables(result: dict) -> None:
     print("| degradation | class (most samples) | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for fam, cells in table.items():
         print(f"| {fam} | {result['row_class'][fam]} | " + " | ".join(f"{cells[c]:.2f}" if c in cells else "" for c in cols) + " |")
-    print("\n| run-time class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
+    print("\n| data-step class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
     for cls, cells in sorted(class_table.items()):
         print(f"| {cls} | {result['class_samples'][cls]} | " + " | ".join(f"{cells[c]:.2f}" if c in cells else "" for c in cols) + f" | {result['gains'][cls]} |")
     print(f"\ndiscrepancy target (tau^2, best over the noisy samples): {result['discrepancy_target']:g}")

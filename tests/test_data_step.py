@@ -40,6 +40,29 @@ def test_noisy_input_leaves_the_estimate_nearly_untouched():
     assert np.abs(out - estimate).mean() < 0.02
 
 
+def test_wide_kernels_get_their_own_gain_class():
+    """The data step's gain depends on how wide the PSF is: RMS radius above
+    WIDE_KERNEL_PX (3.5 px) selects the "-wide" class; a wide class validation never
+    saw falls back to the narrow one of the same family and noise class."""
+    from xraydeblur.infer.data_step import GAINS, gain_for, kernel_rms_radius, step_class
+
+    assert abs(kernel_rms_radius(Degradation("gaussian", {"sigma": 2.0}).kernel()) - 2 * np.sqrt(2)) < 0.05
+    assert abs(kernel_rms_radius(Degradation("motion", {"length": 15.0, "angle": 0.0}).kernel()) - 15 / np.sqrt(12)) < 0.1
+    sharp = _scene()
+    classes = {}
+    for name, deg in {
+        "motion9": Degradation("motion", {"length": 9, "angle": 20.0}),
+        "motion15": Degradation("motion", {"length": 15, "angle": 20.0}),
+        "motion15+noise": Degradation("motion", {"length": 15, "angle": 20.0}, dose=2000.0, read_noise=0.002),
+        "sigma3": Degradation("gaussian", {"sigma": 3.0}),
+    }.items():
+        degraded, kernel = deg.apply(sharp)
+        classes[name] = step_class(degraded, kernel)
+    assert classes == {"motion9": "motion", "motion15": "motion-wide", "motion15+noise": "motion-wide+noise", "sigma3": "gaussian-wide"}
+    assert gain_for("motion-wide") == GAINS["motion-wide"] != GAINS["motion"]
+    assert gain_for("disk-wide+noise") == GAINS["disk+noise"] and gain_for("disk-wide") == GAINS["disk"]
+
+
 def test_gains_are_the_ones_chosen_on_validation():
     import json
     from pathlib import Path

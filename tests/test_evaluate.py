@@ -184,7 +184,7 @@ def test_data_step_gain_choice_from_scored_samples():
     assert result["gains"]["motion"] == 0.1
     assert result["gains"]["motion+noise"] == "discrepancy-pg"
     assert result["discrepancy_target"] == 1.1
-    assert result["gains"]["disk+noise"] == 0.03  # all tied: the first listed rule
+    assert result["gains"]["disk+noise"] == GAINS[0]  # all tied: the first listed rule
     assert result["images"] == 2 and result["class_samples"]["motion"] == 2
     assert math.isclose(result["table"]["motion-row"]["gain 0.1"], 40.0)
     assert choose(samples[2:] + samples[:2])["gains"] == result["gains"]  # order (shards) does not matter

@@ -8,46 +8,57 @@ kernel enters through the step, an unrolled Wiener correction.
 ``x = argmin ||M (k * x) - y||^2 + b * ||D (x - z)||^2`` with ``z`` the network output
 (:func:`xraydeblur.classical.wiener_correction`). ``b`` is the tuned Wiener balance for
 this image and kernel (noise-adaptive, :func:`xraydeblur.classical.estimate_balance`)
-times a gain from :data:`GAINS`, looked up by the run-time class of the input: the blur
-family read off the kernel (:func:`xraydeblur.classical._defaults.kernel_family`) and
-"+noise" when the image is judged noisy (:func:`xraydeblur.classical._defaults.is_noisy`).
-``None`` means no step (the network output is returned). So on a noise-free image the
-step restores what a blind prior cannot (a known 9 px motion path), and on a noisy one
-it leaves the network's denoised estimate (nearly) untouched.
+times a gain from :data:`GAINS`, looked up by the class of the input
+(:func:`step_class`): the blur family read off the kernel
+(:func:`xraydeblur.classical._defaults.kernel_family`), "-wide" when the kernel's RMS
+radius exceeds :data:`WIDE_KERNEL_PX`, and "+noise" when the image is judged noisy
+(:func:`xraydeblur.classical._defaults.is_noisy`). ``None`` means no step (the network
+output is returned). So on a noise-free image the step restores what a blind prior
+cannot (a known 9 px motion path), and on a noisy one it leaves the network's denoised
+estimate (nearly) untouched.
 
 The gains were chosen on the validation split (all 60 images x 14 benchmark
 degradations, 256 px crops; the test split was not used), with ``z`` the blind
 flagship's output, by ``python benchmarks/data_step_gain.py`` (its ``gains`` are copied
-here; a test checks that they agree). Candidates: fixed gains 0.03-100, no step, and
+here; a test checks that they agree). Candidates: fixed gains 0.01-100, no step, and
 the per-image discrepancy rule (:func:`discrepancy_correction`, with one global or a
 signal-dependent noise level). With noise the step barely helps: the network output
 already explains the input, and pulling it towards the noisier Wiener solution costs.
 Mean validation PSNR (dB) per class of the blind flagship (``z``), of Wiener with the
-true kernel and of ``z`` after the step with the chosen gain:
+true kernel and of ``z`` after the step with the chosen gain (wide classes: Gaussian
+sigma 3 and 15 px motion of the benchmark; narrow: sigma 1-2, 5-9 px motion, disk):
 
-==============  =======  ========  ======  =======  ==============
-class           samples  blind, z  Wiener  gain     z + data step
-==============  =======  ========  ======  =======  ==============
-disk                 60     40.78   49.17  0.03     55.05
-disk+noise           60     37.96   37.33  no step  37.96
-gaussian            180     39.82   42.30  0.03     44.20
-gaussian+noise      180     37.27   36.75  100      37.28
-motion              180     38.10   45.80  0.03     49.38
-motion+noise        180     36.89   36.68  10       36.99
-==============  =======  ========  ======  =======  ==============
+===================  =======  ========  ======  =======  ==============
+class                samples  blind, z  Wiener  gain     z + data step
+===================  =======  ========  ======  =======  ==============
+disk                      60     40.78   49.17  0.01     55.42
+disk+noise                60     37.96   37.33  no step  37.96
+gaussian                 120     40.78   43.99  0.01     46.88
+gaussian+noise           120     37.67   37.05  100      37.67
+gaussian-wide             60     37.90   38.92  0.03     39.52
+gaussian-wide+noise       60     36.48   36.15  100      36.48
+motion                   120     38.99   47.28  0.01     51.81
+motion+noise             120     37.46   37.03  30       37.50
+motion-wide               60     36.31   42.83  0.1      45.29
+motion-wide+noise         60     35.77   35.97  3        36.07
+===================  =======  ========  ======  =======  ==============
 
-The step's solve runs :data:`CG_ITERATIONS` (200) conjugate-gradient iterations; with
-the 50 of the classical Wiener default the noise-free classes reached 53.94 / 43.21 /
-47.88 dB (disk / Gaussian / motion, gains 0.03 / 0.1 / 0.1; ``git show
-81d296f:benchmarks/results/data_step_gain.json``) and the noisy ones the same as now.
-Gain 0.03, the smallest candidate, now wins every noise-free class; a later trial
-(``benchmarks/results/trials/data_step_gain-small-gains.json``) found 0.01 better by
-0.08-0.37 dB there, not yet shipped (docs/results.md section 6). Until an earlier version the choice was made on 12 of the 60 images, where rules within
-0.01 dB of each other were told apart; that choice (the discrepancy rule for noisy
-motion and disk blur) over-corrected some test images with strong signal-dependent
-noise (docs/results.md section 2).
-(``benchmarks/kernel_blend_trial.py`` compares this with the former separately
-fine-tuned 2-channel kernel-aware network.)
+Smaller gains (a stronger pull towards the data) win for narrow kernels, whose
+inversion is well conditioned; wide ones need more of the network's prior. Before the
+classes were split by width one gain served each family: 0.01 for every noise-free
+family, 10 for noisy motion; the split gains +0.53 dB on 15 px motion, +0.06 dB on
+Gaussian sigma 3 and +0.08 dB on noisy 15 px motion (validation). The step's solve runs
+:data:`CG_ITERATIONS` (200) conjugate-gradient iterations; with the 50 of the classical
+Wiener default the noise-free families reached 53.94 / 43.21 / 47.88 dB (disk /
+Gaussian / motion, gains 0.03 / 0.1 / 0.1; ``git show
+81d296f:benchmarks/results/data_step_gain.json``), with 200 iterations and one gain per
+family 55.42 / 44.40 / 49.46 dB, and now 55.42 / 44.43 / 49.64 dB. Gain 0.003 was
+below 0.01 (``benchmarks/results/trials/data_step_gain-small-gains.json``). Until an
+earlier version the choice was made on 12 of the 60 images, where rules within 0.01 dB
+of each other were told apart; that choice (the discrepancy rule for noisy motion and
+disk blur) over-corrected some test images with strong signal-dependent noise
+(docs/results.md section 2). (``benchmarks/kernel_blend_trial.py`` compares this with
+the former separately fine-tuned 2-channel kernel-aware network.)
 """
 
 import numpy as np
@@ -80,16 +91,60 @@ WEIGHTED = "weighted"
 #: balance gain (times the tuned Wiener balance) per run-time class; None = no step;
 #: "discrepancy" = per image, by :func:`discrepancy_correction`; "discrepancy-pg" = the
 #: same with the Poisson-Gaussian noise model; "weighted G" = :func:`weighted_correction`
-GAINS: dict[str, float | str | None] = {"disk": 0.03, "disk+noise": None, "gaussian": 0.03, "gaussian+noise": 100.0, "motion": 0.03, "motion+noise": 10.0}
+GAINS: dict[str, float | str | None] = {
+    "disk": 0.01,
+    "disk+noise": None,
+    "gaussian": 0.01,
+    "gaussian+noise": 100.0,
+    "gaussian-wide": 0.03,
+    "gaussian-wide+noise": 100.0,
+    "motion": 0.01,
+    "motion+noise": 30.0,
+    "motion-wide": 0.1,
+    "motion-wide+noise": 3.0,
+}
+
+#: RMS radius of the PSF (px, :func:`kernel_rms_radius`) above which a kernel is "wide"
+#: and the data step looks its gain up under ``"<family>-wide"``. It lies between the
+#: benchmark's 2.7-2.8 px (Gaussian sigma 2, 9 px motion) and 4.2-4.4 px (sigma 3,
+#: 15 px motion); a uniform disk of radius 2 px is 1.5 px
+WIDE_KERNEL_PX = 3.5
+
+
+def kernel_rms_radius(kernel: np.ndarray) -> float:
+    """Root-mean-square distance (px) of the PSF's mass from its centroid: about
+    sigma * sqrt(2) for an isotropic Gaussian, length / sqrt(12) for straight motion,
+    radius / sqrt(2) for a uniform disk."""
+    k = np.clip(np.asarray(kernel, np.float64), 0.0, None)
+    k = k / k.sum()
+    yy, xx = np.indices(k.shape, dtype=np.float64)
+    my, mx = (k * yy).sum(), (k * xx).sum()
+    return float(np.sqrt((k * ((yy - my) ** 2 + (xx - mx) ** 2)).sum()))
+
+
+def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
+    """The class :data:`GAINS` is keyed by: the run-time class of
+    :func:`xraydeblur.classical._defaults.run_time_class` (blur family, "+noise"), with
+    "-wide" after the family when the kernel's RMS radius exceeds
+    :data:`WIDE_KERNEL_PX`, e.g. ``"motion-wide+noise"``."""
+    from ..classical._defaults import run_time_class
+
+    family, plus, noise = run_time_class(image, kernel).partition("+")
+    wide = "-wide" if kernel_rms_radius(kernel) > WIDE_KERNEL_PX else ""
+    return family + wide + plus + noise
+
+
+def gain_for(key: str) -> float | str | None:
+    """The :data:`GAINS` rule of a :func:`step_class` key; a class validation had no
+    sample of (e.g. a wide disk) falls back to the same family and noise class without
+    "-wide"."""
+    return GAINS[key] if key in GAINS else GAINS.get(key.replace("-wide", ""))
 
 
 def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
     under the known PSF ``kernel`` (K, K). Returns float32 (H, W) in [0, 1]."""
-    from ..classical._defaults import run_time_class
-
-    key = run_time_class(blurred, kernel)
-    return apply_rule(GAINS.get(key, GAINS.get(key.split("+")[0])), blurred, estimate, kernel)
+    return apply_rule(gain_for(step_class(blurred, kernel)), blurred, estimate, kernel)
 
 
 def apply_rule(rule: float | str | None, blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: tuple | None = None) -> np.ndarray:
