@@ -98,13 +98,24 @@ def fill_masked(image: np.ndarray, mask: np.ndarray, sigma: float = 2.0, rounds:
     return out
 
 
-def run_around_overlays(run: Callable[[np.ndarray, np.ndarray | None], np.ndarray], image: np.ndarray, kernel: np.ndarray | None) -> np.ndarray:
+def run_around_overlays(run: Callable[..., np.ndarray], image: np.ndarray, kernel: np.ndarray | None) -> np.ndarray:
     """``run(image, kernel)`` with burned-in overlays kept out of it: the method sees
     the image with overlays filled in, and the overlay pixels of its result are the
-    input's, unchanged. Without overlays this is exactly ``run(image, kernel)``."""
+    input's, unchanged. Without overlays this is exactly ``run(image, kernel)``.
+
+    A ``run`` with the attribute ``accepts_observed = True`` is also told which pixels
+    were filled in: it is called as ``run(filled, kernel, observed=w)`` with ``w``
+    float32 (H, W), 1 on observed pixels and 0 on filled ones, so that a data term
+    (the kernel-aware data step) does not try to explain the fill, which no kernel
+    produced, and ring around it."""
     mask = burned_in_mask(image)
     if not mask.any():
         return run(image, kernel)
-    out = np.array(run(fill_masked(image, mask), kernel), dtype=np.float32, copy=True)
+    filled = fill_masked(image, mask)
+    if getattr(run, "accepts_observed", False):
+        result = run(filled, kernel, observed=(~mask).astype(np.float32))
+    else:
+        result = run(filled, kernel)
+    out = np.array(result, dtype=np.float32, copy=True)
     out[mask] = image[mask]
     return out

@@ -81,20 +81,28 @@ def blind_kernel(image: np.ndarray) -> np.ndarray | None:
     return gaussian_kernel(sigma)
 
 
-def _with_kernel(fn):
-    def run(image: np.ndarray, kernel: np.ndarray | None) -> np.ndarray:
+def _with_kernel(fn, accepts_observed: bool = False):
+    """A method's ``run(image, kernel)`` from ``fn(image, kernel)``: the kernel is
+    estimated when none is given. With ``accepts_observed``, ``fn`` also takes
+    ``observed`` (H, W data-term weights, 0 on filled-in burned-in overlays) and the
+    run passes it on (:func:`xraydeblur.overlay.run_around_overlays`)."""
+
+    def run(image: np.ndarray, kernel: np.ndarray | None, observed: np.ndarray | None = None) -> np.ndarray:
         image = np.asarray(image, dtype=np.float32)
         if kernel is None:
             kernel = blind_kernel(image)
             if kernel is None:
                 return image.copy()
+        if accepts_observed:
+            return fn(image, np.asarray(kernel, dtype=np.float64), observed)
         return fn(image, np.asarray(kernel, dtype=np.float64))
 
+    run.accepts_observed = accepts_observed
     return run
 
 
-def _run_wiener(image, kernel):
-    return wiener(image, kernel, balance=None, **params_for("wiener", image, kernel))
+def _run_wiener(image, kernel, observed=None):
+    return wiener(image, kernel, balance=None, weights=observed, **params_for("wiener", image, kernel))
 
 
 def _run_rl(image, kernel):
@@ -124,4 +132,5 @@ _METHODS = (
     ("low-rank", "Enhanced low-rank prior deconvolution (Ren et al. 2016): HQS with WNNM on patch groups of the image and its gradients; slow on full radiographs", _run_low_rank, 5),
 )
 for _name, _description, _runner, _rank in _METHODS:
-    register(Method(name=_name, description=_description, kind="classical", run=_with_kernel(_runner), version=VERSION, rank=_rank))
+    _run = _with_kernel(_runner, accepts_observed=_runner is _run_wiener)
+    register(Method(name=_name, description=_description, kind="classical", run=_run, version=VERSION, rank=_rank))

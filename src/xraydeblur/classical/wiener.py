@@ -102,6 +102,7 @@ def wiener(
     min_balance: float = 1e-4,
     boundary: str = "masked",
     cg_iterations: int = 50,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Wiener deconvolution of ``image`` by ``kernel``.
 
@@ -139,6 +140,11 @@ def wiener(
     cg_iterations : int
         Conjugate-gradient iterations of the "masked" solve (stops earlier at a
         relative residual of 1e-6).
+    weights : ndarray (H, W) or None
+        Per-pixel weights of the data term, "masked" boundary only: 0 marks a pixel
+        that is not an observation (a burned-in overlay filled in,
+        :func:`xraydeblur.overlay.run_around_overlays`), which the solve then leaves
+        to the regulariser like the unknown margin.
     balance_gain, min_balance : float
         With ``balance=None``: ``balance = max(min_balance, balance_gain * auto)``
         (ignored when ``balance`` is given). The default floor 1e-4 keeps
@@ -165,7 +171,8 @@ def wiener(
     k = as_kernel(kernel)
     if balance is None:
         balance = max(min_balance, balance_gain * estimate_balance(y, k, regulariser))
-    return to_output(_deconvolve(y, k, balance, regulariser, boundary, cg_iterations))
+    w = None if weights is None else np.asarray(weights, np.float64)
+    return to_output(_deconvolve(y, k, balance, regulariser, boundary, cg_iterations, w))
 
 
 def _deconvolve(

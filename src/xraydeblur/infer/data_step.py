@@ -141,54 +141,75 @@ def gain_for(key: str) -> float | str | None:
     return GAINS[key] if key in GAINS else GAINS.get(key.replace("-wide", ""))
 
 
-def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
-    under the known PSF ``kernel`` (K, K). Returns float32 (H, W) in [0, 1]."""
-    return apply_rule(gain_for(step_class(blurred, kernel)), blurred, estimate, kernel)
+    under the known PSF ``kernel`` (K, K). ``observed`` (H, W) in [0, 1], optional:
+    data-term weight per pixel, 0 where ``blurred`` is not an observation (a burned-in
+    overlay filled in, :func:`xraydeblur.overlay.run_around_overlays`); those pixels
+    are left to the estimate. Returns float32 (H, W) in [0, 1]."""
+    return apply_rule(gain_for(step_class(blurred, kernel)), blurred, estimate, kernel, observed=observed)
 
 
-def apply_rule(rule: float | str | None, blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: tuple | None = None) -> np.ndarray:
+def apply_rule(
+    rule: float | str | None,
+    blurred: np.ndarray,
+    estimate: np.ndarray,
+    kernel: np.ndarray,
+    balance: tuple | None = None,
+    observed: np.ndarray | None = None,
+) -> np.ndarray:
     """One data-step rule as :data:`GAINS` names it: None (no step), a balance gain,
     ``"discrepancy"``, ``"discrepancy-pg"`` or ``"weighted G"``. ``balance``: the
     ``(balance, regulariser)`` of :func:`xraydeblur.classical.tuned_balance` if already
-    computed. Returns float32 (H, W) in [0, 1]."""
+    computed; ``observed``: as in :func:`data_step`. Returns float32 (H, W) in [0, 1]."""
     from ..classical import tuned_balance, wiener_correction
 
     if rule is None:
         return np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
     balance, regulariser = balance or tuned_balance(blurred, kernel)
     if rule == DISCREPANCY:
-        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser)
+        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, observed=observed)
     if rule == DISCREPANCY_PG:
-        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, target=1.0, noise_model="poisson-gaussian")
+        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, target=1.0, noise_model="poisson-gaussian", observed=observed)
     if isinstance(rule, str) and rule.startswith(WEIGHTED):
-        return weighted_correction(blurred, estimate, kernel, balance * float(rule.split()[1]), regulariser)
-    return wiener_correction(blurred, estimate, kernel, balance * rule, regulariser, cg_iterations=CG_ITERATIONS)
+        return weighted_correction(blurred, estimate, kernel, balance * float(rule.split()[1]), regulariser, observed)
+    return wiener_correction(blurred, estimate, kernel, balance * rule, regulariser, cg_iterations=CG_ITERATIONS, weights=observed)
 
 
-def weighted_correction(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str) -> np.ndarray:
+def weighted_correction(
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, balance: float, regulariser: str, observed: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`xraydeblur.classical.wiener_correction` with the data term weighted per
     pixel by the mean over the local Poisson-Gaussian noise variance
     (:func:`xraydeblur.classical.noise_variance_map`): weighted least squares for
-    signal-dependent noise, trusting dark (less noisy) pixels more. Float32 (H, W)."""
+    signal-dependent noise, trusting dark (less noisy) pixels more; times ``observed``
+    (as in :func:`data_step`) if given. Float32 (H, W)."""
     from ..classical import noise_variance_map, wiener_correction
 
     variance = noise_variance_map(blurred)
-    return wiener_correction(blurred, estimate, kernel, balance, regulariser, CG_ITERATIONS, weights=variance.mean() / variance)
+    weights = variance.mean() / variance
+    return wiener_correction(blurred, estimate, kernel, balance, regulariser, CG_ITERATIONS, weights=weights if observed is None else weights * observed)
 
 
-def residual_ratio(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, noise_sigma: float | np.ndarray, border: int = 8) -> float:
+def residual_ratio(
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, noise_sigma: float | np.ndarray, border: int = 8, observed: np.ndarray | None = None
+) -> float:
     """Mean of the squared residual ``(k * estimate - blurred)^2`` over the interior
     (``border`` px excluded) divided by the noise variance: ``noise_sigma**2`` for a
     scalar, or per pixel for an (H, W) map of standard deviations. About 1 for an
-    estimate that explains the input up to the noise, more when it does not."""
+    estimate that explains the input up to the noise, more when it does not.
+    ``observed`` (H, W) weights the mean (0: a pixel that is not an observation)."""
     from ..degrade import blur
 
     inner = (slice(border, -border), slice(border, -border))
     residual = (blur(estimate, kernel) - blurred)[inner].astype(np.float64)
     sigma = np.maximum(np.asarray(noise_sigma, np.float64), 1e-6)
     variance = (sigma[inner] if sigma.ndim == 2 else sigma) ** 2
-    return float(np.mean(residual**2 / variance))
+    ratio = residual**2 / variance
+    if observed is None:
+        return float(np.mean(ratio))
+    weight = np.asarray(observed, np.float64)[inner]
+    return float((ratio * weight).sum() / max(weight.sum(), 1e-12))
 
 
 def discrepancy_correction(
@@ -199,6 +220,7 @@ def discrepancy_correction(
     regulariser: str,
     target: float | None = None,
     noise_model: str = "white",
+    observed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Morozov's discrepancy principle for the data step: ``estimate`` itself when it
     already explains ``blurred`` up to the noise (:func:`residual_ratio` at most
@@ -213,7 +235,8 @@ def discrepancy_correction(
     against a per-pixel level that grows with brightness
     (:func:`xraydeblur.classical.noise_variance_map`). X-ray quantum noise is
     signal-dependent: one median level under-states it in bright regions, which then
-    look inconsistent and get over-corrected. Returns float32 (H, W) in [0, 1]."""
+    look inconsistent and get over-corrected. ``observed``: as in :func:`data_step`.
+    Returns float32 (H, W) in [0, 1]."""
     from ..classical import estimate_noise_sigma, noise_variance_map, wiener_correction
 
     target = DISCREPANCY_TARGET if target is None else target
@@ -224,10 +247,10 @@ def discrepancy_correction(
     else:
         raise ValueError(f"unknown noise model {noise_model!r}: 'white' or 'poisson-gaussian'")
     out = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
-    if residual_ratio(blurred, out, kernel, sigma) <= target:
+    if residual_ratio(blurred, out, kernel, sigma, observed=observed) <= target:
         return out
     for gain in DISCREPANCY_GAINS:
-        out = wiener_correction(blurred, estimate, kernel, balance * gain, regulariser, cg_iterations=CG_ITERATIONS)
-        if residual_ratio(blurred, out, kernel, sigma) <= target:
+        out = wiener_correction(blurred, estimate, kernel, balance * gain, regulariser, cg_iterations=CG_ITERATIONS, weights=observed)
+        if residual_ratio(blurred, out, kernel, sigma, observed=observed) <= target:
             break
     return out

@@ -98,7 +98,14 @@ class NetworkMethod:
             both = network_input(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None])
         return both[0].numpy()
 
-    def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
+    #: :func:`xraydeblur.overlay.run_around_overlays` passes ``observed`` (the data step's
+    #: data-term weights: 0 on filled-in burned-in overlays)
+    accepts_observed = True
+
+    def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None, observed: np.ndarray | None = None) -> np.ndarray:
+        """Restore ``image`` (H, W) in [0, 1]; with a kernel and a kernel-aware network,
+        the data step follows, fitting only pixels where ``observed`` (H, W, weights in
+        [0, 1], default all 1) is positive. Float32 (H, W) in [0, 1]."""
         x = self.network_input(np.asarray(image, np.float32), kernel)
         h, w = image.shape
         m = min(MARGIN, h - 1, w - 1)
@@ -111,5 +118,5 @@ class NetworkMethod:
         if kernel is not None and self.kernel_aware and self.use_data_step:
             from .data_step import data_step
 
-            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64))
+            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64), observed)
         return out
