@@ -74,27 +74,28 @@ def test_methods_keep_burned_in_text_and_do_not_ring_around_it():
 
 
 def test_filled_pixels_are_not_data_for_known_kernel_solves():
-    """Methods with a data term (Wiener, the kernel-aware data step) are told which
-    pixels were filled in and do not try to explain them: close to the text (within
-    3 px of the overlay, outside it) they ring far less than when the fill is taken
-    as an observation."""
+    """Methods with a data term (Wiener, Richardson-Lucy, low-rank, the kernel-aware
+    data step) are told which pixels were filled in and do not try to explain them:
+    close to the text (within 3 px of the overlay, outside it) they ring far less than
+    when the fill is taken as an observation."""
     from xraydeblur.infer.data_step import data_step
 
     truth, image, kernel, text = _blurred_with_text()
     mask = burned_in_mask(image)
     near = binary_dilation(mask, iterations=3) & ~mask
-    seen = []
+    for name in ("wiener", "richardson-lucy", "low-rank"):
+        method, seen = get_method(name), []
 
-    def wiener_run(x, k, observed=None):
-        seen.append(observed)
-        return get_method("wiener").run(x, k, observed=observed)
+        def run(x, k, observed=None, method=method, seen=seen):
+            seen.append(observed)
+            return method.run(x, k, observed=observed)
 
-    wiener_run.accepts_observed = True
-    weighted = run_around_overlays(wiener_run, image, kernel)
-    assert np.array_equal(seen[0], (~mask).astype(np.float32))
-    as_data = run_around_overlays(lambda x, k: get_method("wiener").run(x, k), image, kernel)
-    assert psnr(truth[near], weighted[near]) > psnr(truth[near], as_data[near]) + 3
-    assert np.array_equal(weighted, get_method("wiener")(image, kernel))  # what the product runs
+        run.accepts_observed = True
+        weighted = run_around_overlays(run, image, kernel)
+        assert np.array_equal(seen[0], (~mask).astype(np.float32))
+        as_data = run_around_overlays(lambda x, k, method=method: method.run(x, k), image, kernel)
+        assert psnr(truth[near], weighted[near]) > psnr(truth[near], as_data[near]) + 3, name
+        assert np.array_equal(weighted, method(image, kernel))  # what the product runs
     # the data step: the same with the network output stood in for by a smoothed truth
     filled = fill_masked(image, mask)
     estimate = fill_masked(np.clip(truth, 0, 1), mask)

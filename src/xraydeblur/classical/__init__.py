@@ -105,8 +105,8 @@ def _run_wiener(image, kernel, observed=None):
     return wiener(image, kernel, balance=None, weights=observed, **params_for("wiener", image, kernel))
 
 
-def _run_rl(image, kernel):
-    return richardson_lucy(image, kernel, **params_for("richardson-lucy", image, kernel))
+def _run_rl(image, kernel, observed=None):
+    return richardson_lucy(image, kernel, weights=observed, **params_for("richardson-lucy", image, kernel))
 
 
 def tuned_balance(image: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
@@ -118,12 +118,12 @@ def tuned_balance(image: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
     return max(params["min_balance"], params["balance_gain"] * estimate_balance(image, kernel, regulariser)), regulariser
 
 
-def _run_low_rank(image, kernel):
+def _run_low_rank(image, kernel, observed=None):
     params = params_for("low-rank", image, kernel)
     # the quadratic smoothness under the low-rank prior is the tuned Wiener balance
     # of the same family, scaled
     params["smoothness"] = params.pop("smoothness_scale", 1.0) * tuned_balance(image, kernel)[0]
-    return low_rank_deconvolution(image, kernel, **params)
+    return low_rank_deconvolution(image, kernel, weights=observed, **params)
 
 
 _METHODS = (
@@ -132,5 +132,4 @@ _METHODS = (
     ("low-rank", "Enhanced low-rank prior deconvolution (Ren et al. 2016): HQS with WNNM on patch groups of the image and its gradients; slow on full radiographs", _run_low_rank, 5),
 )
 for _name, _description, _runner, _rank in _METHODS:
-    _run = _with_kernel(_runner, accepts_observed=_runner is _run_wiener)
-    register(Method(name=_name, description=_description, kind="classical", run=_run, version=VERSION, rank=_rank))
+    register(Method(name=_name, description=_description, kind="classical", run=_with_kernel(_runner, accepts_observed=True), version=VERSION, rank=_rank))

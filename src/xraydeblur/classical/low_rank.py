@@ -226,6 +226,7 @@ def low_rank_deconvolution(
     rematch_every: int = 2,
     boundary: str = "masked",
     cg_iterations: int = 10,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Non-blind deconvolution with the enhanced low-rank prior (HQS + WNNM).
 
@@ -272,6 +273,10 @@ def low_rank_deconvolution(
         non-periodic problem for the observed pixels by conjugate gradients
         (``cg_iterations`` per HQS iteration, warm-started), "mirror" is the
         one-pass FFT solution on the mirrored, tapered extension.
+    weights : ndarray (H, W) or None
+        Per-pixel data-term weights of the "masked" x-step as in
+        :func:`~.wiener.wiener` (0: not an observation, e.g. a filled-in burned-in
+        overlay).
 
     Returns
     -------
@@ -309,7 +314,8 @@ def low_rank_deconvolution(
     if boundary not in ("masked", "mirror"):
         raise ValueError(f"unknown boundary {boundary!r}; choose masked or mirror")
     masked = boundary == "masked" and cg_iterations > 0
-    KtMy = irfft2(np.conj(K) * rfft2(ext.data * ext.mask()), shape) if masked else None
+    w = None if weights is None else np.asarray(weights, np.float64)
+    KtMy = irfft2(np.conj(K) * rfft2(ext.data * ext.mask(w)), shape) if masked else None
     x = None
     z = ext.data.copy()
     gx, gy = _circ_grad(z)
@@ -325,7 +331,7 @@ def low_rank_deconvolution(
         if x is None or not masked:  # periodic (mirrored) solution; the start of CG
             x = irfft2((KtY + extra) / (K2 + q), shape)
         if masked:
-            x, _ = masked_solve(ext, K, q, KtMy + irfft2(extra, shape), x, iterations=cg_iterations)
+            x, _ = masked_solve(ext, K, q, KtMy + irfft2(extra, shape), x, iterations=cg_iterations, weights=w)
         if groups is None or t % max(1, rematch_every) == 0:
             groups = block_match(x, patch_size, stride, search_radius, group_size)
         z = low_rank_denoise(x, sigma, patch_size, stride, search_radius, group_size, c, groups=groups)

@@ -41,6 +41,7 @@ def richardson_lucy(
     tv_epsilon: float = 1e-3,
     floor: float = 1e-4,
     callback=None,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Richardson-Lucy (RL) or RL-TV deconvolution.
 
@@ -75,6 +76,10 @@ def richardson_lucy(
         Called as ``callback(i, estimate)`` after iteration ``i`` (1-based) with
         the current estimate cropped to (H, W) (float32, not clipped); lets one
         score several iteration counts in a single run.
+    weights : ndarray (H, W) or None
+        Per-pixel weights of the data term (``m`` above is ``weights`` on the observed
+        window): 0 marks a pixel that is not an observation (a filled-in burned-in
+        overlay, :func:`xraydeblur.overlay.run_around_overlays`).
 
     Returns
     -------
@@ -102,7 +107,7 @@ def richardson_lucy(
     dtype = np.float32
     otf = psf2otf(k, ext.shape).astype(np.complex64)
     otf_adj = np.conj(otf)
-    mask = ext.mask().astype(dtype)
+    mask = ext.mask(None if weights is None else np.asarray(weights, np.float64)).astype(dtype)
     data = (ext.data * mask).astype(dtype)
     norm = _conv(mask, otf_adj).astype(dtype)  # H^T m: 1 inside, fading out in the margin
     active = norm > 1e-3
