@@ -352,6 +352,53 @@ def test_sigma_and_kernel_options_pass_a_kernel(tmp_path, fake_method):
     assert _deblur(src, "-o", tmp_path / "o4", "--method", FAKE, "--length", "5") == 2  # no family given
 
 
+def test_measured_psf_file_is_the_kernel_given_to_the_method(tmp_path, capsys):
+    """--psf FILE (.npy or a 16-bit PNG) reaches the method as the normalised kernel;
+    bad PSF files and --psf with --sigma are refused with one line and exit 2."""
+    from xraydeblur.degrade import gaussian_kernel
+
+    seen = []
+    methods.register(Method(name="test-psf", description="records its kernel", kind="classical", run=lambda img, k: seen.append(k) or img, rank=0))
+    try:
+        src = _save(tmp_path / "p.png")
+        truth = gaussian_kernel(1.5)
+        np.save(tmp_path / "psf.npy", 7.0 * truth)
+        Image.fromarray(np.rint(truth / truth.max() * 65535).astype(np.uint16)).save(tmp_path / "psf.png")
+        assert _deblur(src, "-o", tmp_path / "o1", "--method", "test-psf", "--psf", tmp_path / "psf.npy", "-q") == 0
+        assert _deblur(src, "-o", tmp_path / "o2", "--method", "test-psf", "--psf", tmp_path / "psf.png", "-q") == 0
+        np.testing.assert_allclose(seen[0], truth, atol=1e-12)
+        np.testing.assert_allclose(seen[1], truth, atol=1e-5)  # 16-bit rounding
+        capsys.readouterr()
+        bad = {
+            "3d.npy": np.ones((3, 3, 3)),
+            "even.npy": np.ones((4, 4)),
+            "negative.npy": truth - 0.01,
+            "zero.npy": np.zeros((5, 5)),
+            "nan.npy": np.full((3, 3), np.nan),
+            "huge.npy": np.ones((131, 131)),
+        }
+        for name, array in bad.items():
+            np.save(tmp_path / name, array)
+        (tmp_path / "corrupt.npy").write_bytes(b"\x93NUMPY garbage")
+        Image.new("RGB", (5, 5)).save(tmp_path / "rgb.png")
+        for name in [*bad, "corrupt.npy", "rgb.png", "missing.npy", "psf.txt"]:
+            assert _deblur(src, "-o", tmp_path / "bad", "--method", "test-psf", "--psf", tmp_path / name) == 2, name
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and name in err and "Traceback" not in err, err
+        assert _deblur(src, "-o", tmp_path / "bad", "--method", "test-psf", "--psf", tmp_path / "psf.npy", "--sigma", "2") == 2
+        assert "give one of them" in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists() and len(seen) == 2
+    finally:
+        methods._REGISTRY.pop("test-psf", None)
+
+
+def test_non_square_psf_is_padded_around_its_centre():
+    from xraydeblur.degrade.measured import validate_psf
+
+    psf = validate_psf(np.array([[1.0, 2.0, 1.0]]))
+    assert psf.shape == (3, 3) and psf[1, 1] == 0.5 and psf[0].sum() == 0 and psf[2].sum() == 0
+
+
 def test_device_cuda_unavailable_is_a_clear_error(tmp_path, capsys, monkeypatch):
     from xraydeblur.cli import deblur
 

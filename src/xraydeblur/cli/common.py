@@ -30,6 +30,15 @@ def add_kernel_arguments(parser: argparse.ArgumentParser, default_kernel: str | 
     group.add_argument("--scale", type=float, help="exponential decay length (px)")
 
 
+def add_psf_argument(parser: argparse.ArgumentParser) -> None:
+    """``--psf FILE``: a measured PSF (:func:`xraydeblur.degrade.measured.load_psf`)."""
+    parser.add_argument(
+        "--psf",
+        metavar="FILE",
+        help="measured PSF: .npy array or grayscale PNG/TIFF, odd sides, centred, non-negative, in pixels of the input (instead of --kernel/--sigma)",
+    )
+
+
 def degradation_from_args(args, seed: int | None = None):
     """Build a :class:`~xraydeblur.degrade.Degradation` from kernel options."""
     from ..degrade import Degradation

@@ -8,7 +8,8 @@ folder. Each result has its input's format (DICOM in gives a DERIVED DICOM out, 
 method, version and weights hash) unless --format says otherwise; 16-bit stays 16-bit.
 
 Without a known blur the method runs blind (estimates what it needs); --sigma or the
-kernel options pass the known PSF. A file that fails does not stop the others: the
+kernel options pass the known PSF, --psf a measured one (.npy or grayscale PNG/TIFF,
+odd sides, centred, non-negative, in pixels of the input). A file that fails does not stop the others: the
 manifest (CSV) records every file as ok, skipped or failed with a one-line reason.
 Inputs are never overwritten and outputs are written atomically. Exit status: 0 all
 done, 1 some file failed, 2 bad usage, 130 interrupted.
@@ -20,13 +21,14 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from .common import HelpFormatter, add_kernel_arguments, degradation_from_args, ensure_not_input
+from .common import HelpFormatter, add_kernel_arguments, add_psf_argument, degradation_from_args, ensure_not_input
 
 EXAMPLES = """examples:
   xraydeblur deblur chest.dcm -o chest-deblurred.dcm
   xraydeblur deblur scans/ -o deblurred/ --workers 4 --skip-existing
   xraydeblur deblur a.png b.tif -o out/ --method wiener --sigma 2
   xraydeblur deblur moved.png -o fixed.png --kernel motion --length 9 --angle 30
+  xraydeblur deblur scans/ -o out/ --psf focal_spot_psf.npy --report
   xraydeblur deblur scans/ -o out/ --method nafnet-blind --device cuda --report
   xraydeblur deblur study/ -o pngs/ --format png --manifest run.csv --quiet
   xraydeblur deblur --method list
@@ -58,6 +60,7 @@ def register(subparsers) -> None:
     p.add_argument("--manifest", metavar="PATH", help="CSV manifest path (default: OUTPUT/xraydeblur-manifest.csv for a folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (failures are still printed)")
     add_kernel_arguments(p, default_kernel=None)
+    add_psf_argument(p)
     p.set_defaults(func=run)
 
 
@@ -87,8 +90,17 @@ def _cuda_available() -> bool:
 
 
 def kernel_from_args(args):
-    """The known PSF from --sigma / --kernel options, or None (blind); and a label."""
+    """The known PSF from --psf, or from --sigma / --kernel options, or None (blind);
+    and a label."""
     extra = [flag for flag, value in (("--sigma-y", args.sigma_y), ("--length", args.length), ("--radius", args.radius), ("--scale", args.scale)) if value is not None]
+    if getattr(args, "psf", None):
+        from ..degrade.measured import load_psf
+
+        given = [flag for flag, value in (("--kernel", args.kernel), ("--sigma", args.sigma)) if value is not None] + extra
+        if given:
+            raise InputError(f"--psf and {given[0]} both describe the blur; give one of them")
+        psf = load_psf(args.psf)
+        return psf, f"psf {Path(args.psf).name} ({psf.shape[0]}x{psf.shape[1]})"
     if args.kernel is None:
         if args.sigma is None:
             if extra:
