@@ -239,6 +239,44 @@ def test_known_sigma_and_default_method(client):
         assert response.json()["method"] == "nafnet-kernel"
 
 
+def test_known_kernel_families_reach_the_method(client, monkeypatch):
+    """?kernel=motion&length=9&angle=30 (and disk, exponential, anisotropic) pass that PSF
+    to the method, name it in the JSON, and pick the kernel-aware default; bad kernel
+    parameters are a one-line 422."""
+    from xraydeblur.degrade import Degradation
+    from xraydeblur.methods import default_method, get_method
+
+    seen = []
+    method = get_method(TEST_METHOD)
+    monkeypatch.setattr(method, "run", lambda image, kernel: seen.append(kernel) or image)
+    data = encode("png8")
+    for params, spec in [
+        ({"kernel": "motion", "length": 9, "angle": 30}, Degradation("motion", {"length": 9.0, "angle": 30.0})),
+        ({"kernel": "disk", "radius": 2}, Degradation("disk", {"radius": 2.0})),
+        ({"kernel": "exponential", "scale": 1.5}, Degradation("exponential", {"scale": 1.5})),
+        ({"kernel": "anisotropic", "sigma": 2, "sigma_y": 1, "angle": 45}, Degradation("anisotropic", {"sigma": 2.0, "sigma_y": 1.0, "angle": 45.0})),
+        ({"sigma": 1.5}, Degradation("gaussian", {"sigma": 1.5})),
+    ]:
+        response = post(client, data, accept="application/json", **params)
+        assert response.status_code == 200, response.text
+        np.testing.assert_allclose(seen[-1], spec.kernel())
+        assert response.json()["kernel"] == spec.name and response.json()["blind"] is False
+    response = post(client, data, method=None, accept="application/json", kernel="motion", length=9)
+    assert response.status_code == 200 and response.json()["method"] == default_method(kernel_known=True)
+    assert post(client, data, accept="application/json").json()["kernel"] is None
+    for params, words in [
+        ({"kernel": "motion"}, "needs length"),
+        ({"length": 9}, "needs kernel="),
+        ({"kernel": "motion", "length": 9, "radius": 2}, "not radius"),
+        ({"kernel": "motion", "length": 500}, "at most 128"),
+        ({"kernel": "disk", "radius": "nan"}, "radius must be"),
+        ({"kernel": "swirl", "length": 3}, "unknown kernel"),
+        ({"kernel": "trajectory", "length": 5}, "unknown kernel"),
+    ]:
+        assert words in assert_error(post(client, data, **params), 422)
+    assert client.get("/api/v1/models").json()["limits"]["kernels"]["motion"] == ["length", "angle"]
+
+
 def test_dicom_input_all_outputs(client):
     import pydicom
 

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..methods import available_methods, default_method, get_method
 from .limiter import InferenceLimiter
-from .processing import MAX_SIGMA, process, safeguard_summary
+from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, process, safeguard_summary
 from .upload import MEDIA_TYPES, ApiError, choose_output, read_body
 
 log = logging.getLogger("xraydeblur.server")
@@ -305,6 +305,8 @@ def create_app(
                 "max_concurrent": settings.max_concurrent,
                 "queue_timeout_seconds": settings.queue_timeout,
                 "max_sigma": MAX_SIGMA,
+                "kernels": {name: list(params) for name, params in API_KERNELS.items()},
+                "max_kernel_params": MAX_KERNEL_PARAMS,
             },
             "formats": {"input": ["png", "jpeg", "tiff", "dicom"], "output": sorted(MEDIA_TYPES.values())},
             "notice": NOTICE,
@@ -322,17 +324,26 @@ def create_app(
         request: Request,
         method: str | None = Query(None, description="method name (GET /api/v1/models); default: the best available"),
         sigma: float | None = Query(None, gt=0, le=MAX_SIGMA, description="known Gaussian blur sigma in pixels; omit for blind"),
+        kernel: str | None = Query(None, description="known blur family: " + ", ".join(API_KERNELS) + " (default gaussian with sigma)"),
+        sigma_y: float | None = Query(None, description="anisotropic: sigma across angle (px)"),
+        length: float | None = Query(None, description="motion: length (px)"),
+        angle: float | None = Query(None, description="motion / anisotropic: angle (degrees, default 0)"),
+        radius: float | None = Query(None, description="disk: radius (px)"),
+        scale: float | None = Query(None, description="exponential: decay length (px)"),
         format: str | None = Query(None, description="png, dicom or json; overrides Accept"),
         pixels: bool = Query(False, description="JSON only: include raw uint16 before/after pixels"),
     ):
         try:
-            return await _deblur(request, method, sigma, format, pixels)
+            psf, label = kernel_from_query(kernel, sigma=sigma, sigma_y=sigma_y, length=length, angle=angle, radius=radius, scale=scale)
+            return await _deblur(request, method, sigma, (psf, label), format, pixels)
         except ApiError as exc:
             return error_response(exc.status, exc.detail, exc.headers)
 
-    async def _deblur(request: Request, method_name, sigma, format_param, include_pixels) -> Response:
+    async def _deblur(request: Request, method_name, sigma, known, format_param, include_pixels) -> Response:
+        """``known``: (kernel, label) from :func:`kernel_from_query`, (None, None) blind."""
         from ..io import check_pixel_count, detect_format
 
+        psf, label = known
         choice = choose_output(format_param, request.headers.get("accept"))
         try:
             names = await run_in_threadpool(available_methods)
@@ -341,7 +352,7 @@ def create_app(
             names = []
         if not names:
             raise ApiError(503, "no deblurring method is available on this server", {"Retry-After": "60"})
-        name = method_name or (await run_in_threadpool(default_method, sigma is not None))
+        name = method_name or (await run_in_threadpool(default_method, psf is not None))
         if name not in names:
             raise ApiError(422, f"unknown method {name[:60]!r}; available: {', '.join(names)}")
         method = get_method(name)
@@ -373,6 +384,8 @@ def create_app(
                 method,
                 output=output,
                 sigma=sigma,
+                kernel=psf,
+                kernel_label=label,
                 max_pixels=settings.max_pixels,
                 include_pixels=include_pixels,
                 extra={"queue_seconds": round(queue_seconds, 4)},

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..degrade.spec import KERNEL_PARAMS, Degradation
 from ..errors import ImageTooLargeError, InputError
 from ..methods import Method
 from .upload import ApiError
@@ -115,17 +116,65 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+#: blur families the API takes (``?kernel=``) and the query parameters each needs; the
+#: random "trajectory" family is CLI-only (it needs a seed)
+API_KERNELS = {name: params for name, params in KERNEL_PARAMS.items() if name != "trajectory"}
+#: upper bounds (px) of the kernel query parameters; ``sigma`` keeps :data:`MAX_SIGMA`
+MAX_KERNEL_PARAMS = {"sigma": MAX_SIGMA, "sigma_y": MAX_SIGMA, "length": 128.0, "radius": 64.0, "scale": 32.0}
+
+
+def kernel_from_query(kernel: str | None, **values: float | None) -> tuple[np.ndarray | None, str | None]:
+    """The known PSF (float64 (K, K), sum 1) and its label (e.g. ``"motion-length9-angle30"``)
+    from the API's query parameters, or ``(None, None)`` when the run is blind.
+
+    ``kernel``: a family of :data:`API_KERNELS` (default "gaussian" when ``sigma`` is
+    given); ``values``: ``sigma``, ``sigma_y``, ``length``, ``radius``, ``scale`` (px,
+    above 0, at most :data:`MAX_KERNEL_PARAMS`) and ``angle`` (degrees). Raises
+    :class:`ApiError` 422 with a one-line reason for a missing, stray or out-of-range
+    parameter or an unknown family."""
+    given = {name: value for name, value in values.items() if value is not None}
+    if kernel is None:
+        if "sigma" not in given:
+            if given:
+                raise ApiError(422, f"{next(iter(given))} needs kernel= (which blur family?)")
+            return None, None
+        kernel = "gaussian"
+    if kernel not in API_KERNELS:
+        raise ApiError(422, f"unknown kernel {kernel[:40]!r}; choose from {', '.join(API_KERNELS)}")
+    wanted = API_KERNELS[kernel]
+    stray = [name for name in given if name not in wanted]
+    if stray:
+        raise ApiError(422, f"kernel={kernel} takes {', '.join(wanted)}, not {stray[0]}")
+    params = {}
+    for name in wanted:
+        value = given.get(name, 0.0 if name == "angle" else None)
+        if value is None:
+            raise ApiError(422, f"kernel={kernel} needs {name}")
+        value = float(value)
+        if not math.isfinite(value) or (name != "angle" and not 0.0 < value <= MAX_KERNEL_PARAMS[name]):
+            bound = "a finite number" if name == "angle" else f"above 0 and at most {MAX_KERNEL_PARAMS[name]:g} px"
+            raise ApiError(422, f"{name} must be {bound}")
+        params[name] = value
+    spec = Degradation(kernel, params)
+    return spec.kernel(), spec.name
+
+
 def process(
     data: bytes,
     method: Method,
     *,
     output: str,
-    sigma: float | None,
+    sigma: float | None = None,
+    kernel: np.ndarray | None = None,
+    kernel_label: str | None = None,
     max_pixels: int,
     include_pixels: bool,
     extra: dict | None = None,
 ) -> Outcome:
-    """Decode ``data``, deblur with ``method``, and encode as ``output`` (png/dicom/json)."""
+    """Decode ``data``, deblur with ``method``, and encode as ``output`` (png/dicom/json).
+
+    The known blur is ``kernel`` (from :func:`kernel_from_query`, labelled
+    ``kernel_label``) or, without one, a Gaussian of ``sigma`` px; neither: blind."""
     from ..io import encode_radiograph, read_radiograph
 
     started = time.perf_counter()
@@ -142,11 +191,10 @@ def process(
     if output == "dicom" and rad.format != "dicom":
         raise ApiError(406, "DICOM output needs a DICOM input; ask for image/png or application/json")
 
-    kernel = None
-    if sigma is not None:
+    if kernel is None and sigma is not None:
         from ..degrade import gaussian_kernel
 
-        kernel = gaussian_kernel(float(sigma))
+        kernel, kernel_label = gaussian_kernel(float(sigma)), f"gaussian-sigma{float(sigma):g}"
     degraded = rad.pixels
     t0 = time.perf_counter()
     restored = method(degraded, kernel=kernel)
@@ -164,6 +212,7 @@ def process(
         "value_max": rad.max_stored,
         "photometric": rad.photometric,
         "sigma": sigma,
+        "kernel": kernel_label,
         "blind": kernel is None,
         "inference_seconds": round(inference_seconds, 4),
         "estimated_blur_before": estimate_blur(degraded),
