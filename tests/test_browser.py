@@ -211,6 +211,22 @@ def test_web_page_end_to_end(live_server, tmp_path):
             _upload_and_wait(page, TEST_METHOD, str(shared_data_file(LABELLED_RADIOGRAPH)))
             assert "burned-in text/markers kept unchanged" in page.inner_text("#fact-safeguard")
 
+            # a known motion blur: family, length and angle reach the API and are shown
+            assert page.is_hidden("#angle-field")
+            page.select_option("#blur-kind", "motion")
+            assert page.is_visible("#angle-field") and "length" in page.inner_text("#blur-size-label")
+            page.fill("#sigma-input", "300")
+            page.click("#run-button")
+            assert "at most 128" in page.inner_text("#error")
+            page.fill("#sigma-input", "9")
+            page.fill("#angle-input", "30")
+            page.evaluate("document.getElementById('viewer').dataset.ready = 'false'")
+            page.click("#run-button")
+            page.wait_for_selector("#viewer[data-ready='true']", timeout=90_000)
+            assert "given motion-length9-angle30" in page.inner_text("#fact-blur")
+            page.select_option("#blur-kind", "gaussian")
+            page.fill("#sigma-input", "")
+
             page.screenshot(path=str(artifacts / "browser.png"))
             if os.environ.get("XRAYDEBLUR_UPDATE_SCREENSHOT") == "1":
                 _docs_screenshot(page, tmp_path)

@@ -11,6 +11,7 @@
   const el = {
     fileInput: $("file-input"), dropzone: $("dropzone"), fileName: $("file-name"), formatHint: $("format-hint"),
     method: $("method-select"), sigma: $("sigma-input"), run: $("run-button"),
+    blurKind: $("blur-kind"), blurSizeLabel: $("blur-size-label"), angleField: $("angle-field"), angle: $("angle-input"),
     progress: $("progress"), progressBar: $("progress-bar"), progressText: $("progress-text"), error: $("error"),
     wlWidth: $("wl-width"), wlCenter: $("wl-center"), wlWidthValue: $("wl-width-value"), wlCenterValue: $("wl-center-value"),
     wlReset: $("wl-reset"), viewReset: $("view-reset"),
@@ -105,15 +106,37 @@
     runDeblur();
   }
 
+  // the known-blur families the page offers: query parameter, its name and upper bound (px)
+  const BLUR_KINDS = {
+    gaussian: { param: "sigma", name: "σ", max: 50 },
+    motion: { param: "length", name: "length", max: 128 },
+    disk: { param: "radius", name: "radius", max: 64 },
+  };
+
+  function updateBlurKind() {
+    const blur = BLUR_KINDS[el.blurKind.value];
+    el.blurSizeLabel.textContent = `${blur.name} in px`;
+    el.sigma.max = String(blur.max);
+    el.angleField.hidden = el.blurKind.value !== "motion";
+  }
+  el.blurKind.addEventListener("change", updateBlurKind);
+
   function runDeblur() {
     if (!state.file || state.busy) return;
     const params = new URLSearchParams({ format: "json", pixels: "true" });
     if (el.method.value) params.set("method", el.method.value);
-    const sigmaText = el.sigma.value.trim();
-    if (sigmaText) {
-      const sigma = Number(sigmaText);
-      if (!(sigma > 0 && sigma <= 50)) { showError("Known blur σ must be a number above 0 and at most 50 px (or empty)."); return; }
-      params.set("sigma", String(sigma));
+    const sizeText = el.sigma.value.trim();
+    if (sizeText) {
+      const blur = BLUR_KINDS[el.blurKind.value];
+      const size = Number(sizeText);
+      if (!(size > 0 && size <= blur.max)) { showError(`Known blur ${blur.name} must be a number above 0 and at most ${blur.max} px (or empty).`); return; }
+      if (el.blurKind.value !== "gaussian") params.set("kernel", el.blurKind.value);
+      params.set(blur.param, String(size));
+      if (el.blurKind.value === "motion") {
+        const angle = Number(el.angle.value.trim() || "0");
+        if (!Number.isFinite(angle)) { showError("Motion angle must be a number of degrees."); return; }
+        params.set("angle", String(angle));
+      }
     }
     clearError();
     state.busy = true;
@@ -370,7 +393,7 @@
 
     el.factMethod.textContent = body.method + (body.method_version ? ` ${body.method_version}` : "");
     el.factTime.textContent = `${fmt(body.seconds)} s` + (body.queue_seconds > 0.05 ? ` (+${fmt(body.queue_seconds, 2)} s queued)` : "");
-    el.factBlur.textContent = `${fmt(body.estimated_blur_before)} → ${fmt(body.estimated_blur_after)} px` + (body.sigma ? ` (given σ ${body.sigma})` : "");
+    el.factBlur.textContent = `${fmt(body.estimated_blur_before)} → ${fmt(body.estimated_blur_after)} px` + (body.kernel ? ` (given ${body.kernel})` : "");
     el.factSharp.textContent = `${fmt(body.sharpness_before)} → ${fmt(body.sharpness_after)}`;
     el.factImage.textContent = `${body.width}×${body.height}, ${body.bits}-bit ${String(body.input_format).toUpperCase()}`;
     showSafeguard(body.safeguard);
