@@ -15,6 +15,8 @@ Keys (all optional except ``model.arch``)::
       patch: 128                  # training crop (px); paper preset uses 224x224 whole images
       samples_per_epoch: 2048
       val_samples: 64
+      val_seed: null              # seed of the validation crops (null: seed + 1); fix it to
+                                  # compare val_psnr between runs of different seeds
       degradation: {}             # overrides of the preset's distribution
     batch_size: 8
     epochs: 10
@@ -43,6 +45,7 @@ DEFAULTS = {
         "samples_per_epoch": 2048,
         "val_samples": 64,
         "val_patch": 192,
+        "val_seed": None,
         "degradation": {},
     },
     "batch_size": 8,

@@ -55,13 +55,15 @@ def build_datasets(cfg: dict) -> tuple[PairDataset, PairDataset]:
     """(train, val) datasets for a config (see :mod:`.config`)."""
     data = cfg["data"]
     seed = int(cfg["seed"])
+    # validation crops: seed + 1 unless data.val_seed fixes them (to compare runs of other seeds)
+    val_seed = seed + 1 if data.get("val_seed") is None else int(data["val_seed"])
     kind = data["preset"]
     distribution = preset("realistic" if kind == "synthetic" else kind)
     distribution.update(data.get("degradation") or {})
     if kind == "synthetic":
         return (
             PairDataset(SyntheticPairs(data["patch"], distribution, data["samples_per_epoch"], seed)),
-            PairDataset(SyntheticPairs(data["patch"], distribution, data["val_samples"], seed + 1)),
+            PairDataset(SyntheticPairs(data["patch"], distribution, data["val_samples"], val_seed)),
         )
     from ..data.splits import split_rows
 
@@ -70,7 +72,7 @@ def build_datasets(cfg: dict) -> tuple[PairDataset, PairDataset]:
     if kind == "paper":
         sigma = tuple(distribution["gaussian_sigma"])
         train = PairDataset(PaperPairs(train_rows, 224, sigma, seed=seed), length=data.get("samples_per_epoch") or len(train_rows))
-        return train, PairDataset(PaperPairs(val_rows, 224, sigma, seed=seed + 1, fixed=True))
+        return train, PairDataset(PaperPairs(val_rows, 224, sigma, seed=val_seed, fixed=True))
     train = PairDataset(PatchPairs(train_rows, data["patch"], distribution, data["samples_per_epoch"], seed))
-    val = PairDataset(PatchPairs(val_rows, data["val_patch"], distribution, data["val_samples"], seed + 1))
+    val = PairDataset(PatchPairs(val_rows, data["val_patch"], distribution, data["val_samples"], val_seed))
     return train, val
