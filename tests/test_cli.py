@@ -292,6 +292,7 @@ def test_report_json(tmp_path):
     assert (report["width"], report["height"], report["bits"]) == (40, 32, 8)
     assert report["sharpness_output"] > report["sharpness_input"] > 0
     assert report["blind"] is False
+    assert report["kernel_family"] == "gaussian" and abs(report["kernel_rms_radius_px"] - 1.5 * 2**0.5) < 0.05
     if "safeguard" in report:  # when xraydeblur.safeguard exists
         assert isinstance(report["safeguard"], dict) and "error" not in report["safeguard"], report["safeguard"]
         assert all(not isinstance(v, list) or len(v) < 64 for v in report["safeguard"].values())

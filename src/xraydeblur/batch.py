@@ -327,6 +327,7 @@ def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, o
         "bits": rad.bits_stored,
         "format": rad.format,
         "kernel_size": None if kernel is None else list(np.asarray(kernel).shape),
+        **_kernel_facts(kernel),
         "blind": kernel is None,
         "sharpness_input": _safe_sharpness(rad.pixels),
         "sharpness_output": _safe_sharpness(restored),
@@ -335,6 +336,18 @@ def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, o
         warnings.simplefilter("ignore", RuntimeWarning)  # estimators on flat/tiny images
         _add_optional_sections(report, rad, restored, kernel, output)
     return report
+
+
+def _kernel_facts(kernel: np.ndarray | None) -> dict:
+    """How a known kernel was read: its blur family (the tuned defaults' and the data
+    step's class) and RMS radius in px (above 3.5 px the data step counts it as wide);
+    None for both when blind."""
+    if kernel is None:
+        return {"kernel_family": None, "kernel_rms_radius_px": None}
+    from .classical._defaults import kernel_family
+    from .infer.data_step import kernel_rms_radius
+
+    return {"kernel_family": kernel_family(kernel), "kernel_rms_radius_px": round(kernel_rms_radius(kernel), 3)}
 
 
 def _add_optional_sections(report: dict, rad, restored: np.ndarray, kernel, output: Path) -> None:
