@@ -22,6 +22,10 @@ is never read):
   (:func:`xraydeblur.infer.data_step.weighted_correction`; a trial, docs/results.md
   section 6),
 
+(``--quantise8``: the noise-free degradations only, their input rounded to 8 bit as
+a PNG or JPEG holds it, fixed gains only; the data step's classes then end in "+8bit"
+and the choice is written to ``benchmarks/results/data_step_gain-8bit.json``)
+
 and picks the discrepancy target with the best mean PSNR over all noisy samples (the
 rule is meant for noisy input; the choice is ``discrepancy_target``), then, per
 data-step class (:func:`xraydeblur.infer.data_step.step_class`: blur family and width
@@ -83,9 +87,12 @@ def rule_label(gain, target: float = 1.0) -> str:
     return gain_label(math.inf if gain is None else float(gain))
 
 
-def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS) -> list[dict]:
+def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS, quantise8: bool = False) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
-    data-step class and the PSNR (dB) of every column (one per fixed gain of ``gains``)."""
+    data-step class and the PSNR (dB) of every column (one per fixed gain of ``gains``).
+    ``quantise8``: only the noise-free degradations, their input rounded to 8 bit (as
+    a PNG or JPEG upload holds it), fixed gains only (the discrepancy rules need a noise
+    level that rounding hides from the estimate)."""
     from xraydeblur.classical import tuned_balance
     from xraydeblur.data import benchmark_cases, load_image
     from xraydeblur.infer.data_step import apply_rule, discrepancy_correction, step_class
@@ -99,15 +106,20 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
     for row in rows:
         image = load_image(row)
         for case in benchmark_cases([row], crop=256):
+            if quantise8 and case.degradation.dose:
+                continue
             sharp, y, k = case.load(image)
+            if quantise8:
+                y = np.round(y * 255.0).astype(np.float32) / 255.0
             z = kernel_net(y, k)
             balance, reg = tuned = tuned_balance(y, k)
             key = step_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in gains]
-            outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
-            outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned)))
+            if not quantise8:
+                outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
+                outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned)))
             if weighted and key.endswith("+noise"):
                 outs += [(f"{WEIGHTED} {g:g}", apply_rule(f"{WEIGHTED} {g:g}", y, z, k, tuned)) for g in WEIGHTED_GAINS]
             samples.append({"image": row.file, "family": case.family, "class": key, "psnr": {name: psnr(sharp, out) for name, out in outs}})
@@ -130,8 +142,9 @@ def choose(samples: list[dict], gains: tuple = GAINS) -> dict:
         classes.setdefault(smp["family"], {}).setdefault(smp["class"], 0)
         classes[smp["family"]][smp["class"]] += 1
     noisy = [v for cls, v in by_class.items() if cls.endswith("+noise")]
-    target = max(TARGETS, key=lambda t: np.mean([x for v in noisy for x in v[rule_label(DISCREPANCY, t)]]))
-    rules = [gain_label(g) for g in gains] + [rule_label(DISCREPANCY, target), DISCREPANCY_PG] + [f"{WEIGHTED} {g:g}" for g in WEIGHTED_GAINS]
+    scored = [t for t in TARGETS if noisy and all(rule_label(DISCREPANCY, t) in v for v in noisy)]
+    target = max(scored, key=lambda t: np.mean([x for v in noisy for x in v[rule_label(DISCREPANCY, t)]])) if scored else None
+    rules = [gain_label(g) for g in gains] + ([rule_label(DISCREPANCY, target), DISCREPANCY_PG] if target is not None else []) + [f"{WEIGHTED} {g:g}" for g in WEIGHTED_GAINS]
     chosen = {cls: max((r for r in rules if r in v), key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
     gains = {}
     for cls, r in chosen.items():
@@ -159,7 +172,8 @@ def print_tables(result: dict) -> None:
     print("\n| data-step class | samples | " + " | ".join(cols) + " | chosen |\n|---|---|" + "---|" * (len(cols) + 1))
     for cls, cells in sorted(class_table.items()):
         print(f"| {cls} | {result['class_samples'][cls]} | " + " | ".join(f"{cells[c]:.2f}" if c in cells else "" for c in cols) + f" | {result['gains'][cls]} |")
-    print(f"\ndiscrepancy target (tau^2, best over the noisy samples): {result['discrepancy_target']:g}")
+    if result["discrepancy_target"] is not None:
+        print(f"\ndiscrepancy target (tau^2, best over the noisy samples): {result['discrepancy_target']:g}")
 
 
 def main() -> int:
@@ -172,6 +186,7 @@ def main() -> int:
     p.add_argument("--weighted", action="store_true", help="also score the noise-weighted data term (trial)")
     p.add_argument("--gains", nargs="+", type=float, help="candidate fixed gains to score instead of GAINS (a trial; 'inf' = no step)")
     p.add_argument("--cg-iterations", type=int, help="conjugate-gradient iterations of every data-step solve (default: the shipped data_step.CG_ITERATIONS)")
+    p.add_argument("--quantise8", action="store_true", help="noise-free inputs rounded to 8 bit, fixed gains only: the gains of the '+8bit' classes")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.data import split_rows
@@ -196,7 +211,7 @@ def main() -> int:
         if args.shard:
             k, n = (int(v) for v in args.shard.split("/"))
             rows = rows[k::n]
-        samples = score_samples(rows, args.kernel_weights, args.weighted, gains)
+        samples = score_samples(rows, args.kernel_weights, args.weighted, gains, args.quantise8)
         command = "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:])
         if args.shard:
             if args.out:

@@ -374,3 +374,39 @@ def test_masked_solve_matches_a_dense_solve():
     normal = blur_cols.T @ (ext.mask(weights).ravel()[:, None] * blur_cols) + penalty_cols
     expected = np.linalg.solve(normal, rhs.ravel()).reshape(ext.shape)
     assert np.abs(x - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def _power_law_texture(n=256, seed=0):
+    f = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None])
+    f[0, 0] = 1.0
+    rng = np.random.default_rng(seed)
+    texture = np.real(np.fft.ifft2((rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f**1.25))
+    return ((texture - texture.min()) / np.ptp(texture)).astype(np.float32)
+
+
+def test_psf_search_identifies_family_and_size_on_a_power_law_scene():
+    """Blind PSF identification (experimental, docs/results.md section 6): on a scene
+    whose spectrum is the model's power law it finds the family and the size."""
+    from xraydeblur.classical.psf_search import estimate_psf
+    from xraydeblur.degrade import Degradation
+
+    sharp = _power_law_texture()
+    expected = {
+        "motion": ({"length": 15.0, "angle": 100.0}, lambda p: p["length"] == 15 and abs(p["angle"] - 100) <= 1),
+        "disk": ({"radius": 2.0}, lambda p: abs(p["radius"] - 2) <= 0.125),
+        "gaussian": ({"sigma": 1.5}, lambda p: abs(p["sigma"] - 1.5) <= 0.125),
+    }
+    for family, (params, ok) in expected.items():
+        blurred, _ = Degradation(family, params).apply(sharp)
+        found = estimate_psf(blurred)
+        assert found.family == family and ok(found.params), (family, found.label())
+        assert found.kernel.sum() == pytest.approx(1.0) and found.kernel.shape[0] % 2 == 1
+        assert all(found.score < other for other in found.runner_up.values())
+    assert estimate_psf(sharp).family == "none"
+
+
+def test_psf_search_refuses_an_image_smaller_than_a_tile():
+    from xraydeblur.classical.psf_search import estimate_psf
+
+    with pytest.raises(ValueError, match="smaller than one 64 px tile"):
+        estimate_psf(np.zeros((32, 300), np.float32))

@@ -94,14 +94,21 @@ def paper_cases(rows, sigmas=(None, 1.0, 2.0, 3.0), seed: int = 0):
             yield f"{row.file}::{family}", family, sharp, blurred, kernel
 
 
-def benchmark_iter(rows, crop: int):
+def benchmark_iter(rows, crop: int, input_bits: int | None = None):
+    """(key, family, sharp, degraded, kernel) per benchmark case of ``rows``.
+    ``input_bits``: round ``degraded`` (in [0, 1]) to that many bits, as an 8-bit PNG or
+    JPEG stores it, and add "+8bit" (for 8) to the key and family; None: float input."""
     from .data import benchmark_cases, load_image
 
+    levels = 2**input_bits - 1 if input_bits else None
+    suffix = f"+{input_bits}bit" if input_bits else ""
     for row in rows:
         image = load_image(row)
         for case in benchmark_cases([row], crop=crop):
             sharp, degraded, kernel = case.load(image)
-            yield case.key, case.family, sharp, degraded, kernel
+            if levels:
+                degraded = (np.round(np.clip(degraded, 0.0, 1.0) * levels) / levels).astype(np.float32)
+            yield case.key + suffix, case.family + suffix, sharp, degraded, kernel
 
 
 def run_variant(variant: Variant, degraded: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, float]:

@@ -205,6 +205,25 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     return float(np.median(np.abs(hh)) / 0.6745)
 
 
+#: share of pixels that must lie on the 8-bit grid for :func:`is_8bit_quantised` (pixels
+#: of a burned-in overlay filled in by inpainting leave it)
+QUANTISED_SHARE = 0.9
+
+
+def is_8bit_quantised(image: np.ndarray) -> bool:
+    """True when ``image`` (H, W) in [0, 1] holds 8-bit values (k / 255): at least
+    :data:`QUANTISED_SHARE` of its pixels within 1e-3 of that grid, and more than two
+    distinct levels. Such an image carries rounding noise of 1 / (255 sqrt 12) = 0.0011
+    that :func:`estimate_noise_sigma` cannot see (its median is 0 on flat regions), and
+    which an unregularised inverse amplifies."""
+    x = as_image(image)
+    scaled = x * 255.0
+    on_grid = np.abs(scaled - np.round(scaled)) < 1e-3
+    if on_grid.mean() < QUANTISED_SHARE:
+        return False
+    return np.unique(np.round(scaled[on_grid][:: max(1, on_grid.sum() // 100000)])).size > 2
+
+
 def estimate_noise_model(image: np.ndarray, bins: int = 12) -> tuple[float, float]:
     """Signal-dependent (Poisson-Gaussian) noise: ``variance ~ gain * value + offset``.
 

@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--crop", type=int, default=512, help="benchmark crop side (px, native resolution)")
     p.add_argument("--weights-dir", help="use the networks in this folder (NAME.safetensors + NAME.json) instead of the shipped ones of the same name")
     p.add_argument("--speed-size", type=int, default=0, help="also time every method on one SIZE x SIZE image in a fresh process (seconds, s/MP, peak memory); 0 = skip")
+    p.add_argument("--input-bits", type=int, choices=[8], help="round every degraded input to this many bits, as a PNG or JPEG upload holds it (rows get a '+8bit' suffix); default: float inputs")
     p.add_argument("--out", help="write JSON here (and a .md table beside it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
@@ -70,7 +71,7 @@ def run(args) -> int:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     rows = subset(split_rows(args.split, args.scheme, args.held_out), args.max_images)
-    cases = paper_cases(rows) if args.protocol == "paper" else benchmark_iter(rows, args.crop)
+    cases = paper_cases(rows) if args.protocol == "paper" else benchmark_iter(rows, args.crop, args.input_bits)
     records = evaluate(cases, variants, progress=not args.quiet and sys.stderr.isatty())
     meta = {
         "command": "xraydeblur evaluate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:]),
@@ -81,6 +82,7 @@ def run(args) -> int:
         "images": len(rows),
         "weights_dir": args.weights_dir,
         "crop": args.crop if args.protocol == "benchmark" else 224,
+        "input_bits": args.input_bits,
         "data_manifest_sha256": manifest_sha256(),
         "package_version": __version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

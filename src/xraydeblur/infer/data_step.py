@@ -126,11 +126,16 @@ def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
     """The class :data:`GAINS` is keyed by: the run-time class of
     :func:`xraydeblur.classical._defaults.run_time_class` (blur family, "+noise"), with
     "-wide" after the family when the kernel's RMS radius exceeds
-    :data:`WIDE_KERNEL_PX`, e.g. ``"motion-wide+noise"``."""
+    :data:`WIDE_KERNEL_PX`, e.g. ``"motion-wide+noise"``, and "+8bit" when an image
+    that is not noisy holds 8-bit values (:func:`xraydeblur.classical._common.is_8bit_quantised`:
+    its rounding noise is invisible to the noise estimate but not to the inverse)."""
+    from ..classical._common import is_8bit_quantised
     from ..classical._defaults import run_time_class
 
     family, plus, noise = run_time_class(image, kernel).partition("+")
     wide = "-wide" if kernel_rms_radius(kernel) > WIDE_KERNEL_PX else ""
+    if not noise and is_8bit_quantised(image):
+        plus, noise = "+", "8bit"
     return family + wide + plus + noise
 
 
