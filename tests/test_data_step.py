@@ -69,9 +69,13 @@ def test_gains_are_the_ones_chosen_on_validation():
 
     from xraydeblur.infer.data_step import CG_ITERATIONS, DISCREPANCY_TARGET, GAINS
 
-    chosen = json.loads((Path(__file__).parents[1] / "benchmarks/results/data_step_gain.json").read_text())
-    assert chosen["split"] == "val"
-    assert GAINS == chosen["gains"]
+    results = Path(__file__).parents[1] / "benchmarks/results"
+    chosen = json.loads((results / "data_step_gain.json").read_text())
+    chosen_8bit = json.loads((results / "data_step_gain-8bit.json").read_text())
+    assert chosen["split"] == chosen_8bit["split"] == "val"
+    assert all(cls.endswith("+8bit") for cls in chosen_8bit["gains"])
+    assert GAINS == {**chosen["gains"], **chosen_8bit["gains"]}
+    assert chosen_8bit["cg_iterations"] == CG_ITERATIONS
     assert DISCREPANCY_TARGET == chosen["discrepancy_target"]
     assert CG_ITERATIONS == chosen["cg_iterations"]
 

@@ -43,6 +43,24 @@ motion-wide               60     36.31   42.83  0.1      45.29
 motion-wide+noise         60     35.77   35.97  3        36.07
 ===================  =======  ========  ======  =======  ==============
 
+An input rounded to 8 bit (a PNG or JPEG upload) carries rounding noise (0.0011 rms)
+that the noise estimate misses, so it has its own "+8bit" classes, chosen the same
+way on the same validation crops rounded to 8 bit (``python
+benchmarks/data_step_gain.py --quantise8``, fixed gains only;
+``benchmarks/results/data_step_gain-8bit.json``). With the float classes' gains
+(0.01-0.1) the step amplified the rounding noise: 20-31 dB per class instead of the
+blind network's 36-41 dB. Mean validation PSNR (dB):
+
+===================  =======  ========  ======  ===============  =======  ==============
+class                samples  blind, z  Wiener  float gain: dB   gain     z + data step
+===================  =======  ========  ======  ===============  =======  ==============
+disk+8bit                 60     40.51   32.11  0.01: 25.64      no step  40.51
+gaussian+8bit            120     40.46   36.15  0.01: 22.25      100      40.57
+gaussian-wide+8bit        60     37.71   34.47  0.03: 24.28      no step  37.71
+motion+8bit              120     38.92   37.79  0.01: 29.43      100      40.41
+motion-wide+8bit          60     36.32   34.55  0.1: 29.60       30       38.82
+===================  =======  ========  ======  ===============  =======  ==============
+
 Smaller gains (a stronger pull towards the data) win for narrow kernels, whose
 inversion is well conditioned; wide ones need more of the network's prior. Before the
 classes were split by width one gain served each family: 0.01 for every noise-free
@@ -102,6 +120,12 @@ GAINS: dict[str, float | str | None] = {
     "motion+noise": 30.0,
     "motion-wide": 0.1,
     "motion-wide+noise": 3.0,
+    # 8-bit rounded, otherwise noise-free input (benchmarks/results/data_step_gain-8bit.json)
+    "disk+8bit": None,
+    "gaussian+8bit": 100.0,
+    "gaussian-wide+8bit": None,
+    "motion+8bit": 100.0,
+    "motion-wide+8bit": 30.0,
 }
 
 #: RMS radius of the PSF (px, :func:`kernel_rms_radius`) above which a kernel is "wide"
