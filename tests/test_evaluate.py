@@ -192,3 +192,23 @@ def test_data_step_gain_choice_from_scored_samples():
     trial = [sample("a", "motion", "gain 0.1")]
     trial[0]["psnr"]["gain 0.01"] = 35.0
     assert choose(trial, gains=(0.01, 0.03, math.inf))["gains"]["motion"] == 0.01
+
+
+def test_benchmark_inputs_rounded_to_8bit_are_on_the_8bit_grid():
+    """``evaluate --input-bits 8`` scores inputs as an 8-bit upload holds them."""
+    from shared_data import require_data
+
+    from xraydeblur.classical._common import is_8bit_quantised
+    from xraydeblur.data import split_rows
+    from xraydeblur.evaluate import benchmark_iter
+
+    require_data()
+    row = split_rows("val")[0]
+    float_cases = list(benchmark_iter([row], crop=128))
+    rounded_cases = list(benchmark_iter([row], crop=128, input_bits=8))
+    assert len(float_cases) == len(rounded_cases) == 14
+    for (key, family, sharp, degraded, kernel), (key8, family8, sharp8, degraded8, kernel8) in zip(float_cases, rounded_cases):
+        assert key8 == key + "+8bit" and family8 == family + "+8bit"
+        assert np.array_equal(sharp, sharp8) and np.array_equal(kernel, kernel8)
+        assert np.abs(degraded8 - degraded).max() <= 0.5 / 255 + 1e-6
+        assert is_8bit_quantised(degraded8) and not is_8bit_quantised(degraded)
