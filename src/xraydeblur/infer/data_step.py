@@ -48,8 +48,8 @@ that the noise estimate misses, so it has its own "+8bit" classes, chosen the sa
 way on the same validation crops rounded to 8 bit (``python
 benchmarks/data_step_gain.py --quantise8``, fixed gains only;
 ``benchmarks/results/data_step_gain-8bit.json``). With the float classes' gains
-(0.01-0.1) the step amplified the rounding noise: 20-31 dB per class instead of the
-blind network's 36-41 dB. Mean validation PSNR (dB):
+(0.01-0.1) the step amplified the rounding noise: 20-31 dB per benchmark row (22-30 per class) instead of the
+blind network's 36.3-41.9 dB. Mean validation PSNR (dB):
 
 ===================  =======  ========  ======  ===============  =======  ==============
 class                samples  blind, z  Wiener  float gain: dB   gain     z + data step
