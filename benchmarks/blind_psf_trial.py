@@ -53,26 +53,26 @@ def main() -> int:
     p.add_argument("--other", action="store_true", help="score blurs outside the three identified families instead (safety check), noise-free, as float and as 8-bit")
     p.add_argument("--out")
     args = p.parse_args()
+    from xraydeblur.classical import MIN_BLIND_SIGMA
     from xraydeblur.classical._defaults import is_noisy
     from xraydeblur.classical.estimate import estimate_gaussian_sigma
     from xraydeblur.classical.psf_search import estimate_psf
-    from xraydeblur.degrade import gaussian_kernel
+    from xraydeblur.degrade import gaussian_kernel, quantize
     from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.infer.data_step import data_step
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
-    OTHER_BLURS = _other_blurs()
     blind = get_method("nafnet-blind")
     samples = []
-    degradations = OTHER_BLURS if args.other else None
+    degradations = _other_blurs() if args.other else None
     for row in split_rows("val")[args.offset :: 5][: args.images]:
         image = load_image(row)
         for case, bits in [(c, b) for c in benchmark_cases([row], crop=256, degradations=degradations) for b in ((None, 8) if args.other else (None,))]:
             sharp, y, kernel = case.load(image)
             family = case.family
             if bits:
-                y = np.round(y * 255.0).astype(np.float32) / 255.0
+                y = quantize(y, bits)
                 family += "+8bit"
             z = blind(y)
             started = time.perf_counter()
@@ -83,7 +83,7 @@ def main() -> int:
             stepped_fitted = stepped_found
             if found.family == "gaussian":
                 fitted_sigma = float(estimate_gaussian_sigma(y))
-                stepped_fitted = z if fitted_sigma < 0.3 else data_step(y, z, gaussian_kernel(fitted_sigma))
+                stepped_fitted = z if fitted_sigma < MIN_BLIND_SIGMA else data_step(y, z, gaussian_kernel(fitted_sigma))
             outs = (y, z, data_step(y, z, kernel), stepped_found, stepped_fitted)
             samples.append(
                 {

@@ -95,6 +95,7 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
     level that rounding hides from the estimate)."""
     from xraydeblur.classical import tuned_balance
     from xraydeblur.data import benchmark_cases, load_image
+    from xraydeblur.degrade import quantize
     from xraydeblur.infer.data_step import apply_rule, discrepancy_correction, step_class
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
@@ -110,7 +111,7 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
                 continue
             sharp, y, k = case.load(image)
             if quantise8:
-                y = np.round(y * 255.0).astype(np.float32) / 255.0
+                y = quantize(y, 8)
             z = kernel_net(y, k)
             balance, reg = tuned = tuned_balance(y, k)
             key = step_class(y, k)

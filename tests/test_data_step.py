@@ -191,7 +191,9 @@ def test_noise_weighted_correction_trusts_dark_pixels_and_reduces_to_the_plain_o
 
 
 def _rounded_to_8bit(image):
-    return (np.round(np.clip(image, 0, 1) * 255) / 255).astype(np.float32)
+    from xraydeblur.degrade import quantize
+
+    return quantize(image, 8)
 
 
 def test_8bit_input_is_recognised_and_gets_its_own_class():

@@ -99,15 +99,15 @@ def benchmark_iter(rows, crop: int, input_bits: int | None = None):
     ``input_bits``: round ``degraded`` (in [0, 1]) to that many bits, as an 8-bit PNG or
     JPEG stores it, and add "+8bit" (for 8) to the key and family; None: float input."""
     from .data import benchmark_cases, load_image
+    from .degrade import quantize
 
-    levels = 2**input_bits - 1 if input_bits else None
     suffix = f"+{input_bits}bit" if input_bits else ""
     for row in rows:
         image = load_image(row)
         for case in benchmark_cases([row], crop=crop):
             sharp, degraded, kernel = case.load(image)
-            if levels:
-                degraded = (np.round(np.clip(degraded, 0.0, 1.0) * levels) / levels).astype(np.float32)
+            if input_bits:
+                degraded = quantize(degraded, input_bits)
             yield case.key + suffix, case.family + suffix, sharp, degraded, kernel
 
 

@@ -174,7 +174,8 @@ def process(
     """Decode ``data``, deblur with ``method``, and encode as ``output`` (png/dicom/json).
 
     The known blur is ``kernel`` (from :func:`kernel_from_query`, labelled
-    ``kernel_label``) or, without one, a Gaussian of ``sigma`` px; neither: blind."""
+    ``kernel_label``; None: blind); ``sigma``, the query's Gaussian sigma if any, is
+    only reported."""
     from ..io import encode_radiograph, read_radiograph
 
     started = time.perf_counter()
@@ -191,10 +192,6 @@ def process(
     if output == "dicom" and rad.format != "dicom":
         raise ApiError(406, "DICOM output needs a DICOM input; ask for image/png or application/json")
 
-    if kernel is None and sigma is not None:
-        from ..degrade import gaussian_kernel
-
-        kernel, kernel_label = gaussian_kernel(float(sigma)), f"gaussian-sigma{float(sigma):g}"
     degraded = rad.pixels
     t0 = time.perf_counter()
     restored = method(degraded, kernel=kernel)
