@@ -3,7 +3,8 @@
 motion from the power spectrum), scored on the VALIDATION split (the test split is
 never read). ``--other`` scores instead blurs the identification does not model
 (curved motion, anisotropic Gaussian, exponential detector blur, no blur at all),
-as float and quantised to 8 bit: what it must not make worse.
+as float and quantised to 8 bit: what it must not make worse. ``--quantise8`` scores
+the seven noise-free benchmark blurs rounded to 8 bit (what an 8-bit PNG holds).
 
 For each of ``--images`` validation images (every 5th row) x the 14 benchmark
 degradations (256 px crops) it records the PSNR of:
@@ -51,6 +52,7 @@ def main() -> int:
     p.add_argument("--images", type=int, default=12, help="validation images (every 5th row)")
     p.add_argument("--offset", type=int, default=0, help="start at this validation row (0-4: other images)")
     p.add_argument("--other", action="store_true", help="score blurs outside the three identified families instead (safety check), noise-free, as float and as 8-bit")
+    p.add_argument("--quantise8", action="store_true", help="score the noise-free benchmark blurs rounded to 8 bit instead")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.classical import MIN_BLIND_SIGMA
@@ -66,9 +68,13 @@ def main() -> int:
     blind = get_method("nafnet-blind")
     samples = []
     degradations = _other_blurs() if args.other else None
+    if args.quantise8:
+        from xraydeblur.data import BENCHMARK_DEGRADATIONS
+
+        degradations = [d for d in BENCHMARK_DEGRADATIONS if not d.dose]
     for row in split_rows("val")[args.offset :: 5][: args.images]:
         image = load_image(row)
-        for case, bits in [(c, b) for c in benchmark_cases([row], crop=256, degradations=degradations) for b in ((None, 8) if args.other else (None,))]:
+        for case, bits in [(c, b) for c in benchmark_cases([row], crop=256, degradations=degradations) for b in ((None, 8) if args.other else (8,) if args.quantise8 else (None,))]:
             sharp, y, kernel = case.load(image)
             family = case.family
             if bits:

@@ -8,7 +8,8 @@ kernel minus the blind flagship) and ``blind − classical`` (the blind flagship
 best classical method given the true kernel, chosen by its mean as in
 ``scripts/flagship_table.py``), each as the mean over images, a 95 % confidence interval
 of that mean (Student t, paired by image, n - 1 degrees of freedom) and the number of
-images on which the difference is positive. An interval that contains 0 means the 12
+images on which the difference is positive. When the JSON has the PSF-identifying
+flagship (``nafnet-psf``), two more: ``psf − blind`` and ``psf − classical``. An interval that contains 0 means the 12
 benchmark images cannot tell the two methods apart on that row.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 FLAGSHIP, KERNEL_AWARE = "nafnet-blind [blind]", "nafnet-kernel [true kernel]"
+IDENTIFYING = "nafnet-psf [blind]"
 CLASSICAL_TRUE = ("wiener [true kernel]", "richardson-lucy [true kernel]", "low-rank [true kernel]")
 
 
@@ -35,16 +37,18 @@ def main(path: str) -> None:
     per = defaultdict(lambda: defaultdict(dict))  # family -> variant -> image -> PSNR
     for rec in data["records"]:
         per[rec["family"]][rec["variant"]][rec["case"].split("::")[0]] = rec["psnr"]
-    print("| degradation | kernel − blind (95 % CI) | kernel wins | blind − best classical true k (95 % CI) | blind wins |")
-    print("|---|---|---|---|---|")
+    with_psf = any(IDENTIFYING in variants for variants in per.values())
+    extra = " psf − blind (95 % CI) | psf wins | psf − best classical true k (95 % CI) | psf wins |" if with_psf else ""
+    print(f"| degradation | kernel − blind (95 % CI) | kernel wins | blind − best classical true k (95 % CI) | blind wins |{extra}")
+    print("|---|---|---|---|---|" + ("---|---|---|---|" if with_psf else ""))
     for family, variants in per.items():
         classical = max((v for v in CLASSICAL_TRUE if v in variants), key=lambda v: np.mean(list(variants[v].values())))
+        pairs = [(KERNEL_AWARE, FLAGSHIP), (FLAGSHIP, classical)] + ([(IDENTIFYING, FLAGSHIP), (IDENTIFYING, classical)] if with_psf else [])
         cells = []
-        for a, b in ((KERNEL_AWARE, FLAGSHIP), (FLAGSHIP, classical)):
+        for a, b in pairs:
             mean, lo, hi, wins, n = paired(variants[a], variants[b])
             cells += [f"{mean:+.2f} ({lo:+.2f} to {hi:+.2f})", f"{wins}/{n}"]
         print(f"| {family} | " + " | ".join(cells) + " |")
-
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "docs/results/benchmark-patient.json")

@@ -36,6 +36,17 @@ def shared_data_file(relative: str) -> Path:
     pytest.skip(reason)
 
 
+def motion_blurred_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sharp, blurred, kernel)``: :func:`xraydeblur.data.synthetic.power_law_scene` under straight motion of
+    9 px at 30 degrees, noise-free (what ``nafnet-psf`` identifies and trusts)."""
+    from xraydeblur.data.synthetic import power_law_scene
+    from xraydeblur.degrade import Degradation
+
+    sharp = power_law_scene()
+    blurred, kernel = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(sharp)
+    return sharp, blurred.astype(np.float32), kernel
+
+
 def _sharpen(image: np.ndarray, kernel=None) -> np.ndarray:
     """Unsharp mask: cheap, deterministic, and visibly changes the image."""
     from scipy.ndimage import uniform_filter

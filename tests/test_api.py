@@ -239,6 +239,26 @@ def test_known_sigma_and_default_method(client):
         assert response.json()["method"] == "nafnet-kernel"
 
 
+def test_identified_psf_is_reported_and_checked_by_the_safeguard(client):
+    """A method that identifies the PSF itself (nafnet-psf) gets the identified kernel,
+    the JSON names it, and the safeguard re-blurs with it; the request stays blind."""
+    from conftest import motion_blurred_scene
+    from xraydeblur.methods import Method, _REGISTRY, register
+
+    seen = []
+    register(Method("test-identify", "records its kernel", "network", lambda img, k: seen.append(k) or img, rank=-1000, identifies_psf=True))
+    try:
+        _, blurred, _ = motion_blurred_scene()
+        response = post(client, encode("png16", blurred), method="test-identify", accept="application/json")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["blind"] is True and body["psf_identified"]["trusted"] and body["psf_identified"]["family"] == "motion"
+        assert body["safeguard"]["kernel_source"] == "identified" and seen[-1] is not None
+        assert post(client, encode("png8"), accept="application/json").json()["psf_identified"] is None  # other methods
+    finally:
+        _REGISTRY.pop("test-identify", None)
+
+
 def test_known_kernel_families_reach_the_method(client, monkeypatch):
     """?kernel=motion&length=9&angle=30 (and disk, exponential, anisotropic) pass that PSF
     to the method, name it in the JSON, and pick the kernel-aware default; bad kernel

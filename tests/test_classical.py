@@ -376,21 +376,15 @@ def test_masked_solve_matches_a_dense_solve():
     assert np.abs(x - expected).max() < 1e-3 * np.abs(expected).max()
 
 
-def _power_law_texture(n=256, seed=0):
-    f = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None])
-    f[0, 0] = 1.0
-    rng = np.random.default_rng(seed)
-    texture = np.real(np.fft.ifft2((rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f**1.25))
-    return ((texture - texture.min()) / np.ptp(texture)).astype(np.float32)
-
-
 def test_psf_search_identifies_family_and_size_on_a_power_law_scene():
     """Blind PSF identification (experimental, docs/results.md section 6): on a scene
     whose spectrum is the model's power law it finds the family and the size."""
     from xraydeblur.classical.psf_search import estimate_psf
     from xraydeblur.degrade import Degradation
 
-    sharp = _power_law_texture()
+    from xraydeblur.data.synthetic import power_law_scene
+
+    sharp = power_law_scene()
     expected = {
         "motion": ({"length": 15.0, "angle": 100.0}, lambda p: p["length"] == 15 and abs(p["angle"] - 100) <= 1),
         "disk": ({"radius": 2.0}, lambda p: abs(p["radius"] - 2) <= 0.125),
@@ -403,6 +397,28 @@ def test_psf_search_identifies_family_and_size_on_a_power_law_scene():
         assert found.kernel.sum() == pytest.approx(1.0) and found.kernel.shape[0] % 2 == 1
         assert all(found.score < other for other in found.runner_up.values())
     assert estimate_psf(sharp).family == "none"
+
+
+def test_psf_trust_rule_needs_a_blur_a_good_fit_and_a_clear_margin_over_no_blur():
+    """The rule nafnet-psf acts on (chosen on validation): a blur found, fit score under
+    MAX_TRUSTED_SCORE, "no blur" at least MIN_NO_BLUR_RATIO times worse."""
+    from xraydeblur.classical.psf_search import MAX_TRUSTED_SCORE, MIN_NO_BLUR_RATIO, PsfEstimate, estimate_psf
+    from xraydeblur.degrade import Degradation
+
+    def estimate(family, score, none):
+        return PsfEstimate(family, {"sigma": 1.0}, np.ones((1, 1)), score, {"none": none})
+
+    assert estimate("gaussian", 0.05, 0.05 * MIN_NO_BLUR_RATIO * 1.01).trusted
+    assert not estimate("gaussian", 0.05, 0.05 * MIN_NO_BLUR_RATIO * 0.99).trusted  # exponential blur looks like this
+    assert not estimate("motion", MAX_TRUSTED_SCORE * 1.01, 10.0).trusted  # curved motion looks like this
+    assert not PsfEstimate("none", {}, np.ones((1, 1)), 0.01, {"gaussian": 0.5}).trusted
+    facts = estimate("gaussian", 0.05, 0.5).summary()
+    assert facts == {"family": "gaussian", "params": {"sigma": 1.0}, "label": "gaussian sigma 1 px", "score": 0.05, "no_blur_ratio": 10.0, "trusted": True}
+    from xraydeblur.data.synthetic import power_law_scene
+
+    sharp = power_law_scene()
+    blurred, _ = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(sharp)
+    assert estimate_psf(blurred).trusted and not estimate_psf(sharp).trusted
 
 
 def test_psf_search_refuses_an_image_smaller_than_a_tile():

@@ -327,6 +327,27 @@ def test_report_includes_safeguard_and_blur_estimate(tmp_path, monkeypatch):
     assert _leftovers(tmp_path / "out") == []
 
 
+def test_report_names_the_psf_a_method_identified_and_the_safeguard_uses_it(tmp_path):
+    """A method that identifies the PSF (as nafnet-psf does) gets the identified kernel;
+    the report says what was identified and the safeguard re-blurs with it."""
+    from conftest import motion_blurred_scene
+
+    seen = []
+    methods.register(Method(name="test-identify", description="records its kernel", kind="network", run=lambda img, k: seen.append(k) or img, identifies_psf=True))
+    try:
+        _, blurred, _ = motion_blurred_scene()
+        src = tmp_path / "m.png"
+        Image.fromarray(np.rint(blurred * 65535).astype(np.uint16)).save(src)
+        assert _deblur(src, "-o", tmp_path / "out", "--method", "test-identify", "--report", "-q") == 0
+        report = json.loads((tmp_path / "out" / "m.png.report.json").read_text())
+        psf = report["psf_identified"]
+        assert psf["trusted"] and psf["family"] == "motion" and psf["params"]["length"] == 9.0, psf
+        assert report["blind"] is True and report["kernel_family"] == "motion" and seen[0] is not None
+        assert report["safeguard"]["kernel_source"] == "identified" and report["safeguard"]["consistent"]
+    finally:
+        methods._REGISTRY.pop("test-identify", None)
+
+
 def test_method_list(capsys):
     assert _deblur("--method", "list") == 0
     out = capsys.readouterr().out

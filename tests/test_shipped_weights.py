@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import motion_blurred_scene
 from xraydeblur.cli import main
 from xraydeblur.infer.backends import OnnxBackend, TorchBackend, export_onnx
 from xraydeblur.infer.tiling import tiled_apply
@@ -35,12 +36,42 @@ def test_every_shipped_weights_file_has_metadata_and_is_small():
 def test_kernel_aware_flagship_is_the_flagship_network_with_the_data_step():
     """nafnet-kernel ships no weights of its own: it is nafnet-blind's network plus the
     data-consistency step, and the default when the kernel is known."""
-    assert [s.name for s in shipped_variants()] == ["nafnet-kernel"]
+    assert [s.name for s in shipped_variants()] == ["nafnet-kernel", "nafnet-psf"]
     aware = get_method("nafnet-kernel")
     assert aware.extra["network"] == FLAGSHIP and aware.extra["kernel_aware"]
     assert aware.weights_sha256 == get_method(FLAGSHIP).weights_sha256
     assert aware.run.stem == get_method(FLAGSHIP).run.stem
     assert default_method(kernel_known=True) == "nafnet-kernel"
+
+
+def test_psf_identifying_flagship_is_blind_and_steps_only_with_a_trusted_psf():
+    """nafnet-psf: the flagship network; given no kernel it identifies one and, when the
+    identification is trusted, equals nafnet-kernel given that kernel; otherwise it equals
+    nafnet-blind. Scored and offered as blind, never the default with a known kernel."""
+    from xraydeblur.evaluate import default_variants
+    from xraydeblur.infer.identify import identified_kernel
+
+    psf_method, blind, aware = get_method("nafnet-psf"), get_method(FLAGSHIP), get_method("nafnet-kernel")
+    assert psf_method.identifies_psf and not psf_method.extra["kernel_aware"] and psf_method.extra["network"] == FLAGSHIP
+    assert psf_method.weights_sha256 == blind.weights_sha256
+    assert default_method(kernel_known=True) == "nafnet-kernel" and default_method() == FLAGSHIP
+    assert {v.label for v in default_variants(["nafnet-blind", "nafnet-psf"])} == {"blurred input", "nafnet-blind [blind]", "nafnet-psf [blind]"}
+
+    sharp, blurred, true_kernel = motion_blurred_scene()
+    kernel, facts = psf_method.kernel_in_use(blurred)
+    assert facts["trusted"] and facts["family"] == "motion" and kernel is not None, facts
+    assert psf_method.kernel_in_use(blurred, true_kernel) == (true_kernel, None)  # a given kernel wins
+    out = psf_method(blurred)
+    np.testing.assert_array_equal(out, psf_method(blurred, kernel))  # the data step with that PSF
+    np.testing.assert_allclose(out, aware(blurred, kernel), atol=2e-3)  # as nafnet-kernel (its backend may differ)
+    err = lambda x: float(np.mean((x - sharp)[16:-16, 16:-16] ** 2))  # noqa: E731
+    assert err(out) < 0.5 * err(blind(blurred))
+
+    kernel, facts = identified_kernel(sharp)  # nothing to identify: blind
+    assert kernel is None and not facts["trusted"]
+    np.testing.assert_allclose(psf_method(sharp), blind(sharp), atol=2e-3)
+    small = identified_kernel(np.full((40, 300), 0.5, np.float32))
+    assert small[0] is None and "no PSF search" in small[1]["reason"]
 
 
 def test_flagship_is_the_default_method():

@@ -314,6 +314,9 @@ def _clean_safeguard(value, output: Path, report: dict):
 
 def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, output: Path, seconds: float, input_path: Path) -> dict:
     """The per-image JSON report (see :func:`process_one`); may write the residual PNG."""
+    # the PSF the method worked with: the given one, or the one it identified (nafnet-psf)
+    kernel_in_use = getattr(method, "kernel_in_use", None)
+    kernel_used, psf_facts = kernel_in_use(rad.pixels, kernel) if kernel_in_use else (kernel, None)
     report = {
         "input": str(input_path),
         "output": str(output),
@@ -326,15 +329,18 @@ def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, o
         "height": rad.height,
         "bits": rad.bits_stored,
         "format": rad.format,
-        "kernel_size": None if kernel is None else list(np.asarray(kernel).shape),
-        **_kernel_facts(kernel),
+        "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
+        **_kernel_facts(kernel_used),
         "blind": kernel is None,
         "sharpness_input": _safe_sharpness(rad.pixels),
         "sharpness_output": _safe_sharpness(restored),
     }
+    if psf_facts is not None:
+        report["psf_identified"] = psf_facts
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # estimators on flat/tiny images
-        _add_optional_sections(report, rad, restored, kernel, output)
+        source = "identified" if psf_facts is not None and kernel_used is not None else "given"
+        _add_optional_sections(report, rad, restored, kernel_used, output, source)
     return report
 
 
@@ -350,8 +356,9 @@ def _kernel_facts(kernel: np.ndarray | None) -> dict:
     return {"kernel_family": kernel_family(kernel), "kernel_rms_radius_px": round(kernel_rms_radius(kernel), 3)}
 
 
-def _add_optional_sections(report: dict, rad, restored: np.ndarray, kernel, output: Path) -> None:
-    """Blur estimates and the safeguard report, when those modules are installed."""
+def _add_optional_sections(report: dict, rad, restored: np.ndarray, kernel, output: Path, kernel_source: str = "given") -> None:
+    """Blur estimates and the safeguard report (re-blurring with ``kernel``, obtained as
+    ``kernel_source`` says), when those modules are installed."""
     try:
         from .classical.estimate import estimate_gaussian_sigma
     except ImportError:
@@ -373,6 +380,8 @@ def _add_optional_sections(report: dict, rad, restored: np.ndarray, kernel, outp
             except (TypeError, ValueError):
                 wants_map = False
             extra = {"with_map": True} if wants_map else {}
+            if kernel is not None and kernel_source != "given":
+                extra["kernel_source"] = kernel_source
             raw = check_consistency(rad.pixels, restored, kernel=kernel, **extra)
             report["safeguard"] = _clean_safeguard(dict(raw), output, report)
         except Exception as exc:

@@ -43,7 +43,8 @@ def default_variants(methods: list[str] | None = None) -> list[Variant]:
     """Every registered method: classical with true and estimated kernel, networks
     blind (and kernel-aware ones also with the true kernel). A kernel-aware variant of
     a network that is itself scored (``nafnet-kernel`` runs ``nafnet-blind``'s network)
-    is scored with the true kernel only: without one it is that network."""
+    is scored with the true kernel only: without one it is that network. A method that
+    identifies the PSF itself (``nafnet-psf``) is scored blind only."""
     from .methods import available_methods, get_method
 
     names = methods or available_methods()
@@ -52,7 +53,7 @@ def default_variants(methods: list[str] | None = None) -> list[Variant]:
         m = get_method(name)
         if m.kind == "classical" or m.extra.get("kernel_aware"):
             out.append(Variant(name, "true"))
-        if m.extra.get("network") not in names:
+        if m.extra.get("network") not in names or m.identifies_psf:
             out.append(Variant(name, "none"))
     return out
 

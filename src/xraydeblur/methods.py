@@ -28,7 +28,10 @@ class Method:
 
     ``run(image, kernel)`` -> restored image; ``kind`` is "classical" or "network";
     ``version`` and ``weights_sha256`` go into DICOM DerivationDescription and reports;
-    ``rank`` orders the default choice (highest = default for the CLI and the API).
+    ``rank`` orders the default choice (highest = default for the CLI and the API);
+    ``identifies_psf``: when no kernel is given, the method identifies one from the
+    image (:func:`xraydeblur.infer.identify.identified_kernel`) and uses it when the
+    identification is trusted (``nafnet-psf``).
     """
 
     name: str
@@ -39,6 +42,18 @@ class Method:
     weights_sha256: str = ""
     rank: int = 0
     extra: dict = field(default_factory=dict)
+    identifies_psf: bool = False
+
+    def kernel_in_use(self, image: np.ndarray, kernel: np.ndarray | None = None) -> tuple[np.ndarray | None, dict | None]:
+        """``(kernel, facts)``: the PSF this method works with on ``image`` (float (H, W)
+        in [0, 1]) - the given ``kernel``; for a method that identifies the PSF and is
+        given none, the identified one when trusted (else None: blind) - and the
+        identification's facts (None when no identification ran)."""
+        if kernel is not None or not self.identifies_psf:
+            return kernel, None
+        from .infer.identify import identified_kernel
+
+        return identified_kernel(np.asarray(image, dtype=np.float32))
 
     def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
         """Restore ``image`` (float (H, W) in [0, 1]); burned-in overlays (sharp text at
@@ -47,13 +62,22 @@ class Method:
         from .overlay import run_around_overlays
 
         image = np.asarray(image, dtype=np.float32)
+        kernel, _ = self.kernel_in_use(image, kernel)
         out = np.asarray(run_around_overlays(self.run, image, kernel), dtype=np.float32)
         if out.shape != image.shape:
             raise RuntimeError(f"method {self.name} returned shape {out.shape} for input {image.shape}")
         return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0)
 
     def describe(self) -> dict:
-        return {"name": self.name, "description": self.description, "kind": self.kind, "version": self.version, "weights_sha256": self.weights_sha256, **self.extra}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "version": self.version,
+            "weights_sha256": self.weights_sha256,
+            "identifies_psf": self.identifies_psf,
+            **self.extra,
+        }
 
 
 _REGISTRY: dict[str, Method] = {}

@@ -40,7 +40,14 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     return float(np.median(np.abs(d - np.median(d))) / 0.6745)
 
 
-def check_consistency(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarray | None = None, noise_sigma: float | None = None, with_map: bool = False) -> dict:
+def check_consistency(
+    degraded: np.ndarray,
+    restored: np.ndarray,
+    kernel: np.ndarray | None = None,
+    noise_sigma: float | None = None,
+    with_map: bool = False,
+    kernel_source: str = "given",
+) -> dict:
     """Report whether ``restored`` re-blurred by ``kernel`` matches ``degraded``.
 
     Parameters
@@ -48,6 +55,8 @@ def check_consistency(degraded: np.ndarray, restored: np.ndarray, kernel: np.nda
     degraded, restored : float (H, W) in [0, 1].
     kernel : PSF (odd, sum 1); ``None`` estimates a Gaussian width from ``degraded``.
     noise_sigma : known noise std ([0, 1] units); default estimated from ``degraded``.
+    kernel_source : how ``kernel`` was obtained, reported as is ("given", or
+        "identified" when the method identified it from the image).
     with_map : also return ``residual_map`` (float32 (H, W), the locally averaged
         residual divided by its expected standard deviation: |values| above
         ``threshold`` are flagged).
@@ -66,7 +75,7 @@ def check_consistency(degraded: np.ndarray, restored: np.ndarray, kernel: np.nda
     x = np.asarray(restored, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"shapes differ: {x.shape} vs {y.shape}")
-    source = "given"
+    source = kernel_source
     sigma_blur = None
     if kernel is None:
         from .classical.estimate import estimate_gaussian_sigma

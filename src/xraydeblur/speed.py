@@ -5,7 +5,11 @@ method's own: load the method, warm up on a 256x256 image, then time ``repeats``
 on a ``size`` x ``size`` synthetic image (smooth random structure; the content does
 not change the cost of these methods). Blind methods run without a kernel; a
 kernel-aware network (``nafnet-kernel``) runs as it is meant to, given a kernel
-(:data:`KNOWN_KERNEL_SIGMA`), so its time includes the data step. Used by ``xraydeblur evaluate --speed-size`` and
+(:data:`KNOWN_KERNEL_SIGMA`), so its time includes the data step. A method that
+identifies the PSF itself (``nafnet-psf``) is timed on a scene with a radiograph-like
+power spectrum under :data:`IDENTIFIED_MOTION` (which it identifies and trusts, so its
+time includes the search and the data step), with its identification cache cleared
+before every run. Used by ``xraydeblur evaluate --speed-size`` and
 ``benchmarks/speed.py``.
 
 >>> measure_speed("wiener", size=512)                 # doctest: +SKIP
@@ -21,6 +25,9 @@ import time
 
 #: the known blur given to kernel-aware networks when timing them: Gaussian sigma (px)
 KNOWN_KERNEL_SIGMA = 2.0
+#: the blur of the image a PSF-identifying method is timed on (straight motion, px and degrees)
+IDENTIFIED_MOTION = {"length": 9.0, "angle": 30.0}
+
 
 
 def _child(name: str, size: int, repeats: int, weights_dir: str | None) -> dict:
@@ -46,8 +53,18 @@ def _child(name: str, size: int, repeats: int, weights_dir: str | None) -> dict:
         kernel = gaussian_kernel(KNOWN_KERNEL_SIGMA)
     method(image[:256, :256], kernel)
     load = time.perf_counter() - t0
+    identified = None
+    if getattr(method, "identifies_psf", False):
+        from .data.synthetic import power_law_scene
+        from .degrade import Degradation
+        from .infer.identify import clear_cache
+
+        image = Degradation("motion", dict(IDENTIFIED_MOTION)).apply(power_law_scene(size))[0].astype(np.float32)
+        identified = method.kernel_in_use(image)[1]
     times = []
     for _ in range(repeats):
+        if identified is not None:
+            clear_cache()
         t = time.perf_counter()
         method(image, kernel)
         times.append(time.perf_counter() - t)
@@ -60,7 +77,11 @@ def _child(name: str, size: int, repeats: int, weights_dir: str | None) -> dict:
         "load_seconds": load,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "backend": getattr(getattr(method.run, "backend", None), "name", "numpy"),
-        "kernel": f"gaussian sigma {KNOWN_KERNEL_SIGMA:g} (given)" if kernel is not None else "none (blind)",
+        "kernel": f"gaussian sigma {KNOWN_KERNEL_SIGMA:g} (given)"
+        if kernel is not None
+        else f"identified: {identified.get('label')} ({'trusted' if identified.get('trusted') else 'not trusted'})"
+        if identified
+        else "none (blind)",
     }
 
 

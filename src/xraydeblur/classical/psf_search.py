@@ -28,19 +28,20 @@ Steps:
 
 It identifies only these three families. Curved motion, anisotropic or exponential
 blur is matched to the nearest of them, and a wide Gaussian and a wide disk differ
-little above the quantisation floor; what the estimate is good for is measured in
-docs/results.md (section 6) before anything uses it.
+little above the quantisation floor. :attr:`PsfEstimate.trusted` is the rule for when
+to use an estimate (the ``nafnet-psf`` method does): a fit score below
+:data:`MAX_TRUSTED_SCORE` (curved motion fits at 0.29-0.50, the three families at
+0.01-0.18) and "no blur" fitting at least :data:`MIN_NO_BLUR_RATIO` times worse
+(exponential detector blur: 1.00-1.17; true Gaussians: 1.6 and up). Both were chosen on
+the validation split (``benchmarks/blind_psf_trial.py``, results in
+``benchmarks/results/trials/blind_psf*.json`` and docs/results.md, section 6).
 
->>> import numpy as np
+>>> from xraydeblur.data.synthetic import power_law_scene
 >>> from xraydeblur.degrade import Degradation
->>> f = np.hypot(np.fft.fftfreq(256)[:, None], np.fft.fftfreq(256)[None])
->>> f[0, 0] = 1.0
->>> rng = np.random.default_rng(0)
->>> texture = np.real(np.fft.ifft2((rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f**1.25))
->>> sharp = (texture - texture.min()) / np.ptp(texture)  # power-law texture in [0, 1]
->>> blurred, _ = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
->>> estimate_psf(blurred).label()
-'motion length 9 px, angle 30 deg'
+>>> blurred, _ = Degradation("motion", {"length": 9, "angle": 30.0}).apply(power_law_scene(256))
+>>> found = estimate_psf(blurred)
+>>> found.label(), found.trusted
+('motion length 9 px, angle 30 deg', True)
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ MAX_TILES = 4096
 QUANTISATION_FLOOR = (1.0 / 255.0) ** 2 / 12.0
 #: Gauss-Newton iterations of the per-candidate fit
 FIT_ITERATIONS = 15
+#: an estimate whose fit score (mean squared log residual) is above this is not trusted
+MAX_TRUSTED_SCORE = 0.2
+#: ... nor one that explains the spectrum less than this many times better than "no blur"
+MIN_NO_BLUR_RATIO = 1.5
 
 _SIGMAS = np.arange(0.5, 4.0001, 0.125)
 _RADII = np.arange(1.0, 4.0001, 0.25)
@@ -83,6 +88,33 @@ class PsfEstimate:
     kernel: np.ndarray = field(repr=False)
     score: float
     runner_up: dict = field(default_factory=dict)
+
+    @property
+    def no_blur_ratio(self) -> float:
+        """How many times worse "no blur" fits than the winner (inf when the winner is
+        "no blur" itself is not meant: then 1.0)."""
+        if self.family == "none":
+            return 1.0
+        return float(self.runner_up.get("none", np.inf) / max(self.score, 1e-12))
+
+    @property
+    def trusted(self) -> bool:
+        """Whether to act on this estimate: a blur was found (not "no blur"), its fit
+        score is below :data:`MAX_TRUSTED_SCORE` and "no blur" fits at least
+        :data:`MIN_NO_BLUR_RATIO` times worse (rule chosen on validation, module
+        docstring)."""
+        return self.family != "none" and self.score < MAX_TRUSTED_SCORE and self.no_blur_ratio >= MIN_NO_BLUR_RATIO
+
+    def summary(self) -> dict:
+        """JSON-ready facts: family, params, label, score, no_blur_ratio, trusted."""
+        return {
+            "family": self.family,
+            "params": {k: round(float(v), 4) for k, v in self.params.items()},
+            "label": self.label(),
+            "score": round(float(self.score), 5),
+            "no_blur_ratio": round(float(min(self.no_blur_ratio, 1e6)), 3),
+            "trusted": self.trusted,
+        }
 
     def label(self) -> str:
         """Short description, e.g. ``"motion length 9 px, angle 30 deg"``."""

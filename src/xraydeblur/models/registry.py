@@ -9,7 +9,10 @@ A JSON without its own weights file but with a ``network`` key (``NAME.json``, e
 ``nafnet-kernel.json``) registers a *kernel-aware variant* of that network: the network
 named there (same folder) followed, when the kernel is given, by the data-consistency
 step (:mod:`xraydeblur.infer.data_step`). Its JSON holds the description, rank and
-the validation metrics of the variant.
+the validation metrics of the variant. With ``"identify_psf": true`` (``nafnet-psf.json``)
+the variant is blind: given no kernel it identifies one from the image
+(:mod:`xraydeblur.infer.identify`) and runs the data step with it when the
+identification is trusted.
 """
 
 import json
@@ -45,7 +48,7 @@ def training_data(meta: dict) -> dict:
     return dict((meta.get("config") or {}).get("data") or {})
 
 
-def _register_network(name: str, run, meta: dict, description: str, rank: int, kernel_aware: bool, **extra) -> str:
+def _register_network(name: str, run, meta: dict, description: str, rank: int, kernel_aware: bool, identifies_psf: bool = False, **extra) -> str:
     """Register a network method ``name`` running ``run``, described by its weights'
     metadata ``meta`` (version, sha256, arch, training data). Returns the name."""
     register(
@@ -57,6 +60,7 @@ def _register_network(name: str, run, meta: dict, description: str, rank: int, k
             version=f"{meta.get('package_version', '')}+{meta.get('git_commit', '')[:8]}",
             weights_sha256=meta.get("weights_sha256", ""),
             rank=rank,
+            identifies_psf=identifies_psf,
             extra={"arch": meta["arch"], "kernel_aware": kernel_aware, **extra, "training_data": training_data(meta)},
         )
     )
@@ -86,13 +90,15 @@ def register_variant(stem: Path) -> str:
     network = stem.parent / variant["network"]
     meta = json.loads(network.with_suffix(".json").read_text())
     description = variant.get("description", f"{network.name} + data-consistency step (kernel-aware)")
+    identifies = bool(variant.get("identify_psf"))
     return _register_network(
         stem.name,
         NetworkMethod(network, kernel_aware=True),
         meta,
         description,
         int(variant.get("rank", 50)),
-        True,
+        not identifies,  # an identifying variant is scored and offered as blind
+        identifies_psf=identifies,
         network=network.name,
         metrics=variant.get("metrics", {}),
     )

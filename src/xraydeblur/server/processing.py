@@ -80,12 +80,13 @@ def estimate_blur(image: np.ndarray) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel) -> dict:
-    """The data-consistency report (JSON-safe), or an error entry if the check fails."""
+def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel, kernel_source: str = "given") -> dict:
+    """The data-consistency report (JSON-safe), or an error entry if the check fails.
+    ``kernel_source``: "given", or "identified" for a PSF the method found itself."""
     from ..safeguard import check_consistency
 
     try:
-        return json_safe(check_consistency(degraded, restored, kernel=kernel))
+        return json_safe(check_consistency(degraded, restored, kernel=kernel, kernel_source=kernel_source))
     except Exception as exc:
         log.warning("safeguard check failed: %s", type(exc).__name__)
         return {"status": "error", "detail": f"the safeguard check could not run ({type(exc).__name__})"}
@@ -196,6 +197,8 @@ def process(
     t0 = time.perf_counter()
     restored = method(degraded, kernel=kernel)
     inference_seconds = time.perf_counter() - t0
+    # the PSF the method worked with: the given one, or the one it identified (nafnet-psf)
+    kernel_used, psf_facts = method.kernel_in_use(degraded, kernel)
 
     facts = {
         "method": method.name,
@@ -216,7 +219,8 @@ def process(
         "estimated_blur_after": estimate_blur(restored),
         "sharpness_before": _sharpness(degraded),
         "sharpness_after": _sharpness(restored),
-        "safeguard": safeguard_report(degraded, restored, kernel),
+        "psf_identified": psf_facts,
+        "safeguard": safeguard_report(degraded, restored, kernel_used, "identified" if kernel is None and kernel_used is not None else "given"),
         **(extra or {}),
     }
     provenance = {"method": method.name, "model_version": method.version, "weights_sha256": method.weights_sha256}
