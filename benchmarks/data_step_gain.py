@@ -51,6 +51,15 @@ length than the shipped :data:`xraydeblur.infer.data_step.CG_ITERATIONS`.
 differed by under 0.01 dB were chosen between, and the rule chosen for noisy disk blur
 lost 0.18 dB on the test split. The JSON also keeps every sample's scores.)
 
+``--identified``: the kernel is not the true one but the PSF that ``nafnet-psf``
+identifies from the input (:func:`xraydeblur.infer.identify.identified_kernel`);
+samples it does not trust are left out (the method stays blind there), classes are
+judged from the identified PSF, noise-free degradations and fixed gains only. The
+choice then is the gains of :data:`xraydeblur.infer.data_step.IDENTIFIED_GAINS`,
+made with ``--max-loss L``: per class the best mean among the gains whose worst sample
+loses at most ``L`` dB against the blind flagship (none: no step), because a wrongly
+identified PSF makes a small gain ring.
+
 ``--kernel-weights STEM`` scores another network (``STEM.safetensors`` + ``STEM.json``,
 e.g. a training run's ``best``; 2-channel kernel-aware networks get their Wiener
 channel) instead of the shipped one.
@@ -87,12 +96,17 @@ def rule_label(gain, target: float = 1.0) -> str:
     return gain_label(math.inf if gain is None else float(gain))
 
 
-def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS, quantise8: bool = False) -> list[dict]:
+def score_samples(
+    rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS, quantise8: bool = False, identified: bool = False
+) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
     data-step class and the PSNR (dB) of every column (one per fixed gain of ``gains``).
     ``quantise8``: only the noise-free degradations, their input rounded to 8 bit (as
     a PNG or JPEG upload holds it), fixed gains only (the discrepancy rules need a noise
-    level that rounding hides from the estimate)."""
+    level that rounding hides from the estimate). ``identified``: the kernel is the
+    trusted identified PSF (untrusted samples left out), noise-free only, fixed gains."""
+    from xraydeblur.infer.identify import identified_kernel
+
     from xraydeblur.classical import tuned_balance
     from xraydeblur.data import benchmark_cases, load_image
     from xraydeblur.degrade import quantize
@@ -107,32 +121,39 @@ def score_samples(rows: list, kernel_weights: str | None = None, weighted: bool 
     for row in rows:
         image = load_image(row)
         for case in benchmark_cases([row], crop=256):
-            if quantise8 and case.degradation.dose:
+            if (quantise8 or identified) and case.degradation.dose:
                 continue
             sharp, y, k = case.load(image)
             if quantise8:
                 y = quantize(y, 8)
+            if identified:
+                k, facts = identified_kernel(y)
+                if k is None:
+                    continue
             z = kernel_net(y, k)
             balance, reg = tuned = tuned_balance(y, k)
             key = step_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in gains]
-            if not quantise8:
+            if not (quantise8 or identified):
                 outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
                 outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned)))
             if weighted and key.endswith("+noise"):
                 outs += [(f"{WEIGHTED} {g:g}", apply_rule(f"{WEIGHTED} {g:g}", y, z, k, tuned)) for g in WEIGHTED_GAINS]
             samples.append({"image": row.file, "family": case.family, "class": key, "psnr": {name: psnr(sharp, out) for name, out in outs}})
+            if identified:
+                samples[-1]["identified"] = facts
         print(f"done {row.file}", file=sys.stderr, flush=True)
     return samples
 
 
-def choose(samples: list[dict], gains: tuple = GAINS) -> dict:
+def choose(samples: list[dict], gains: tuple = GAINS, max_loss: float | None = None) -> dict:
     """The tables and choices from scored samples: the discrepancy target with the best
     mean PSNR over the noisy samples, then per data-step class the rule with the best
     mean PSNR (ties go to the rule listed first: fixed gains, weakest correction last,
-    then the discrepancy rules)."""
+    then the discrepancy rules). ``max_loss`` (dB): only rules whose worst sample is at
+    most that far below ``blind`` compete (no step always qualifies)."""
     by_family, by_class = {}, {}
     for smp in samples:
         for name, value in smp["psnr"].items():
@@ -146,7 +167,12 @@ def choose(samples: list[dict], gains: tuple = GAINS) -> dict:
     scored = [t for t in TARGETS if noisy and all(rule_label(DISCREPANCY, t) in v for v in noisy)]
     target = max(scored, key=lambda t: np.mean([x for v in noisy for x in v[rule_label(DISCREPANCY, t)]])) if scored else None
     rules = [gain_label(g) for g in gains] + ([rule_label(DISCREPANCY, target), DISCREPANCY_PG] if target is not None else []) + [f"{WEIGHTED} {g:g}" for g in WEIGHTED_GAINS]
-    chosen = {cls: max((r for r in rules if r in v), key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
+    worst = {cls: {r: _worst_loss(samples, cls, r) for r in rules} for cls in by_class}
+
+    def allowed(cls: str, r: str) -> bool:
+        return max_loss is None or r == gain_label(math.inf) or worst[cls][r] >= -max_loss
+
+    chosen = {cls: max((r for r in rules if r in v and allowed(cls, r)), key=lambda r: np.mean(v[r])) for cls, v in sorted(by_class.items())}
     gains = {}
     for cls, r in chosen.items():
         if r == DISCREPANCY_PG or r.startswith(WEIGHTED):
@@ -161,7 +187,15 @@ def choose(samples: list[dict], gains: tuple = GAINS) -> dict:
         "class_samples": {cls: len(cells["z"]) for cls, cells in by_class.items()},
         "gains": {c: (None if isinstance(g, float) and math.isinf(g) else g) for c, g in gains.items()},
         "discrepancy_target": target,
+        "max_loss": max_loss,
+        "worst_loss": {cls: {r: w for r, w in ws.items() if w is not None} for cls, ws in worst.items()},
     }
+
+
+def _worst_loss(samples: list[dict], cls: str, rule: str) -> float | None:
+    """The lowest PSNR of ``rule`` minus ``blind`` over the samples of ``cls`` (dB)."""
+    diffs = [smp["psnr"][rule] - smp["psnr"]["blind"] for smp in samples if smp["class"] == cls and rule in smp["psnr"]]
+    return float(min(diffs)) if diffs else None
 
 
 def print_tables(result: dict) -> None:
@@ -188,6 +222,8 @@ def main() -> int:
     p.add_argument("--gains", nargs="+", type=float, help="candidate fixed gains to score instead of GAINS (a trial; 'inf' = no step)")
     p.add_argument("--cg-iterations", type=int, help="conjugate-gradient iterations of every data-step solve (default: the shipped data_step.CG_ITERATIONS)")
     p.add_argument("--quantise8", action="store_true", help="noise-free inputs rounded to 8 bit, fixed gains only: the gains of the '+8bit' classes")
+    p.add_argument("--identified", action="store_true", help="the kernel is nafnet-psf's trusted identified PSF (noise-free, fixed gains): the gains of IDENTIFIED_GAINS")
+    p.add_argument("--max-loss", type=float, help="per class, only gains whose worst sample loses at most this many dB against blind compete")
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.data import split_rows
@@ -212,14 +248,16 @@ def main() -> int:
         if args.shard:
             k, n = (int(v) for v in args.shard.split("/"))
             rows = rows[k::n]
-        samples = score_samples(rows, args.kernel_weights, args.weighted, gains, args.quantise8)
+        samples = score_samples(rows, args.kernel_weights, args.weighted, gains, args.quantise8, args.identified)
         command = "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:])
         if args.shard:
             if args.out:
                 with open(args.out, "w") as fh:
                     json.dump({"command": command, "split": "val", "cg_iterations": iterations, "candidate_gains": [g if math.isfinite(g) else "inf" for g in gains], "samples": samples}, fh)
             return 0
-    result = {"command": command, "split": "val", "cg_iterations": iterations, **choose(samples, gains)}
+    if args.merge and args.max_loss is not None:
+        command += f" --max-loss {args.max_loss:g}"
+    result = {"command": command, "split": "val", "cg_iterations": iterations, **choose(samples, gains, args.max_loss)}
     print_tables(result)
     if args.out:
         with open(args.out, "w") as fh:

@@ -80,6 +80,22 @@ def test_gains_are_the_ones_chosen_on_validation():
     assert CG_ITERATIONS == chosen["cg_iterations"]
 
 
+def test_identified_psf_gains_are_the_ones_chosen_on_validation():
+    """IDENTIFIED_GAINS (nafnet-psf) are the validation choice with identified PSFs under
+    the stated worst-case loss, and classes they lack fall back to GAINS."""
+    import json
+    from pathlib import Path
+
+    from xraydeblur.infer.data_step import CG_ITERATIONS, GAINS, IDENTIFIED_GAINS, IDENTIFIED_MAX_LOSS_DB, gain_for
+
+    chosen = json.loads((Path(__file__).parents[1] / "benchmarks/results/data_step_gain-identified.json").read_text())
+    assert chosen["split"] == "val" and "--identified" in chosen["command"] and chosen["cg_iterations"] == CG_ITERATIONS
+    assert chosen["max_loss"] == IDENTIFIED_MAX_LOSS_DB and IDENTIFIED_GAINS == chosen["gains"]
+    for cls, gain in IDENTIFIED_GAINS.items():
+        assert gain_for(cls, identified=True) == gain
+    assert gain_for("motion+noise", identified=True) == GAINS["motion+noise"]
+
+
 def test_discrepancy_rule_keeps_a_consistent_estimate_and_corrects_an_inconsistent_one():
     from xraydeblur.classical import tuned_balance
     from xraydeblur.classical._common import estimate_noise_sigma

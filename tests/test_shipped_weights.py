@@ -54,6 +54,7 @@ def test_psf_identifying_flagship_is_blind_and_steps_only_with_a_trusted_psf():
     psf_method, blind, aware = get_method("nafnet-psf"), get_method(FLAGSHIP), get_method("nafnet-kernel")
     assert psf_method.identifies_psf and not psf_method.extra["kernel_aware"] and psf_method.extra["network"] == FLAGSHIP
     assert psf_method.weights_sha256 == blind.weights_sha256
+    assert psf_method.run.identified_gains and not aware.run.identified_gains  # its own, more cautious step gains
     assert default_method(kernel_known=True) == "nafnet-kernel" and default_method() == FLAGSHIP
     assert {v.label for v in default_variants(["nafnet-blind", "nafnet-psf"])} == {"blurred input", "nafnet-blind [blind]", "nafnet-psf [blind]"}
 

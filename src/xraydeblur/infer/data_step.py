@@ -128,6 +128,21 @@ GAINS: dict[str, float | str | None] = {
     "motion-wide+8bit": 30.0,
 }
 
+#: gains for a PSF *identified* from the image (``nafnet-psf``) rather than known: chosen
+#: on validation with the identified PSFs, per class the best mean among the gains whose
+#: worst sample lost at most :data:`IDENTIFIED_MAX_LOSS_DB` against the blind network
+#: (``python benchmarks/data_step_gain.py --identified ... --max-loss``,
+#: ``benchmarks/results/data_step_gain-identified.json``): a slightly wrong PSF makes a
+#: small gain ring. Noise-free float classes only; the others use :data:`GAINS`.
+IDENTIFIED_GAINS: dict[str, float | str | None] = {
+    "disk": None,  # a mis-sized or mis-identified disk lost up to 9.7 dB even at gain 1, 1.2 at gain 10
+    "gaussian": 3.0,  # gain 0.03 is best on average (+2.8 dB) but lost up to 4.9 dB on one crop
+    "gaussian-wide": 0.03,
+    "motion": 0.01,
+    "motion-wide": 0.03,
+}
+IDENTIFIED_MAX_LOSS_DB = 1.0
+
 #: RMS radius of the PSF (px, :func:`kernel_rms_radius`) above which a kernel is "wide"
 #: and the data step looks its gain up under ``"<family>-wide"``. It lies between the
 #: benchmark's 2.7-2.8 px (Gaussian sigma 2, 9 px motion) and 4.2-4.4 px (sigma 3,
@@ -163,20 +178,27 @@ def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
     return family + wide + plus + noise
 
 
-def gain_for(key: str) -> float | str | None:
-    """The :data:`GAINS` rule of a :func:`step_class` key; a class validation had no
-    sample of (e.g. a wide disk) falls back to the same family and noise class without
-    "-wide"."""
-    return GAINS[key] if key in GAINS else GAINS.get(key.replace("-wide", ""))
+def gain_for(key: str, identified: bool = False) -> float | str | None:
+    """The :data:`GAINS` rule of a :func:`step_class` key (:data:`IDENTIFIED_GAINS`
+    first when the PSF was ``identified``); a class validation had no sample of (e.g. a
+    wide disk) falls back to the same family and noise class without "-wide"."""
+    for table in (IDENTIFIED_GAINS, GAINS) if identified else (GAINS,):
+        for candidate in (key, key.replace("-wide", "")):
+            if candidate in table:
+                return table[candidate]
+    return None
 
 
-def data_step(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+def data_step(
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, identified: bool = False
+) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
-    under the known PSF ``kernel`` (K, K). ``observed`` (H, W) in [0, 1], optional:
-    data-term weight per pixel, 0 where ``blurred`` is not an observation (a burned-in
-    overlay filled in, :func:`xraydeblur.overlay.run_around_overlays`); those pixels
-    are left to the estimate. Returns float32 (H, W) in [0, 1]."""
-    return apply_rule(gain_for(step_class(blurred, kernel)), blurred, estimate, kernel, observed=observed)
+    under the PSF ``kernel`` (K, K), known or (``identified``) found from the image.
+    ``observed`` (H, W) in [0, 1], optional: data-term weight per pixel, 0 where
+    ``blurred`` is not an observation (a burned-in overlay filled in,
+    :func:`xraydeblur.overlay.run_around_overlays`); those pixels are left to the
+    estimate. Returns float32 (H, W) in [0, 1]."""
+    return apply_rule(gain_for(step_class(blurred, kernel), identified), blurred, estimate, kernel, observed=observed)
 
 
 def apply_rule(

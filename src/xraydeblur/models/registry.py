@@ -93,7 +93,7 @@ def register_variant(stem: Path) -> str:
     identifies = bool(variant.get("identify_psf"))
     return _register_network(
         stem.name,
-        NetworkMethod(network, kernel_aware=True),
+        NetworkMethod(network, kernel_aware=True, identified_gains=identifies),
         meta,
         description,
         int(variant.get("rank", 50)),
