@@ -15,7 +15,7 @@ xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weight
 xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits 8 --methods nafnet-blind nafnet-psf nafnet-kernel wiener \
   --out docs/results/benchmark-patient-8bit.json --quiet
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
-python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-kernel srcnn dae unet wiener richardson-lucy \
+python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \
   --out docs/results/speed.json
 # failure modes on non-anatomical structures, and how common burned-in overlays are
 python benchmarks/failure_modes.py --out docs/results/failure-modes.json
