@@ -221,6 +221,43 @@ def test_multipart_upload(client):
     assert decode_png(response.content).shape == (H, W)
 
 
+def test_measured_psf_in_a_multipart_field_is_the_kernel(client, monkeypatch):
+    """A measured PSF sent as multipart field "psf" (.npy or 16-bit PNG, read in memory)
+    reaches the method normalised; the JSON names it; a bad PSF or a PSF with kernel
+    query parameters is a one-line 422; nothing is written to disk."""
+    from xraydeblur.degrade import gaussian_kernel
+    from xraydeblur.methods import default_method, get_method
+
+    seen = []
+    monkeypatch.setattr(get_method(TEST_METHOD), "run", lambda image, kernel: seen.append(kernel) or image)
+    truth = gaussian_kernel(1.5)
+    npy = io.BytesIO()
+    np.save(npy, 3.0 * truth)
+    png = io.BytesIO()
+    Image.fromarray(np.rint(truth / truth.max() * 65535).astype(np.uint16)).save(png, "PNG")
+    image = ("scan.png", encode("png8"), "image/png")
+    for psf, atol in ((npy.getvalue(), 1e-12), (png.getvalue(), 1e-5)):
+        response = client.post("/api/v1/deblur", params={"method": TEST_METHOD, "format": "json"}, files={"file": image, "psf": ("psf", psf)})
+        assert response.status_code == 200, response.text
+        np.testing.assert_allclose(seen[-1], truth, atol=atol)
+        body = response.json()
+        assert body["blind"] is False and body["kernel"] == f"measured PSF {truth.shape[0]}x{truth.shape[1]} px"
+    bad = io.BytesIO()
+    np.save(bad, np.ones((4, 4)))
+    for psf, params, words in [
+        (bad.getvalue(), {}, "odd"),
+        (b"not a psf", {}, "cannot read a PSF"),
+        (b"", {}, "empty"),
+        (npy.getvalue(), {"sigma": 2}, "not both"),
+    ]:
+        response = client.post("/api/v1/deblur", params={"method": TEST_METHOD, **params}, files={"file": image, "psf": ("psf", psf)})
+        assert response.status_code == 422 and words in response.json()["detail"], response.text
+        assert len(response.json()["detail"].splitlines()) == 1
+    # no method named and a measured PSF: the kernel-aware default, as with sigma
+    response = client.post("/api/v1/deblur", params={"format": "json"}, files={"file": image, "psf": ("psf", npy.getvalue())})
+    assert response.status_code == 200 and response.json()["method"] == default_method(kernel_known=True)
+
+
 def test_known_sigma_and_default_method(client):
     response = post(client, encode("png8"), sigma=1.5)
     assert response.status_code == 200, response.text

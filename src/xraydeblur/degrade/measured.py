@@ -49,42 +49,63 @@ def load_psf(path: str | Path) -> np.ndarray:
 
 
 def _read(path: Path) -> np.ndarray:
-    name = path.name
+    return _read_source(path, path.suffix.lower() == ".npy", f"--psf {path.name}")
+
+
+#: the first bytes of a NumPy .npy file
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def psf_from_bytes(data: bytes, prefix: str = "psf") -> np.ndarray:
+    """The PSF in ``data``, the bytes of a ``.npy``, PNG or TIFF file (an upload; never
+    written to disk), as :func:`load_psf` returns it. Errors are one line starting with
+    ``prefix``."""
+    import io
+
+    if not data:
+        raise InputError(f"{prefix}: the PSF file is empty")
+    return validate_psf(_read_source(io.BytesIO(data), data.startswith(NPY_MAGIC), prefix), prefix=prefix)
+
+
+def _read_source(source, is_npy: bool, prefix: str) -> np.ndarray:
+    """Array from a path or file object holding a .npy (``is_npy``) or an image."""
     try:
-        if path.suffix.lower() == ".npy":
-            return np.load(path, allow_pickle=False)
+        if is_npy:
+            return np.load(source, allow_pickle=False)
         from PIL import Image
 
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             if img.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "F"):
-                raise InputError(f"--psf {name}: PSF image must be single-channel grayscale, not {img.mode}")
+                raise InputError(f"{prefix}: PSF image must be single-channel grayscale, not {img.mode}")
             return np.asarray(img)
     except InputError:
         raise
     except Exception as exc:  # corrupt or truncated file, pickled object array, ...
-        raise InputError(f"--psf {name}: cannot read a PSF from it ({type(exc).__name__})") from None
+        raise InputError(f"{prefix}: cannot read a PSF from it ({type(exc).__name__})") from None
 
 
-def validate_psf(psf: np.ndarray, name: str = "PSF") -> np.ndarray:
+def validate_psf(psf: np.ndarray, name: str = "PSF", prefix: str | None = None) -> np.ndarray:
     """Check a PSF array (see the module docstring) and return it as float64 (K, K) with
-    sum 1, zero-padded to square on both sides if it is not."""
+    sum 1, zero-padded to square on both sides if it is not. Errors start with
+    ``prefix`` (default ``"--psf NAME"``)."""
+    name = prefix or f"--psf {name}"
     psf = np.asarray(psf)
     if psf.dtype.kind not in "biuf":
-        raise InputError(f"--psf {name}: PSF must hold numbers, not {psf.dtype}")
+        raise InputError(f"{name}: PSF must hold numbers, not {psf.dtype}")
     if psf.ndim != 2:
-        raise InputError(f"--psf {name}: PSF must be a 2-D array, got shape {psf.shape}")
+        raise InputError(f"{name}: PSF must be a 2-D array, got shape {psf.shape}")
     if psf.shape[0] % 2 == 0 or psf.shape[1] % 2 == 0:
-        raise InputError(f"--psf {name}: PSF sides must be odd (centred on the middle pixel), got {psf.shape[0]} x {psf.shape[1]}")
+        raise InputError(f"{name}: PSF sides must be odd (centred on the middle pixel), got {psf.shape[0]} x {psf.shape[1]}")
     if max(psf.shape) > MAX_PSF_SIDE:
-        raise InputError(f"--psf {name}: PSF is {psf.shape[0]} x {psf.shape[1]} px; at most {MAX_PSF_SIDE} px per side")
+        raise InputError(f"{name}: PSF is {psf.shape[0]} x {psf.shape[1]} px; at most {MAX_PSF_SIDE} px per side")
     psf = psf.astype(np.float64)
     if not np.isfinite(psf).all():
-        raise InputError(f"--psf {name}: PSF has NaN or infinite values")
+        raise InputError(f"{name}: PSF has NaN or infinite values")
     if (psf < 0).any():
-        raise InputError(f"--psf {name}: PSF has negative values; subtract the background and clip at 0 first")
+        raise InputError(f"{name}: PSF has negative values; subtract the background and clip at 0 first")
     total = psf.sum()
     if total <= 0:
-        raise InputError(f"--psf {name}: PSF is all zero")
+        raise InputError(f"{name}: PSF is all zero")
     side = max(psf.shape)  # both sides odd: zero rows/columns on both sides keep the centre
     dy, dx = (side - psf.shape[0]) // 2, (side - psf.shape[1]) // 2
     return np.pad(psf / total, ((dy, dy), (dx, dx)))

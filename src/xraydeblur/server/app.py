@@ -2,7 +2,8 @@
 
 Endpoints
 ---------
-``POST /api/v1/deblur``   raw image bytes in (or multipart field ``file``), result out as
+``POST /api/v1/deblur``   raw image bytes in (or multipart field ``file``, plus optionally
+                          a measured PSF in field ``psf``), result out as
                           PNG, derived DICOM or JSON (chosen by ``Accept`` or ``?format=``)
 ``GET  /api/v1/models``   deblurring methods with versions, the default marked, and limits
 ``GET  /healthz``         liveness and queue state
@@ -37,8 +38,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..methods import available_methods, default_method, get_method
 from .limiter import InferenceLimiter
-from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, process, safeguard_summary
-from .upload import MEDIA_TYPES, ApiError, choose_output, read_body
+from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, measured_psf, process, safeguard_summary
+from .upload import MEDIA_TYPES, ApiError, choose_output, read_upload
 
 log = logging.getLogger("xraydeblur.server")
 
@@ -191,6 +192,9 @@ def _docs_page(app: FastAPI) -> str:
 
 DEBLUR_DESCRIPTION = """Send the image file itself as the request body (PNG, JPEG, TIFF or DICOM;
 any Content-Type except multipart is read as raw bytes), or a multipart form with field "file".
+A known blur is given either as query parameters (sigma, or kernel= with its parameters) or, in
+a multipart form, as a measured PSF file in field "psf" (.npy, or a grayscale PNG/TIFF; odd sides,
+centred, non-negative, at most 129 px; normalised to sum 1), read in memory like the image.
 The response format follows ?format= (png, dicom, json) or else the Accept header:
 image/png (16-bit, 8-bit for 8-bit sources), application/dicom (derived DICOM, DICOM input only)
 or application/json (metadata plus the result as base64 16-bit PNG; with ?pixels=true also raw
@@ -209,7 +213,11 @@ DEBLUR_OPENAPI = {
             "image/jpeg": _BODY_SCHEMA,
             "image/tiff": _BODY_SCHEMA,
             "multipart/form-data": {
-                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}, "psf": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
             },
         },
     }
@@ -352,12 +360,20 @@ def create_app(
             names = []
         if not names:
             raise ApiError(503, "no deblurring method is available on this server", {"Retry-After": "60"})
+        if method_name is not None and method_name not in names:
+            raise ApiError(422, f"unknown method {method_name[:60]!r}; available: {', '.join(names)}")
+
+        upload = await read_upload(request, settings.max_upload_bytes)
+        data = upload.data
+        if upload.psf is not None:  # a measured PSF, multipart field "psf"
+            if psf is not None:
+                raise ApiError(422, "give the blur either as query parameters or as a psf file, not both")
+            psf = await run_in_threadpool(measured_psf, upload.psf)
+            label = f"measured PSF {psf.shape[0]}x{psf.shape[1]} px"
         name = method_name or (await run_in_threadpool(default_method, psf is not None))
         if name not in names:
             raise ApiError(422, f"unknown method {name[:60]!r}; available: {', '.join(names)}")
         method = get_method(name)
-
-        data = await read_body(request, settings.max_upload_bytes)
         if not data:
             raise ApiError(422, "the upload is empty; send the image file as the request body")
         kind = detect_format(data[:256])

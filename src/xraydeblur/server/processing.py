@@ -160,6 +160,19 @@ def kernel_from_query(kernel: str | None, **values: float | None) -> tuple[np.nd
     return spec.kernel(), spec.name
 
 
+def measured_psf(data: bytes) -> np.ndarray:
+    """A measured PSF from an upload's ``psf`` form field (the bytes of a .npy, PNG or
+    TIFF file, read in memory), as float64 (K, K) summing to 1; a bad one is an
+    :class:`ApiError` 422 with the one-line reason of
+    :func:`xraydeblur.degrade.measured.psf_from_bytes`."""
+    from ..degrade.measured import psf_from_bytes
+
+    try:
+        return psf_from_bytes(data, prefix="psf")
+    except InputError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
 def process(
     data: bytes,
     method: Method,

@@ -25,8 +25,28 @@ def _megabytes(n: int) -> str:
     return f"{n / 1e6:.3g} MB" if n >= 1e5 else f"{n} bytes"
 
 
+@dataclass(frozen=True)
+class Upload:
+    """What a deblur request carried: the image file's bytes and, from a multipart form's
+    ``psf`` field, a measured PSF file's bytes (None when absent)."""
+
+    data: bytes
+    psf: bytes | None = None
+
+
+async def read_upload(request: Request, max_bytes: int) -> Upload:
+    """The image (raw body, or multipart field ``file``) and an optional measured PSF
+    (multipart field ``psf``), all in memory, refusing (413) a body over ``max_bytes``."""
+    body = await read_body(request, max_bytes)
+    content_type = request.headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        fields = form_fields(body, content_type)
+        return Upload(_file_field(fields), fields.get("psf", (None, None))[1])
+    return Upload(body)
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refusing (413) anything over ``max_bytes`` without reading it all."""
+    """The raw request body, refusing (413) anything over ``max_bytes`` without reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -45,15 +65,22 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
                 raise ApiError(413, f"upload is over the limit of {_megabytes(max_bytes)}")
     except ClientDisconnect:
         raise ApiError(400, "the client closed the connection during the upload") from None
-    body = bytes(buffer)
-    content_type = request.headers.get("content-type", "")
-    if content_type.lower().startswith("multipart/form-data"):
-        return extract_form_file(body, content_type)
-    return body
+    return bytes(buffer)
 
 
-def extract_form_file(body: bytes, content_type: str, field: str = "file") -> bytes:
-    """The bytes of form field ``field`` (else the first part carrying a file name)."""
+def _file_field(fields: dict[str, tuple[bool, bytes]]) -> bytes:
+    """The image: form field ``file``, else the first other part carrying a file name."""
+    if "file" in fields:
+        return fields["file"][1]
+    for name, (has_filename, data) in fields.items():
+        if has_filename and name != "psf":
+            return data
+    raise ApiError(422, "multipart/form-data upload has no 'file' field")
+
+
+def form_fields(body: bytes, content_type: str) -> dict[str, tuple[bool, bytes]]:
+    """The parts of a ``multipart/form-data`` body: field name -> (has a file name,
+    bytes); the first part of a name wins."""
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -96,16 +123,12 @@ def extract_form_file(body: bytes, content_type: str, field: str = "file") -> by
     except (FormParserError, ValueError):
         raise ApiError(400, "malformed multipart/form-data body") from None
 
-    fallback = None
+    fields: dict[str, tuple[bool, bytes]] = {}
     for part in parts:
         _, disposition = parse_options_header(part["headers"].get(b"content-disposition", b""))
-        if disposition.get(b"name") == field.encode():
-            return bytes(part["data"])
-        if fallback is None and b"filename" in disposition:
-            fallback = part
-    if fallback is not None:
-        return bytes(fallback["data"])
-    raise ApiError(422, f"multipart/form-data upload has no '{field}' field")
+        name = disposition.get(b"name", b"").decode("utf-8", "replace")
+        fields.setdefault(name, (b"filename" in disposition, bytes(part["data"])))
+    return fields
 
 
 #: output format -> media type
