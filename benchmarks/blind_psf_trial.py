@@ -26,11 +26,11 @@ can be chosen from it without re-running).
 """
 
 import argparse
-import json
 import sys
 import time
+from collections import Counter
 
-import numpy as np
+from _trial import row_means, write_trial
 
 def _other_blurs():
     from xraydeblur.degrade.spec import Degradation
@@ -106,19 +106,12 @@ def main() -> int:
                 }
             )
             print(f"{samples[-1]['case'][-40:]:40s} {found.label():40s} " + " ".join(f"{v:6.2f}" for v in samples[-1]["psnr"].values()), flush=True)
-    families = list(dict.fromkeys(s["family"] for s in samples))
     print("\n| degradation | " + " | ".join(COLUMNS) + " | identified |\n|---|" + "---|" * (len(COLUMNS) + 1))
-    table = {}
-    for fam in families:
-        rows = [s for s in samples if s["family"] == fam]
-        table[fam] = {c: float(np.mean([s["psnr"][c] for s in rows])) for c in COLUMNS}
-        found = {}
-        for s in rows:
-            found[s["found"]["family"]] = found.get(s["found"]["family"], 0) + 1
-        print(f"| {fam} | " + " | ".join(f"{table[fam][c]:.2f}" for c in COLUMNS) + " | " + ", ".join(f"{k} {v}" for k, v in found.items()) + " |")
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"command": "python benchmarks/blind_psf_trial.py " + " ".join(sys.argv[1:]), "split": "val", "table": table, "samples": samples}, fh, indent=1)
+    table = row_means(samples, COLUMNS)
+    for fam, means in table.items():
+        found = Counter(s["found"]["family"] for s in samples if s["family"] == fam)
+        print(f"| {fam} | " + " | ".join(f"{means[c]:.2f}" for c in COLUMNS) + " | " + ", ".join(f"{k} {v}" for k, v in found.items()) + " |")
+    write_trial(args.out, "benchmarks/blind_psf_trial.py", table, samples)
     return 0
 
 

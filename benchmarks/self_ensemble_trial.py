@@ -17,10 +17,10 @@ Prints per-row means and writes JSON with every sample.
 """
 
 import argparse
-import json
 import sys
 
 import numpy as np
+from _trial import row_means, write_trial
 
 COLUMNS = ("input", "blind", "blind x2", "blind x8")
 
@@ -67,14 +67,10 @@ def main() -> int:
             samples.append({"case": f"{row.file}::{case.family}", "family": case.family, "psnr": {c: float(psnr(sharp, o)) for c, o in zip(COLUMNS, outs)}})
             print(f"{samples[-1]['case'][-48:]:48s} " + " ".join(f"{v:6.2f}" for v in samples[-1]["psnr"].values()), flush=True)
     print("\n| degradation | " + " | ".join(COLUMNS) + " | x8 − blind |\n|---|" + "---|" * (len(COLUMNS) + 1))
-    table = {}
-    for fam in dict.fromkeys(s["family"] for s in samples):
-        rows = [s for s in samples if s["family"] == fam]
-        table[fam] = {c: float(np.mean([s["psnr"][c] for s in rows])) for c in COLUMNS}
-        print(f"| {fam} | " + " | ".join(f"{table[fam][c]:.2f}" for c in COLUMNS) + f" | {table[fam]['blind x8'] - table[fam]['blind']:+.2f} |")
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"command": "python benchmarks/self_ensemble_trial.py " + " ".join(sys.argv[1:]), "split": "val", "table": table, "samples": samples}, fh, indent=1)
+    table = row_means(samples, COLUMNS)
+    for fam, means in table.items():
+        print(f"| {fam} | " + " | ".join(f"{means[c]:.2f}" for c in COLUMNS) + f" | {means['blind x8'] - means['blind']:+.2f} |")
+    write_trial(args.out, "benchmarks/self_ensemble_trial.py", table, samples)
     return 0
 
 

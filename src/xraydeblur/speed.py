@@ -29,7 +29,6 @@ KNOWN_KERNEL_SIGMA = 2.0
 IDENTIFIED_MOTION = {"length": 9.0, "angle": 30.0}
 
 
-
 def _child(name: str, size: int, repeats: int, weights_dir: str | None) -> dict:
     import resource
 

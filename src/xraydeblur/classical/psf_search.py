@@ -91,8 +91,8 @@ class PsfEstimate:
 
     @property
     def no_blur_ratio(self) -> float:
-        """How many times worse "no blur" fits than the winner (inf when the winner is
-        "no blur" itself is not meant: then 1.0)."""
+        """How many times worse "no blur" fits than the winner: its score over the
+        winner's (1.0 when the winner is "no blur" itself)."""
         if self.family == "none":
             return 1.0
         return float(self.runner_up.get("none", np.inf) / max(self.score, 1e-12))

@@ -135,7 +135,7 @@ GAINS: dict[str, float | str | None] = {
 #: ``benchmarks/results/data_step_gain-identified.json``): a slightly wrong PSF makes a
 #: small gain ring. Noise-free float classes only; the others use :data:`GAINS`.
 IDENTIFIED_GAINS: dict[str, float | str | None] = {
-    "disk": None,  # a mis-sized or mis-identified disk lost up to 9.7 dB even at gain 1, 1.2 at gain 10
+    "disk": None,  # a mis-sized or mis-identified disk lost up to 9.7 dB at gain 0.01, 4.8 at 1, 1.2 at 10
     "gaussian": 3.0,  # gain 0.03 is best on average (+2.8 dB) but lost up to 4.9 dB on one crop
     "gaussian-wide": 0.03,
     "motion": 0.01,

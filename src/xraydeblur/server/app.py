@@ -370,9 +370,7 @@ def create_app(
                 raise ApiError(422, "give the blur either as query parameters or as a psf file, not both")
             psf = await run_in_threadpool(measured_psf, upload.psf)
             label = f"measured PSF {psf.shape[0]}x{psf.shape[1]} px"
-        name = method_name or (await run_in_threadpool(default_method, psf is not None))
-        if name not in names:
-            raise ApiError(422, f"unknown method {name[:60]!r}; available: {', '.join(names)}")
+        name = method_name or (await run_in_threadpool(default_method, psf is not None))  # checked above, or a default
         method = get_method(name)
         if not data:
             raise ApiError(422, "the upload is empty; send the image file as the request body")
