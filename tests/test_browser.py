@@ -79,6 +79,15 @@ def demo_phantom(h: int = 416, w: int = 512) -> bytes:
     return buf.getvalue()
 
 
+def _gaussian_psf_npy(size: int, sigma: float) -> bytes:
+    """A measured-PSF stand-in: a ``size`` x ``size`` Gaussian (sum 1) as .npy bytes."""
+    r = np.arange(size) - size // 2
+    psf = np.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+    buf = io.BytesIO()
+    np.save(buf, psf / psf.sum())
+    return buf.getvalue()
+
+
 def _stats(page, canvas: str, x0: float = 0.0, x1: float = 1.0) -> dict:
     return page.evaluate(CANVAS_STATS, [canvas, x0, x1])
 
@@ -224,7 +233,24 @@ def test_web_page_end_to_end(live_server, tmp_path):
             page.click("#run-button")
             page.wait_for_selector("#viewer[data-ready='true']", timeout=90_000)
             assert "given motion-length9-angle30" in page.inner_text("#fact-blur")
+
+            # a measured PSF file goes with the image as a multipart form and is shown as given
+            page.select_option("#blur-kind", "psf")
+            assert page.is_hidden("#size-field") and page.is_hidden("#angle-field") and page.is_visible("#psf-field")
+            page.click("#run-button")
+            assert "Choose a PSF file" in page.inner_text("#error")
+            page.set_input_files("#psf-input", {"name": "bad.npy", "mimeType": "application/octet-stream", "buffer": b"not a psf" * 4})
+            page.click("#run-button")
+            page.wait_for_function("() => document.getElementById('error').innerText.includes('422')", timeout=30_000)
+            page.set_input_files("#psf-input", {"name": "focal_spot.npy", "mimeType": "application/octet-stream", "buffer": _gaussian_psf_npy(7, 1.2)})
+            assert "focal_spot.npy" in page.inner_text("#psf-name")
+            page.evaluate("document.getElementById('viewer').dataset.ready = 'false'")
+            page.click("#run-button")
+            page.wait_for_selector("#viewer[data-ready='true']", timeout=90_000)
+            assert page.is_hidden("#error")
+            assert "given measured PSF 7x7 px" in page.inner_text("#fact-blur")
             page.select_option("#blur-kind", "gaussian")
+            assert page.is_visible("#size-field") and page.is_hidden("#psf-field")
             page.fill("#sigma-input", "")
 
             page.screenshot(path=str(artifacts / "browser.png"))
@@ -232,7 +258,7 @@ def test_web_page_end_to_end(live_server, tmp_path):
                 _docs_screenshot(page, tmp_path)
         finally:
             browser.close()
-    unexpected = [e for e in errors if "status of 415" not in e]  # the deliberate bad upload
+    unexpected = [e for e in errors if "status of 415" not in e and "status of 422" not in e]  # the deliberate bad uploads
     assert not unexpected, unexpected
     assert list(server.tmpdir.iterdir()) == []
 

@@ -50,6 +50,13 @@ def test_tile_layout_covers_evenly_with_at_least_the_overlap(length):
     assert len(spacing) == 0 or spacing.max() - spacing.min() <= 1  # evenly spread
 
 
+@pytest.mark.parametrize("length", [600, 900, 2080, 2532, 3001])
+def test_tile_layout_prefers_sides_that_are_odd_multiples_of_16(length):
+    """Multiples of 32 px ran slower per pixel (benchmarks/tile_layout.py)."""
+    side, _ = tile_layout(length, 448, 64)
+    assert side % 16 == 0 and (side // 16) % 2 == 1 and side <= 448
+
+
 def test_parallel_tiles_give_the_same_result_as_sequential():
     backend = TorchBackend(_local_model())
     image = np.random.default_rng(2).random((1, 700, 530), dtype=np.float32)

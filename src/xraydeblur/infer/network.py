@@ -13,10 +13,13 @@ from ..train.weights import load_weights
 from .backends import choose_backend
 from .tiling import tiled_apply
 
-#: largest tile side (px). Tiles are then spread evenly (a 2048 px image with its
-#: margins takes 6 x 6 tiles of 400 px). On the 2-core target, tiles of about 400 px
-#: ran the flagship faster than larger ones (they stay in cache); the resulting time is
-#: in docs/results/speed.json (benchmarks/speed.py).
+#: largest tile side (px). Tiles are then spread evenly, with sides that are odd
+#: multiples of 16 px (:func:`.tiling.tile_layout`; a 2048 px image with its margins
+#: takes 6 x 6 tiles of 400 px). Smaller tiles run faster per pixel on the 2-core
+#: target (they stay in cache) but the network's channel attention then pools over
+#: less of the image: 240 px tiles were 18 % faster and 0.06 dB further from
+#: whole-image inference on validation, 448 px (this) 0.011 dB
+#: (``benchmarks/tile_layout.py``, benchmarks/results/tile_layout.json).
 TILE = 448
 
 #: reflect padding added around the image before tiling (px): keeps image borders

@@ -12,6 +12,7 @@
     fileInput: $("file-input"), dropzone: $("dropzone"), fileName: $("file-name"), formatHint: $("format-hint"),
     method: $("method-select"), sigma: $("sigma-input"), run: $("run-button"),
     blurKind: $("blur-kind"), blurSizeLabel: $("blur-size-label"), angleField: $("angle-field"), angle: $("angle-input"),
+    sizeField: $("size-field"), psfField: $("psf-field"), psfInput: $("psf-input"), psfName: $("psf-name"),
     progress: $("progress"), progressBar: $("progress-bar"), progressText: $("progress-text"), error: $("error"),
     wlWidth: $("wl-width"), wlCenter: $("wl-center"), wlWidthValue: $("wl-width-value"), wlCenterValue: $("wl-center-value"),
     wlReset: $("wl-reset"), viewReset: $("view-reset"),
@@ -24,7 +25,7 @@
   const modeButtons = Array.from(document.querySelectorAll(".seg[data-mode]"));
 
   const state = {
-    file: null, busy: false, limits: null, result: null,
+    file: null, psf: null, busy: false, limits: null, result: null,
     w: 0, h: 0, vmax: 255, beforePx: null, afterPx: null,
     offBefore: null, offAfter: null,
     win: { center: 128, width: 256 }, defaultWin: { center: 128, width: 256 },
@@ -40,8 +41,8 @@
       state.limits = info.limits || null;
       el.method.textContent = "";
       if (info.methods.length) {
-        // "automatic": the server picks the default, or the kernel-aware network when σ is given
-        const auto = new Option(`automatic: ${info.default}, kernel-aware with a known σ`, "", true, true);
+        // "automatic": the server picks the default, or the kernel-aware network when the blur is given
+        const auto = new Option(`automatic: ${info.default}, kernel-aware with a known blur`, "", true, true);
         auto.title = "Let the server choose the best method for what is known about the blur";
         el.method.append(auto);
       }
@@ -113,31 +114,67 @@
     disk: { param: "radius", name: "radius", max: 64 },
   };
 
+  // a measured PSF file stays in the browser's memory until it is sent with the image
+  const MAX_PSF_BYTES = 4 * 1024 * 1024;
+
   function updateBlurKind() {
+    const measured = el.blurKind.value === "psf";
+    el.sizeField.hidden = measured;
+    el.psfField.hidden = !measured;
+    el.angleField.hidden = el.blurKind.value !== "motion";
+    if (measured) return;
     const blur = BLUR_KINDS[el.blurKind.value];
     el.blurSizeLabel.textContent = `${blur.name} in px`;
     el.sigma.max = String(blur.max);
-    el.angleField.hidden = el.blurKind.value !== "motion";
   }
   el.blurKind.addEventListener("change", updateBlurKind);
+
+  el.psfInput.addEventListener("change", () => {
+    const file = el.psfInput.files && el.psfInput.files[0];
+    state.psf = null;
+    el.psfName.textContent = "";
+    if (!file) return;
+    if (file.size > MAX_PSF_BYTES) {
+      showError(`The PSF file is ${(file.size / 1e6).toFixed(1)} MB; a PSF is a small kernel (at most ${MAX_PSF_BYTES / 1e6 | 0} MB).`);
+      el.psfInput.value = "";
+      return;
+    }
+    clearError();
+    state.psf = file;
+    el.psfName.textContent = `${file.name} (${(file.size / 1024).toFixed(1)} KB)`;
+  });
+
+  // the request's query parameters and, for a measured PSF, the form fields; null after an error
+  function blurRequest(params) {
+    if (el.blurKind.value === "psf") {
+      if (!state.psf) { showError("Choose a PSF file (.npy or 16-bit PNG), or pick another kind of blur."); return null; }
+      const form = new FormData();
+      form.append("file", state.file, state.file.name || "image");
+      form.append("psf", state.psf, state.psf.name || "psf");
+      return form;
+    }
+    const sizeText = el.sigma.value.trim();
+    if (sizeText) {
+      const blur = BLUR_KINDS[el.blurKind.value];
+      const size = Number(sizeText);
+      if (!(size > 0 && size <= blur.max)) { showError(`Known blur ${blur.name} must be a number above 0 and at most ${blur.max} px (or empty).`); return null; }
+      if (el.blurKind.value !== "gaussian") params.set("kernel", el.blurKind.value);
+      params.set(blur.param, String(size));
+      if (el.blurKind.value === "motion") {
+        const angle = Number(el.angle.value.trim() || "0");
+        if (!Number.isFinite(angle)) { showError("Motion angle must be a number of degrees."); return null; }
+        params.set("angle", String(angle));
+      }
+    }
+    return state.file;
+  }
 
   function runDeblur() {
     if (!state.file || state.busy) return;
     const params = new URLSearchParams({ format: "json", pixels: "true" });
     if (el.method.value) params.set("method", el.method.value);
-    const sizeText = el.sigma.value.trim();
-    if (sizeText) {
-      const blur = BLUR_KINDS[el.blurKind.value];
-      const size = Number(sizeText);
-      if (!(size > 0 && size <= blur.max)) { showError(`Known blur ${blur.name} must be a number above 0 and at most ${blur.max} px (or empty).`); return; }
-      if (el.blurKind.value !== "gaussian") params.set("kernel", el.blurKind.value);
-      params.set(blur.param, String(size));
-      if (el.blurKind.value === "motion") {
-        const angle = Number(el.angle.value.trim() || "0");
-        if (!Number.isFinite(angle)) { showError("Motion angle must be a number of degrees."); return; }
-        params.set("angle", String(angle));
-      }
-    }
+    const body = blurRequest(params);
+    if (body === null) return;
     clearError();
     state.busy = true;
     updateRunButton();
@@ -145,7 +182,8 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", `/api/v1/deblur?${params}`);
     xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    // a FormData body sets its own multipart Content-Type (with the boundary)
+    if (!(body instanceof FormData)) xhr.setRequestHeader("Content-Type", "application/octet-stream");
     xhr.responseType = "text";
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) {
@@ -174,7 +212,7 @@
       el.progress.hidden = true;
       showError("Network error: the server could not be reached.");
     };
-    xhr.send(state.file);
+    xhr.send(body);
   }
 
   // ---------- decoding ----------
