@@ -16,6 +16,7 @@ xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits
   --out docs/results/benchmark-patient-8bit.json --quiet
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
 python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \
+  --noisy-methods nafnet-kernel nafnet-psf \
   --out docs/results/speed.json
 # failure modes on non-anatomical structures, and how common burned-in overlays are
 python benchmarks/failure_modes.py --out docs/results/failure-modes.json

@@ -85,6 +85,10 @@ def test_speed_is_measured_in_a_fresh_process():
     assert "error" in measure_speed("no-such-method", size=64, repeats=1)
     assert row["kernel"] == "none (blind)"
     assert "| nafnet-kernel [kernel given] |" in speed_table([{**row, "method": "nafnet-kernel", "kernel": "gaussian sigma 2 (given)"}])
+    assert row["scene"] == "noise-free"
+    noisy = measure_speed("wiener", size=128, repeats=1, threads=1, noisy=True)
+    assert noisy["scene"].startswith("noisy (Gaussian sigma 2 px, dose 2000")
+    assert "| wiener [noisy] |" in speed_table([noisy])
 
 
 def test_summary_by_source():
