@@ -44,7 +44,7 @@ def main() -> int:
     from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.data import load_image, split_rows
     from xraydeblur.data.benchmark import BENCHMARK_DEGRADATIONS
-    from xraydeblur.degrade import Degradation
+    from xraydeblur.degrade import Degradation, quantize
     from xraydeblur.infer.data_step import WELL_CONDITIONED_GAIN, gain_for, step_class
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -61,7 +61,7 @@ def main() -> int:
             blurred, kernel = Degradation(d.kind, params, d.dose, d.read_noise).apply(sharp, seed=0)
             blurred = blurred.astype(np.float32)
             if not d.dose and not args.identified:
-                blurred = np.round(blurred * 255.0).astype(np.float32) / 255.0  # an 8-bit PNG / JPEG
+                blurred = quantize(blurred, 8)  # as an 8-bit PNG / JPEG holds it
             key = step_class(blurred, kernel)
             gain = gain_for(key, identified=args.identified)
             if not isinstance(gain, float) or gain < WELL_CONDITIONED_GAIN:

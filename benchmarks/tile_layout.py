@@ -81,6 +81,7 @@ def main() -> int:
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.data import load_image, split_rows
+    from xraydeblur.data.benchmark import BENCHMARK_DOSE, BENCHMARK_READ_NOISE
     from xraydeblur.degrade import Degradation
     from xraydeblur.infer.network import MARGIN, NetworkMethod
     from xraydeblur.infer.tiling import tile_layout
@@ -93,7 +94,7 @@ def main() -> int:
     nets = {}
     for layout in args.layouts:
         tile, overlap = _parse(layout)
-        nets[layout] = NetworkMethod(stem, tile=tile, overlap=overlap, backend=backend.name)
+        nets[layout] = NetworkMethod(stem, tile=tile, overlap=overlap)
         nets[layout].__dict__["backend"] = backend  # one session for all: same speed conditions
     padded = args.size + 2 * MARGIN
     sides = {layout: tile_layout(padded, *_parse(layout)) for layout in args.layouts}
@@ -107,7 +108,7 @@ def main() -> int:
 
     whole_net = NetworkMethod(stem, tile=100_000, backend="torch")  # one tile: the whole image
     degradations = {
-        "gaussian-sigma2+noise": Degradation("gaussian", {"sigma": 2.0}, dose=2000.0, read_noise=0.002),
+        "gaussian-sigma2+noise": Degradation("gaussian", {"sigma": 2.0}, dose=BENCHMARK_DOSE, read_noise=BENCHMARK_READ_NOISE),
         "motion-length9": Degradation("motion", {"length": 9, "angle": 30.0}),
     }
     rows = []
