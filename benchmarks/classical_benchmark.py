@@ -10,7 +10,9 @@ Modes (all deterministic; images are picked evenly across sources):
   tables and writes JSON;
 * ``--tune`` - grid search of the methods' parameters per degradation family
   (gaussian / motion / disk, noise-free / noisy) on the VALIDATION split only,
-  written to ``src/xraydeblur/classical/defaults.json``;
+  written to ``src/xraydeblur/classical/defaults.json``; with ``--quantise8`` the
+  noise-free cases rounded to 8 bit (as a PNG or JPEG holds them), tuned as the
+  "+8bit" classes and merged into the same file (the other classes are kept);
 * ``--calibrate-sigma`` - fit the blur-width estimator's two constants on the
   TRAINING split and report its accuracy on ``--split``;
 * ``--timing`` - seconds per function on one 2000 x 2000 image;
@@ -20,6 +22,8 @@ Modes (all deterministic; images are picked evenly across sources):
 Examples::
 
     python benchmarks/classical_benchmark.py --tune --max-images 6 --crop 128
+    python benchmarks/classical_benchmark.py --tune --quantise8 --max-images 6 --crop 128 \
+        --low-rank-images 2 --out benchmarks/results/classical_tuning-8bit.json
     python benchmarks/classical_benchmark.py --split test --scheme patient \\
         --max-images 12 --crop 256 --out benchmarks/results/classical.json
     python benchmarks/classical_benchmark.py --calibrate-sigma --split test
@@ -53,7 +57,7 @@ from xraydeblur.classical import (  # noqa: E402
 from xraydeblur.classical import _defaults  # noqa: E402
 from xraydeblur.classical import estimate as estimate_module  # noqa: E402
 from xraydeblur.data import benchmark_cases, load_image, split_rows  # noqa: E402
-from xraydeblur.degrade import gaussian_blur  # noqa: E402
+from xraydeblur.degrade import gaussian_blur, quantize  # noqa: E402
 from xraydeblur.methods import get_method  # noqa: E402
 from xraydeblur.metrics import psnr, ssim  # noqa: E402
 
@@ -62,6 +66,9 @@ BORDER = 8
 
 # tuning grids (small on purpose: run on small validation crops)
 WIENER_GRID = {"balance_gain": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0], "min_balance": [3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
+#: 8-bit input looks noise-free to the balance estimate, so the floor sets the balance:
+#: the grid goes higher (its optimum sat on the float grid's edge, 1e-2)
+WIENER_GRID_8BIT = {**WIENER_GRID, "min_balance": WIENER_GRID["min_balance"] + [3e-2, 1e-1]}
 RL_ITERATIONS = [5, 10, 20, 40, 80, 120, 200]
 RL_TV = [0.0, 0.001, 0.003, 0.01]
 LOW_RANK_GRID = {"weight": [0.01, 0.05, 0.2], "smoothness_scale": [0.3, 1.0], "min_noise": [0.001, 0.003]}
@@ -111,9 +118,9 @@ def load_cases(rows, crop: int):
     return out
 
 
-def tuning_key(case) -> str:
+def tuning_key(case, quantise8: bool = False) -> str:
     d = case.degradation
-    return d.kind + ("+noise" if d.dose else "")
+    return d.kind + ("+noise" if d.dose else "+8bit" if quantise8 else "")
 
 
 def scores(sharp, estimate) -> dict:
@@ -271,15 +278,20 @@ def run_tuning(args) -> dict:
     lr_rows = {r.file for r in rows[: args.low_rank_images]}
     print(f"# tuning on {len(rows)} validation images ({args.scheme} split), crop {args.crop}; low-rank on {len(lr_rows)}", flush=True)
     loaded = load_cases(rows, args.crop)
+    if args.quantise8:
+        loaded = [(c, s, quantize(d, 8), k) for c, s, d, k in loaded if not c.degradation.dose]
     groups = defaultdict(list)
     for case, sharp, degraded, kernel in loaded:
-        groups[tuning_key(case)].append((case, sharp, degraded, kernel))
+        groups[tuning_key(case, args.quantise8)].append((case, sharp, degraded, kernel))
 
-    # noise threshold between the noise-free and noisy cases (geometric mean)
-    nf = [estimate_noise_sigma(d) for c, s, d, k in loaded if not c.degradation.dose]
-    ny = [estimate_noise_sigma(d) for c, s, d, k in loaded if c.degradation.dose]
-    threshold = float(np.sqrt(max(nf) * min(ny))) if max(nf) < min(ny) else _defaults.FALLBACK["noise_threshold"]
-    print(f"noise estimate: noise-free max {max(nf):.4f}, noisy min {min(ny):.4f} -> threshold {threshold:.4f}", flush=True)
+    if args.quantise8:
+        threshold = float(_defaults.load_defaults()["noise_threshold"])
+    else:
+        # noise threshold between the noise-free and noisy cases (geometric mean)
+        nf = [estimate_noise_sigma(d) for c, s, d, k in loaded if not c.degradation.dose]
+        ny = [estimate_noise_sigma(d) for c, s, d, k in loaded if c.degradation.dose]
+        threshold = float(np.sqrt(max(nf) * min(ny))) if max(nf) < min(ny) else _defaults.FALLBACK["noise_threshold"]
+        print(f"noise estimate: noise-free max {max(nf):.4f}, noisy min {min(ny):.4f} -> threshold {threshold:.4f}", flush=True)
 
     tuned = {"wiener": {}, "richardson-lucy": {}, "low-rank": {}}
     grid_scores = {"wiener": {}, "richardson-lucy": {}, "low-rank": {}}
@@ -289,7 +301,8 @@ def run_tuning(args) -> dict:
         # Wiener: balance = max(min_balance, balance_gain * automatic estimate)
         autos = [estimate_balance(d, k) for s, d, k in triples]
         res = {}
-        for gain, low in itertools.product(WIENER_GRID["balance_gain"], WIENER_GRID["min_balance"]):
+        grid = WIENER_GRID_8BIT if args.quantise8 else WIENER_GRID
+        for gain, low in itertools.product(grid["balance_gain"], grid["min_balance"]):
             res[(gain, low)] = float(np.mean([psnr(s, wiener(d, k, balance=max(low, gain * a))) for (s, d, k), a in zip(triples, autos)]))
         (gain, low), best = max(res.items(), key=lambda kv: kv[1])
         tuned["wiener"][key] = {"balance_gain": gain, "min_balance": low}
@@ -333,7 +346,14 @@ def run_tuning(args) -> dict:
         "criterion": "mean PSNR (full image) per family",
         "date": time.strftime("%Y-%m-%d"),
     }
-    defaults = {"_meta": meta, "noise_threshold": round(threshold, 5), **tuned}
+    if args.quantise8:
+        # merged into the stored file: its float classes and their _meta stay
+        defaults = json.loads(_defaults.DEFAULTS_PATH.read_text())
+        for method, classes in tuned.items():
+            defaults[method].update(classes)
+        defaults["_meta_8bit"] = {**meta, "tuned_on": "noise-free cases rounded to 8 bit, " + meta["tuned_on"]}
+    else:
+        defaults = {"_meta": meta, "noise_threshold": round(threshold, 5), **tuned}
     return {"defaults": defaults, "grid_scores": grid_scores, "elapsed_seconds": time.time() - t0}
 
 
@@ -472,6 +492,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/classical.json, classical_tuning.json or classical_sigma_calibration.json)")
     p.add_argument("--markdown", default=None, help="also write the markdown tables to this file")
     p.add_argument("--tune", action="store_true", help="tune defaults on the validation split and write defaults.json")
+    p.add_argument("--quantise8", action="store_true", help="with --tune: tune the '+8bit' classes (noise-free input rounded to 8 bit) and merge them into defaults.json")
     p.add_argument("--calibrate-sigma", action="store_true", help="calibrate the blur-width estimator on the training split")
     p.add_argument("--timing", action="store_true", help="time every function on one 2000 x 2000 image (low-rank on crops)")
     p.add_argument("--blind-low-rank", action="store_true", help="evaluate low_rank_blind (kernel estimation) on --split")
@@ -502,7 +523,7 @@ def main(argv=None) -> int:
         args.low_rank_images = 2 if args.low_rank_images is None else args.low_rank_images
         out = run_tuning(args)
         _defaults.DEFAULTS_PATH.write_text(json.dumps(out["defaults"], indent=1) + "\n")
-        Path(args.out or results / "classical_tuning.json").write_text(json.dumps(out, indent=1))
+        Path(args.out or results / ("classical_tuning-8bit.json" if args.quantise8 else "classical_tuning.json")).write_text(json.dumps(out, indent=1))
         print(f"wrote {_defaults.DEFAULTS_PATH}")
         return 0
     args.max_images = args.max_images or 12

@@ -105,12 +105,10 @@ def score_samples(
     a PNG or JPEG upload holds it), fixed gains only (the discrepancy rules need a noise
     level that rounding hides from the estimate). ``identified``: the kernel is the
     trusted identified PSF (untrusted samples left out), noise-free only, fixed gains."""
-    from xraydeblur.infer.identify import identified_kernel
-
-    from xraydeblur.classical import tuned_balance
     from xraydeblur.data import benchmark_cases, load_image
     from xraydeblur.degrade import quantize
-    from xraydeblur.infer.data_step import apply_rule, discrepancy_correction, step_class
+    from xraydeblur.infer.data_step import apply_rule, cg_iterations_for, discrepancy_correction, step_balance, step_class
+    from xraydeblur.infer.identify import identified_kernel
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -131,16 +129,16 @@ def score_samples(
                 if k is None:
                     continue
             z = kernel_net(y, k)
-            balance, reg = tuned = tuned_balance(y, k)
+            balance, reg = tuned = step_balance(y, k)
             key = step_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
-            outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned)) for g in gains]
+            outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned, key=key)) for g in gains]
             if not (quantise8 or identified):
-                outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t)) for t in TARGETS]
-                outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned)))
+                outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t, cg_iterations=cg_iterations_for(key))) for t in TARGETS]
+                outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned, key=key)))
             if weighted and key.endswith("+noise"):
-                outs += [(f"{WEIGHTED} {g:g}", apply_rule(f"{WEIGHTED} {g:g}", y, z, k, tuned)) for g in WEIGHTED_GAINS]
+                outs += [(f"{WEIGHTED} {g:g}", apply_rule(f"{WEIGHTED} {g:g}", y, z, k, tuned, key=key)) for g in WEIGHTED_GAINS]
             samples.append({"image": row.file, "family": case.family, "class": key, "psnr": {name: psnr(sharp, out) for name, out in outs}})
             if identified:
                 samples[-1]["identified"] = facts

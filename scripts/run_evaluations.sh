@@ -12,7 +12,7 @@ xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --methods $M
 xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh \
   --max-images 12 --crop 256 --methods $METHODS --out docs/results/benchmark-source-mhh.json --quiet
 # the same benchmark with every input rounded to 8 bit, as a PNG or JPEG upload holds it
-xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits 8 --methods nafnet-blind nafnet-psf nafnet-kernel wiener \
+xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits 8 --methods nafnet-blind nafnet-psf nafnet-kernel wiener richardson-lucy low-rank \
   --out docs/results/benchmark-patient-8bit.json --quiet
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
 python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \

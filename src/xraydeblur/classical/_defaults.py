@@ -2,9 +2,10 @@
 
 ``benchmarks/classical_benchmark.py --tune`` writes ``defaults.json`` next to this
 module from a grid search on the validation split. Parameters are stored per
-degradation *family*: "gaussian", "motion" or "disk", each noise-free and with
-"+noise". At run time the family is read off the kernel (:func:`kernel_family`)
-and the noise class off the image (:func:`is_noisy`).
+degradation *family*: "gaussian", "motion" or "disk", each noise-free, with "+noise" and, for noise-free
+input rounded to 8 bit (a PNG or JPEG), with "+8bit" (``--tune --quantise8``). At run
+time the family is read off the kernel (:func:`kernel_family`) and the noise class off
+the image (:func:`is_noisy`, :func:`xraydeblur.classical._common.is_8bit_quantised`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import estimate_noise_sigma
+from ._common import estimate_noise_sigma, is_8bit_quantised
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.json")
 FAMILIES = ("gaussian", "motion", "disk")
@@ -126,12 +127,18 @@ def is_noisy(image: np.ndarray, threshold: float | None = None) -> bool:
 def run_time_class(image: np.ndarray, kernel: np.ndarray) -> str:
     """The class tuned settings are looked up by: the blur family read off ``kernel``
     (:func:`kernel_family`) plus ``"+noise"`` when ``image`` is judged noisy
-    (:func:`is_noisy`), e.g. ``"motion+noise"``."""
-    return kernel_family(kernel) + ("+noise" if is_noisy(image) else "")
+    (:func:`is_noisy`), e.g. ``"motion+noise"``, or ``"+8bit"`` when it is not noisy but
+    holds 8-bit values (:func:`xraydeblur.classical._common.is_8bit_quantised`: rounding
+    noise of 0.0011 rms that the noise estimate cannot see but an inverse amplifies)."""
+    if is_noisy(image):
+        return kernel_family(kernel) + "+noise"
+    return kernel_family(kernel) + ("+8bit" if is_8bit_quantised(image) else "")
 
 
-def params_for(method: str, image: np.ndarray, kernel: np.ndarray) -> dict:
-    """Tuned keyword arguments of ``method`` for this image and kernel."""
-    key = run_time_class(image, kernel)
+def params_for(method: str, image: np.ndarray, kernel: np.ndarray, key: str | None = None) -> dict:
+    """Tuned keyword arguments of ``method`` for this image and kernel, looked up by
+    ``key`` (default: their :func:`run_time_class`); a class ``defaults.json`` lacks
+    falls back to the family's noise-free settings."""
+    key = key or run_time_class(image, kernel)
     table = load_defaults()[method]
     return dict(table.get(key) or table[key.split("+")[0]])

@@ -47,7 +47,9 @@ An input rounded to 8 bit (a PNG or JPEG upload) carries rounding noise (0.0011 
 that the noise estimate misses, so it has its own "+8bit" classes, chosen the same
 way on the same validation crops rounded to 8 bit (``python
 benchmarks/data_step_gain.py --quantise8``, fixed gains only;
-``benchmarks/results/data_step_gain-8bit.json``). With the float classes' gains
+``benchmarks/results/data_step_gain-8bit.json``; its Wiener column ran Wiener with
+the float settings, before the classical methods had their own "+8bit" settings, and
+the gains multiply the float class's balance, :func:`step_balance`). With the float classes' gains
 (0.01-0.1) the step amplified the rounding noise: 20-31 dB per benchmark row (22-30 per class) instead of the
 blind network's 36.3-41.9 dB. Mean validation PSNR (dB):
 
@@ -66,8 +68,8 @@ inversion is well conditioned; wide ones need more of the network's prior. Befor
 classes were split by width one gain served each family: 0.01 for every noise-free
 family, 10 for noisy motion; the split gains +0.53 dB on 15 px motion, +0.06 dB on
 Gaussian sigma 3 and +0.08 dB on noisy 15 px motion (validation). The step's solve runs
-:data:`CG_ITERATIONS` (200) conjugate-gradient iterations (:data:`CG_ITERATIONS_WELL_CONDITIONED`
-for gains of :data:`WELL_CONDITIONED_GAIN` and up, whose solve converges sooner); with the 50 of the classical
+:data:`CG_ITERATIONS` (200) conjugate-gradient iterations (:data:`CG_ITERATIONS_NOISY`
+on noisy input, whose solve converges sooner); with the 50 of the classical
 Wiener default the noise-free families reached 53.94 / 43.21 / 47.88 dB (disk /
 Gaussian / motion, gains 0.03 / 0.1 / 0.1; ``git show
 81d296f:benchmarks/results/data_step_gain.json``), with 200 iterations and one gain per
@@ -103,17 +105,19 @@ DISCREPANCY = "discrepancy"
 #: this value, a test checks they agree). With noise the larger balance converges early.
 CG_ITERATIONS = 200
 
-#: balance gains at or above this keep the step's system well conditioned (the network
-#: output weighs at least 3 times the tuned Wiener balance): its solve converges in
-#: :data:`CG_ITERATIONS_WELL_CONDITIONED` iterations. On 3 whole validation radiographs
-#: x the 11 benchmark degradations whose classes use such gains (3-100: noisy and 8-bit
-#: input), 20 iterations gave +0.0004 dB on average against 200, at most 0.008 dB
-#: apart, in 5.6 times less solve time (``python benchmarks/cg_iterations_trial.py``,
-#: benchmarks/results/trials/cg_iterations.json); with the gain 3 of an identified
-#: Gaussian PSF on noise-free input, at most 0.0003 dB apart (``--identified``,
-#: cg_iterations-identified.json).
-WELL_CONDITIONED_GAIN = 3.0
-CG_ITERATIONS_WELL_CONDITIONED = 20
+#: conjugate-gradient iterations of the step on noisy input ("+noise" classes): the
+#: noise sets a large balance, the system is well conditioned and converges early. On
+#: validation (``python benchmarks/cg_iterations_trial.py``), 20 iterations were within
+#: 0.004 dB of 200 on every noisy case: 360 of the benchmark's 256 px crops (60 images,
+#: trials/cg_iterations-crops.json) and 18 whole radiographs (3 images,
+#: trials/cg_iterations.json), in about 5 times less solve time on whole radiographs.
+#: Noise-free input keeps :data:`CG_ITERATIONS`, also with the large gains of 8-bit and
+#: identified-PSF classes: their tiny noise-free balance converges slowly near the
+#: borders. On crops 20 iterations lost up to 0.36 dB on 8-bit input (15 px motion;
+#: 100 iterations up to 0.04) and up to 0.84 dB with an identified Gaussian PSF (gain 3,
+#: ``--identified``, trials/cg_iterations-identified-crops.json; 100 iterations up to
+#: 0.10); on whole radiographs, where the border is a smaller share, at most 0.008 dB.
+CG_ITERATIONS_NOISY = 20
 
 #: rule-name prefix in :data:`GAINS`: ``"weighted G"`` = balance gain G with the data term
 #: weighted per pixel by the inverse Poisson-Gaussian noise variance (relative to its mean)
@@ -163,11 +167,10 @@ IDENTIFIED_MAX_LOSS_DB = 1.0
 WIDE_KERNEL_PX = 3.5
 
 
-def cg_iterations_for(gain: float) -> int:
-    """Conjugate-gradient iterations of a data-step solve with balance ``gain`` (times
-    the tuned Wiener balance): :data:`CG_ITERATIONS_WELL_CONDITIONED` from
-    :data:`WELL_CONDITIONED_GAIN` up, else :data:`CG_ITERATIONS`."""
-    return CG_ITERATIONS_WELL_CONDITIONED if gain >= WELL_CONDITIONED_GAIN else CG_ITERATIONS
+def cg_iterations_for(key: str) -> int:
+    """Conjugate-gradient iterations of a data-step solve for the :func:`step_class`
+    ``key``: :data:`CG_ITERATIONS_NOISY` for a "+noise" class, else :data:`CG_ITERATIONS`."""
+    return CG_ITERATIONS_NOISY if key.endswith("+noise") else CG_ITERATIONS
 
 
 def kernel_rms_radius(kernel: np.ndarray) -> float:
@@ -183,19 +186,27 @@ def kernel_rms_radius(kernel: np.ndarray) -> float:
 
 def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
     """The class :data:`GAINS` is keyed by: the run-time class of
-    :func:`xraydeblur.classical._defaults.run_time_class` (blur family, "+noise"), with
-    "-wide" after the family when the kernel's RMS radius exceeds
-    :data:`WIDE_KERNEL_PX`, e.g. ``"motion-wide+noise"``, and "+8bit" when an image
-    that is not noisy holds 8-bit values (:func:`xraydeblur.classical._common.is_8bit_quantised`:
-    its rounding noise is invisible to the noise estimate but not to the inverse)."""
-    from ..classical._common import is_8bit_quantised
+    :func:`xraydeblur.classical._defaults.run_time_class` (blur family, then "+noise",
+    or "+8bit" for an image that is not noisy but holds 8-bit values: its rounding noise
+    is invisible to the noise estimate but not to the inverse), with "-wide" after the
+    family when the kernel's RMS radius exceeds :data:`WIDE_KERNEL_PX`, e.g.
+    ``"motion-wide+noise"``."""
     from ..classical._defaults import run_time_class
 
     family, plus, noise = run_time_class(image, kernel).partition("+")
     wide = "-wide" if kernel_rms_radius(kernel) > WIDE_KERNEL_PX else ""
-    if not noise and is_8bit_quantised(image):
-        plus, noise = "+", "8bit"
     return family + wide + plus + noise
+
+
+def step_balance(blurred: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
+    """(balance, regulariser) that the step's gains multiply: the tuned Wiener balance
+    (:func:`xraydeblur.classical.tuned_balance`) of the input's class without "+8bit".
+    The classical Wiener has its own settings for 8-bit input, but the "+8bit" gains of
+    :data:`GAINS` were chosen on validation as multiples of the float class's balance."""
+    from ..classical import tuned_balance
+    from ..classical._defaults import run_time_class
+
+    return tuned_balance(blurred, kernel, key=run_time_class(blurred, kernel).replace("+8bit", ""))
 
 
 def gain_for(key: str, identified: bool = False) -> float | str | None:
@@ -218,7 +229,8 @@ def data_step(
     ``blurred`` is not an observation (a burned-in overlay filled in,
     :func:`xraydeblur.overlay.run_around_overlays`); those pixels are left to the
     estimate. Returns float32 (H, W) in [0, 1]."""
-    return apply_rule(gain_for(step_class(blurred, kernel), identified), blurred, estimate, kernel, observed=observed)
+    key = step_class(blurred, kernel)
+    return apply_rule(gain_for(key, identified), blurred, estimate, kernel, observed=observed, key=key)
 
 
 def apply_rule(
@@ -228,24 +240,30 @@ def apply_rule(
     kernel: np.ndarray,
     balance: tuple | None = None,
     observed: np.ndarray | None = None,
+    key: str | None = None,
 ) -> np.ndarray:
     """One data-step rule as :data:`GAINS` names it: None (no step), a balance gain,
     ``"discrepancy"``, ``"discrepancy-pg"`` or ``"weighted G"``. ``balance``: the
-    ``(balance, regulariser)`` of :func:`xraydeblur.classical.tuned_balance` if already
-    computed; ``observed``: as in :func:`data_step`. Returns float32 (H, W) in [0, 1]."""
-    from ..classical import tuned_balance, wiener_correction
+    ``(balance, regulariser)`` of :func:`step_balance` if already computed; ``observed``:
+    as in :func:`data_step`; ``key``: the input's :func:`step_class` if already known
+    (it sets the solve's iterations, :func:`cg_iterations_for`). Returns float32 (H, W)
+    in [0, 1]."""
+    from ..classical import wiener_correction
 
     if rule is None:
         return np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
-    balance, regulariser = balance or tuned_balance(blurred, kernel)
+    balance, regulariser = balance or step_balance(blurred, kernel)
+    iterations = cg_iterations_for(key or step_class(blurred, kernel))
     if rule == DISCREPANCY:
-        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, observed=observed)
+        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, observed=observed, cg_iterations=iterations)
     if rule == DISCREPANCY_PG:
-        return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, target=1.0, noise_model="poisson-gaussian", observed=observed)
+        return discrepancy_correction(
+            blurred, estimate, kernel, balance, regulariser, target=1.0, noise_model="poisson-gaussian", observed=observed, cg_iterations=iterations
+        )
     if isinstance(rule, str) and rule.startswith(WEIGHTED):
         gain = float(rule.split()[1])
-        return weighted_correction(blurred, estimate, kernel, balance * gain, regulariser, observed, cg_iterations_for(gain))
-    return wiener_correction(blurred, estimate, kernel, balance * rule, regulariser, cg_iterations=cg_iterations_for(rule), weights=observed)
+        return weighted_correction(blurred, estimate, kernel, balance * gain, regulariser, observed, iterations)
+    return wiener_correction(blurred, estimate, kernel, balance * rule, regulariser, cg_iterations=iterations, weights=observed)
 
 
 def weighted_correction(
@@ -299,6 +317,7 @@ def discrepancy_correction(
     target: float | None = None,
     noise_model: str = "white",
     observed: np.ndarray | None = None,
+    cg_iterations: int = CG_ITERATIONS,
 ) -> np.ndarray:
     """Morozov's discrepancy principle for the data step: ``estimate`` itself when it
     already explains ``blurred`` up to the noise (:func:`residual_ratio` at most
@@ -313,7 +332,8 @@ def discrepancy_correction(
     against a per-pixel level that grows with brightness
     (:func:`xraydeblur.classical.noise_variance_map`). X-ray quantum noise is
     signal-dependent: one median level under-states it in bright regions, which then
-    look inconsistent and get over-corrected. ``observed``: as in :func:`data_step`.
+    look inconsistent and get over-corrected. ``observed``: as in :func:`data_step`;
+    ``cg_iterations``: of each solve (:func:`cg_iterations_for`).
     Returns float32 (H, W) in [0, 1]."""
     from ..classical import estimate_noise_sigma, noise_variance_map, wiener_correction
 
@@ -328,7 +348,7 @@ def discrepancy_correction(
     if residual_ratio(blurred, out, kernel, sigma, observed=observed) <= target:
         return out
     for gain in DISCREPANCY_GAINS:
-        out = wiener_correction(blurred, estimate, kernel, balance * gain, regulariser, cg_iterations=cg_iterations_for(gain), weights=observed)
+        out = wiener_correction(blurred, estimate, kernel, balance * gain, regulariser, cg_iterations=cg_iterations, weights=observed)
         if residual_ratio(blurred, out, kernel, sigma, observed=observed) <= target:
             break
     return out
