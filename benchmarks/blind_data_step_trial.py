@@ -38,11 +38,10 @@ def main() -> int:
     p.add_argument("--kernel-weights", help="network stem for the last column (default: the shipped nafnet-kernel's network)")
     p.add_argument("--out")
     args = p.parse_args()
-    from xraydeblur.classical import wiener_correction
+    from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.classical.estimate import estimate_gaussian_sigma
     from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.degrade import gaussian_kernel
-    from xraydeblur.infer.data_step import step_balance
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -59,7 +58,7 @@ def main() -> int:
             width = max(0.3, estimate_gaussian_sigma(y))
             k_hat = gaussian_kernel(width)
             z = blind(y)
-            balance, reg = step_balance(y, k_hat)
+            balance, reg = tuned_balance(y, k_hat)
             outs = [y, z] + [wiener_correction(y, z, k_hat, balance * g, reg) for g in GAINS] + [kernel_net(y, k_hat)]
             cell = scores.setdefault(case.family, {})
             for name, out in zip(cols, outs):

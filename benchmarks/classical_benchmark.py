@@ -284,9 +284,7 @@ def run_tuning(args) -> dict:
     for case, sharp, degraded, kernel in loaded:
         groups[tuning_key(case, args.quantise8)].append((case, sharp, degraded, kernel))
 
-    if args.quantise8:
-        threshold = float(_defaults.load_defaults()["noise_threshold"])
-    else:
+    if not args.quantise8:  # (8-bit tuning keeps the stored threshold)
         # noise threshold between the noise-free and noisy cases (geometric mean)
         nf = [estimate_noise_sigma(d) for c, s, d, k in loaded if not c.degradation.dose]
         ny = [estimate_noise_sigma(d) for c, s, d, k in loaded if c.degradation.dose]

@@ -105,9 +105,10 @@ def score_samples(
     a PNG or JPEG upload holds it), fixed gains only (the discrepancy rules need a noise
     level that rounding hides from the estimate). ``identified``: the kernel is the
     trusted identified PSF (untrusted samples left out), noise-free only, fixed gains."""
+    from xraydeblur.classical import tuned_balance
     from xraydeblur.data import benchmark_cases, load_image
     from xraydeblur.degrade import quantize
-    from xraydeblur.infer.data_step import apply_rule, cg_iterations_for, discrepancy_correction, step_balance, step_class
+    from xraydeblur.infer.data_step import apply_rule, cg_iterations_for, discrepancy_correction, step_class
     from xraydeblur.infer.identify import identified_kernel
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
@@ -129,7 +130,7 @@ def score_samples(
                 if k is None:
                     continue
             z = kernel_net(y, k)
-            balance, reg = tuned = step_balance(y, k)
+            balance, reg = tuned = tuned_balance(y, k)
             key = step_class(y, k)
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]

@@ -109,12 +109,11 @@ def _run_rl(image, kernel, observed=None):
     return richardson_lucy(image, kernel, weights=observed, **params_for("richardson-lucy", image, kernel))
 
 
-def tuned_balance(image: np.ndarray, kernel: np.ndarray, key: str | None = None) -> tuple[float, str]:
+def tuned_balance(image: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
     """(balance, regulariser) that the registered "wiener" method uses for this image
     and kernel: the automatic noise-to-signal ratio times the gain tuned for the blur
-    family (and noise), at least the tuned floor. ``key``: the run-time class whose
-    settings to use (default: this image's, :func:`xraydeblur.classical._defaults.run_time_class`)."""
-    params = params_for("wiener", image, kernel, key)
+    family (and noise, or 8-bit rounding), at least the tuned floor."""
+    params = params_for("wiener", image, kernel)
     regulariser = params.get("regulariser", "gradient")
     return max(params["min_balance"], params["balance_gain"] * estimate_balance(image, kernel, regulariser)), regulariser
 

@@ -135,10 +135,10 @@ def run_time_class(image: np.ndarray, kernel: np.ndarray) -> str:
     return kernel_family(kernel) + ("+8bit" if is_8bit_quantised(image) else "")
 
 
-def params_for(method: str, image: np.ndarray, kernel: np.ndarray, key: str | None = None) -> dict:
+def params_for(method: str, image: np.ndarray, kernel: np.ndarray) -> dict:
     """Tuned keyword arguments of ``method`` for this image and kernel, looked up by
-    ``key`` (default: their :func:`run_time_class`); a class ``defaults.json`` lacks
-    falls back to the family's noise-free settings."""
-    key = key or run_time_class(image, kernel)
+    their :func:`run_time_class`; a class ``defaults.json`` lacks falls back to the
+    family's noise-free settings."""
+    key = run_time_class(image, kernel)
     table = load_defaults()[method]
     return dict(table.get(key) or table[key.split("+")[0]])

@@ -48,10 +48,12 @@ that the noise estimate misses, so it has its own "+8bit" classes, chosen the sa
 way on the same validation crops rounded to 8 bit (``python
 benchmarks/data_step_gain.py --quantise8``, fixed gains only;
 ``benchmarks/results/data_step_gain-8bit.json``). Their balance is the classical
-Wiener's for 8-bit input (:func:`step_balance`), whose floor keeps it above the
+Wiener's for 8-bit input (:func:`xraydeblur.classical.tuned_balance` of the "+8bit"
+class), whose floor keeps it above the
 rounding noise. (The first 8-bit gains, 30-100, multiplied the float class's balance,
-which on such input ranged over three decades: on the test crops they left the
-kernel-aware result 0.3-0.9 dB below Wiener given the same kernel on every noise-free
+which on such input is the float settings' floor (3e-6 to 1e-4) or whatever the noise
+estimate makes of JPEG artefacts, so one gain fits it badly: on the test crops they left the
+kernel-aware result 0.15-0.93 dB below the best classical method given the same kernel on every noise-free
 row once Wiener had its own 8-bit settings. With the float gains 0.01-0.1 the step had
 amplified the rounding noise: 20-31 dB per benchmark row instead of the blind
 network's 36.3-41.9 dB.) Mean validation PSNR (dB):
@@ -205,17 +207,6 @@ def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
     return family + wide + plus + noise
 
 
-def step_balance(blurred: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
-    """(balance, regulariser) that the step's gains multiply: the tuned Wiener balance
-    of the input's own class (:func:`xraydeblur.classical.tuned_balance`; 8-bit input:
-    the classical "+8bit" settings, whose floor keeps the balance above the rounding
-    noise; with the float settings' floor of 3e-6-1e-4 the balance of such input ranged
-    over 3 decades and no fixed gain suited it)."""
-    from ..classical import tuned_balance
-
-    return tuned_balance(blurred, kernel)
-
-
 def gain_for(key: str, identified: bool = False) -> float | str | None:
     """The :data:`GAINS` rule of a :func:`step_class` key (:data:`IDENTIFIED_GAINS`
     first when the PSF was ``identified``); a class validation had no sample of (e.g. a
@@ -251,15 +242,15 @@ def apply_rule(
 ) -> np.ndarray:
     """One data-step rule as :data:`GAINS` names it: None (no step), a balance gain,
     ``"discrepancy"``, ``"discrepancy-pg"`` or ``"weighted G"``. ``balance``: the
-    ``(balance, regulariser)`` of :func:`step_balance` if already computed; ``observed``:
+    ``(balance, regulariser)`` of :func:`xraydeblur.classical.tuned_balance` if already computed; ``observed``:
     as in :func:`data_step`; ``key``: the input's :func:`step_class` if already known
     (it sets the solve's iterations, :func:`cg_iterations_for`). Returns float32 (H, W)
     in [0, 1]."""
-    from ..classical import wiener_correction
+    from ..classical import tuned_balance, wiener_correction
 
     if rule is None:
         return np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
-    balance, regulariser = balance or step_balance(blurred, kernel)
+    balance, regulariser = balance or tuned_balance(blurred, kernel)
     iterations = cg_iterations_for(key or step_class(blurred, kernel))
     if rule == DISCREPANCY:
         return discrepancy_correction(blurred, estimate, kernel, balance, regulariser, observed=observed, cg_iterations=iterations)
