@@ -119,7 +119,7 @@ CG_ITERATIONS = 200
 #: validation (``python benchmarks/cg_iterations_trial.py``), 20 iterations were within
 #: 0.004 dB of 200 on every noisy case: 360 of the benchmark's 256 px crops (60 images,
 #: trials/cg_iterations-crops.json) and 18 whole radiographs (3 images,
-#: trials/cg_iterations.json), in about 5 times less solve time on whole radiographs.
+#: trials/cg_iterations.json), in 4.5 times less solve time on whole radiographs.
 #: Noise-free input keeps :data:`CG_ITERATIONS`, also with the large gains of 8-bit and
 #: identified-PSF classes: their tiny noise-free balance converges slowly near the
 #: borders. On crops 20 iterations lost up to 0.36 dB on 8-bit input (15 px motion;
