@@ -13,6 +13,9 @@ Modes (all deterministic; images are picked evenly across sources):
   written to ``src/xraydeblur/classical/defaults.json``; with ``--quantise8`` the
   noise-free cases rounded to 8 bit (as a PNG or JPEG holds them), tuned as the
   "+8bit" classes and merged into the same file (the other classes are kept);
+  ``--quantise-bits 10`` / ``12`` likewise for input rounded to 10 or 12 bit (a
+  DICOM's BitsStored), the "+10bit" / "+12bit" classes (``--quantise8`` is
+  ``--quantise-bits 8``);
 * ``--calibrate-sigma`` - fit the blur-width estimator's two constants on the
   TRAINING split and report its accuracy on ``--split``;
 * ``--timing`` - seconds per function on one 2000 x 2000 image;
@@ -24,6 +27,8 @@ Examples::
     python benchmarks/classical_benchmark.py --tune --max-images 6 --crop 128
     python benchmarks/classical_benchmark.py --tune --quantise8 --max-images 6 --crop 128 \
         --low-rank-images 2 --out benchmarks/results/classical_tuning-8bit.json
+    python benchmarks/classical_benchmark.py --tune --quantise-bits 10 --max-images 6 --crop 128 \
+        --low-rank-images 2 --out benchmarks/results/classical_tuning-10bit.json
     python benchmarks/classical_benchmark.py --split test --scheme patient \\
         --max-images 12 --crop 256 --out benchmarks/results/classical.json
     python benchmarks/classical_benchmark.py --calibrate-sigma --split test
@@ -118,9 +123,11 @@ def load_cases(rows, crop: int):
     return out
 
 
-def tuning_key(case, quantise8: bool = False) -> str:
+def tuning_key(case, bits: int | None = None) -> str:
+    """The class a case is tuned under: family, "+noise", or "+<bits>bit" for
+    noise-free input rounded to ``bits`` bits."""
     d = case.degradation
-    return d.kind + ("+noise" if d.dose else "+8bit" if quantise8 else "")
+    return d.kind + ("+noise" if d.dose else f"+{bits}bit" if bits else "")
 
 
 def scores(sharp, estimate) -> dict:
@@ -278,13 +285,14 @@ def run_tuning(args) -> dict:
     lr_rows = {r.file for r in rows[: args.low_rank_images]}
     print(f"# tuning on {len(rows)} validation images ({args.scheme} split), crop {args.crop}; low-rank on {len(lr_rows)}", flush=True)
     loaded = load_cases(rows, args.crop)
-    if args.quantise8:
-        loaded = [(c, s, quantize(d, 8), k) for c, s, d, k in loaded if not c.degradation.dose]
+    bits = args.quantise_bits
+    if bits:
+        loaded = [(c, s, quantize(d, bits), k) for c, s, d, k in loaded if not c.degradation.dose]
     groups = defaultdict(list)
     for case, sharp, degraded, kernel in loaded:
-        groups[tuning_key(case, args.quantise8)].append((case, sharp, degraded, kernel))
+        groups[tuning_key(case, bits)].append((case, sharp, degraded, kernel))
 
-    if not args.quantise8:  # (8-bit tuning keeps the stored threshold)
+    if not bits:  # (tuning on rounded input keeps the stored threshold)
         # noise threshold between the noise-free and noisy cases (geometric mean)
         nf = [estimate_noise_sigma(d) for c, s, d, k in loaded if not c.degradation.dose]
         ny = [estimate_noise_sigma(d) for c, s, d, k in loaded if c.degradation.dose]
@@ -299,7 +307,7 @@ def run_tuning(args) -> dict:
         # Wiener: balance = max(min_balance, balance_gain * automatic estimate)
         autos = [estimate_balance(d, k) for s, d, k in triples]
         res = {}
-        grid = WIENER_GRID_8BIT if args.quantise8 else WIENER_GRID
+        grid = WIENER_GRID_8BIT if bits else WIENER_GRID
         for gain, low in itertools.product(grid["balance_gain"], grid["min_balance"]):
             res[(gain, low)] = float(np.mean([psnr(s, wiener(d, k, balance=max(low, gain * a))) for (s, d, k), a in zip(triples, autos)]))
         (gain, low), best = max(res.items(), key=lambda kv: kv[1])
@@ -344,12 +352,12 @@ def run_tuning(args) -> dict:
         "criterion": "mean PSNR (full image) per family",
         "date": time.strftime("%Y-%m-%d"),
     }
-    if args.quantise8:
-        # merged into the stored file: its float classes and their _meta stay
+    if bits:
+        # merged into the stored file: its other classes and their _meta stay
         defaults = json.loads(_defaults.DEFAULTS_PATH.read_text())
         for method, classes in tuned.items():
             defaults[method].update(classes)
-        defaults["_meta_8bit"] = {**meta, "tuned_on": "noise-free cases rounded to 8 bit, " + meta["tuned_on"]}
+        defaults[f"_meta_{bits}bit"] = {**meta, "tuned_on": f"noise-free cases rounded to {bits} bit, " + meta["tuned_on"]}
     else:
         defaults = {"_meta": meta, "noise_threshold": round(threshold, 5), **tuned}
     return {"defaults": defaults, "grid_scores": grid_scores, "elapsed_seconds": time.time() - t0}
@@ -490,7 +498,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/classical.json, classical_tuning.json or classical_sigma_calibration.json)")
     p.add_argument("--markdown", default=None, help="also write the markdown tables to this file")
     p.add_argument("--tune", action="store_true", help="tune defaults on the validation split and write defaults.json")
-    p.add_argument("--quantise8", action="store_true", help="with --tune: tune the '+8bit' classes (noise-free input rounded to 8 bit) and merge them into defaults.json")
+    p.add_argument("--quantise-bits", type=int, choices=[8, 10, 12], help="with --tune: tune the '+<bits>bit' classes (noise-free input rounded to that many bits) and merge them into defaults.json")
+    p.add_argument("--quantise8", action="store_const", const=8, dest="quantise_bits", help="the same as --quantise-bits 8")
     p.add_argument("--calibrate-sigma", action="store_true", help="calibrate the blur-width estimator on the training split")
     p.add_argument("--timing", action="store_true", help="time every function on one 2000 x 2000 image (low-rank on crops)")
     p.add_argument("--blind-low-rank", action="store_true", help="evaluate low_rank_blind (kernel estimation) on --split")
@@ -521,7 +530,8 @@ def main(argv=None) -> int:
         args.low_rank_images = 2 if args.low_rank_images is None else args.low_rank_images
         out = run_tuning(args)
         _defaults.DEFAULTS_PATH.write_text(json.dumps(out["defaults"], indent=1) + "\n")
-        Path(args.out or results / ("classical_tuning-8bit.json" if args.quantise8 else "classical_tuning.json")).write_text(json.dumps(out, indent=1))
+        name = f"classical_tuning-{args.quantise_bits}bit.json" if args.quantise_bits else "classical_tuning.json"
+        Path(args.out or results / name).write_text(json.dumps(out, indent=1))
         print(f"wrote {_defaults.DEFAULTS_PATH}")
         return 0
     args.max_images = args.max_images or 12

@@ -24,7 +24,9 @@ is never read):
 
 (``--quantise8``: the noise-free degradations only, their input rounded to 8 bit as
 a PNG or JPEG holds it, fixed gains only; the data step's classes then end in "+8bit"
-and the choice is written to ``benchmarks/results/data_step_gain-8bit.json``)
+and the choice is written to ``benchmarks/results/data_step_gain-8bit.json``;
+``--quantise-bits 10`` / ``12`` the same for input rounded to 10 or 12 bit, as a
+DICOM's BitsStored holds it: classes "+10bit" / "+12bit")
 
 and picks the discrepancy target with the best mean PSNR over all noisy samples (the
 rule is meant for noisy input; the choice is ``discrepancy_target``), then, per
@@ -97,13 +99,13 @@ def rule_label(gain, target: float = 1.0) -> str:
 
 
 def score_samples(
-    rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS, quantise8: bool = False, identified: bool = False
+    rows: list, kernel_weights: str | None = None, weighted: bool = False, gains: tuple = GAINS, bits: int | None = None, identified: bool = False
 ) -> list[dict]:
     """Per benchmark sample of ``rows`` (validation manifest rows): image, degradation,
     data-step class and the PSNR (dB) of every column (one per fixed gain of ``gains``).
-    ``quantise8``: only the noise-free degradations, their input rounded to 8 bit (as
-    a PNG or JPEG upload holds it), fixed gains only (the discrepancy rules need a noise
-    level that rounding hides from the estimate). ``identified``: the kernel is the
+    ``bits``: only the noise-free degradations, their input rounded to that many bits
+    (8: as a PNG or JPEG upload holds it; 10, 12: a DICOM), fixed gains only (the
+    discrepancy rules need a noise level that rounding hides from the estimate). ``identified``: the kernel is the
     trusted identified PSF (untrusted samples left out), noise-free only, fixed gains."""
     from xraydeblur.classical import tuned_balance
     from xraydeblur.data import benchmark_cases, load_image
@@ -120,11 +122,11 @@ def score_samples(
     for row in rows:
         image = load_image(row)
         for case in benchmark_cases([row], crop=256):
-            if (quantise8 or identified) and case.degradation.dose:
+            if (bits or identified) and case.degradation.dose:
                 continue
             sharp, y, k = case.load(image)
-            if quantise8:
-                y = quantize(y, 8)
+            if bits:
+                y = quantize(y, bits)
             if identified:
                 k, facts = identified_kernel(y)
                 if k is None:
@@ -135,7 +137,7 @@ def score_samples(
             z_blind = z if kernel_weights is None else blind(y)
             outs = [("blind", z_blind), ("z", z), ("wiener", wiener(y, k))]
             outs += [(gain_label(g), apply_rule(None if math.isinf(g) else g, y, z, k, tuned, key=key)) for g in gains]
-            if not (quantise8 or identified):
+            if not (bits or identified):
                 outs += [(rule_label(DISCREPANCY, t), discrepancy_correction(y, z, k, balance, reg, target=t, cg_iterations=cg_iterations_for(key))) for t in TARGETS]
                 outs.append((DISCREPANCY_PG, apply_rule(DISCREPANCY_PG, y, z, k, tuned, key=key)))
             if weighted and key.endswith("+noise"):
@@ -220,7 +222,8 @@ def main() -> int:
     p.add_argument("--weighted", action="store_true", help="also score the noise-weighted data term (trial)")
     p.add_argument("--gains", nargs="+", type=float, help="candidate fixed gains to score instead of GAINS (a trial; 'inf' = no step)")
     p.add_argument("--cg-iterations", type=int, help="conjugate-gradient iterations of every data-step solve (default: the shipped data_step.CG_ITERATIONS)")
-    p.add_argument("--quantise8", action="store_true", help="noise-free inputs rounded to 8 bit, fixed gains only: the gains of the '+8bit' classes")
+    p.add_argument("--quantise-bits", type=int, choices=[8, 10, 12], help="noise-free inputs rounded to this many bits, fixed gains only: the gains of the '+<bits>bit' classes")
+    p.add_argument("--quantise8", action="store_const", const=8, dest="quantise_bits", help="the same as --quantise-bits 8")
     p.add_argument("--identified", action="store_true", help="the kernel is nafnet-psf's trusted identified PSF (noise-free, fixed gains): the gains of IDENTIFIED_GAINS")
     p.add_argument("--max-loss", type=float, help="per class, only gains whose worst sample loses at most this many dB against blind compete")
     p.add_argument("--out")
@@ -247,7 +250,7 @@ def main() -> int:
         if args.shard:
             k, n = (int(v) for v in args.shard.split("/"))
             rows = rows[k::n]
-        samples = score_samples(rows, args.kernel_weights, args.weighted, gains, args.quantise8, args.identified)
+        samples = score_samples(rows, args.kernel_weights, args.weighted, gains, args.quantise_bits, args.identified)
         command = "python benchmarks/data_step_gain.py " + " ".join(sys.argv[1:])
         if args.shard:
             if args.out:

@@ -325,10 +325,11 @@ def test_defaults_json_covers_every_family():
     assert "validation" in stored["_meta"]["tuned_on"]
     defaults = load_defaults()
     assert 0 < defaults["noise_threshold"] < 0.05
-    assert "8 bit" in stored["_meta_8bit"]["tuned_on"] and "validation" in stored["_meta_8bit"]["tuned_on"]
+    for bits in (8, 10, 12):
+        assert f"{bits} bit" in stored[f"_meta_{bits}bit"]["tuned_on"] and "validation" in stored[f"_meta_{bits}bit"]["tuned_on"]
     for method in ("wiener", "richardson-lucy", "low-rank"):
         for family in FAMILIES:
-            for key in (family, family + "+noise", family + "+8bit"):
+            for key in (family, family + "+noise", family + "+8bit", family + "+10bit", family + "+12bit"):
                 assert key in stored[method], f"{method}/{key} not tuned"
     for params in defaults["richardson-lucy"].values():
         assert params["iterations"] >= 1 and params["tv_weight"] >= 0

@@ -1,10 +1,11 @@
 """Data-consistency step of the kernel-aware network and the residual Wiener correction."""
 
 import numpy as np
+import pytest
 
 from xraydeblur.classical import wiener_correction
 from xraydeblur.degrade import Degradation, blur
-from xraydeblur.infer.data_step import data_step
+from xraydeblur.infer.data_step import GAINS, data_step, gain_for
 from xraydeblur.metrics import psnr
 
 
@@ -71,11 +72,13 @@ def test_gains_are_the_ones_chosen_on_validation():
 
     results = Path(__file__).parents[1] / "benchmarks/results"
     chosen = json.loads((results / "data_step_gain.json").read_text())
-    chosen_8bit = json.loads((results / "data_step_gain-8bit.json").read_text())
-    assert chosen["split"] == chosen_8bit["split"] == "val"
-    assert all(cls.endswith("+8bit") for cls in chosen_8bit["gains"])
-    assert GAINS == {**chosen["gains"], **chosen_8bit["gains"]}
-    assert chosen_8bit["cg_iterations"] == CG_ITERATIONS
+    merged = dict(chosen["gains"])
+    for bits in (8, 10, 12):
+        chosen_bits = json.loads((results / f"data_step_gain-{bits}bit.json").read_text())
+        assert chosen_bits["split"] == "val" and chosen_bits["cg_iterations"] == CG_ITERATIONS
+        assert all(cls.endswith(f"+{bits}bit") for cls in chosen_bits["gains"])
+        merged.update(chosen_bits["gains"])
+    assert GAINS == merged
     assert DISCREPANCY_TARGET == chosen["discrepancy_target"]
     assert CG_ITERATIONS == chosen["cg_iterations"]
 
@@ -233,6 +236,33 @@ def test_8bit_input_is_recognised_and_gets_its_own_class():
     assert step_class(_rounded_to_8bit(blurred), kernel) == "gaussian+8bit"
     noisy, _ = Degradation("gaussian", {"sigma": 2.0}, dose=2000.0, read_noise=0.002).apply(sharp)
     assert step_class(_rounded_to_8bit(noisy), kernel) == "gaussian+noise"  # the noise dominates
+
+
+@pytest.mark.parametrize("bits", [10, 12])
+def test_dicom_bit_depths_are_recognised_and_get_their_own_class(bits):
+    """A noise-free input stored at 10 or 12 bit (a DICOM's BitsStored) carries rounding
+    noise 4 or 16 times below 8 bit's, still amplified by the float classes' near-inverse
+    (validation crops at 10 bit: the kernel-aware result fell up to 7 dB below blind)."""
+    from xraydeblur.classical._common import is_8bit_quantised, quantisation_bits
+    from xraydeblur.degrade import quantize
+    from xraydeblur.infer.data_step import step_class
+
+    sharp = _scene()
+    blurred, kernel = Degradation("gaussian", {"sigma": 2.0}).apply(sharp)
+    rounded = quantize(blurred, bits)
+    assert quantisation_bits(rounded) == bits and not is_8bit_quantised(rounded)
+    assert quantisation_bits(_rounded_to_8bit(blurred)) == 8
+    assert quantisation_bits(blurred) is None and quantisation_bits(quantize(blurred, 16)) is None
+    assert step_class(rounded, kernel) == f"gaussian+{bits}bit"
+    assert gain_for(f"gaussian+{bits}bit") == GAINS[f"gaussian+{bits}bit"]
+
+
+def test_bit_depths_without_their_own_gains_take_the_next_coarser_ones():
+    from xraydeblur.classical._defaults import coarser_classes
+
+    assert coarser_classes("gaussian+11bit") == ["gaussian+11bit", "gaussian+10bit", "gaussian+9bit", "gaussian+8bit"]
+    assert coarser_classes("motion-wide+noise") == ["motion-wide+noise"]
+    assert gain_for("gaussian+11bit") == GAINS["gaussian+10bit"] and gain_for("motion-wide+9bit") == GAINS["motion-wide+8bit"]
 
 
 def test_8bit_input_is_not_made_worse_by_the_step():

@@ -98,7 +98,8 @@ def paper_cases(rows, sigmas=(None, 1.0, 2.0, 3.0), seed: int = 0):
 def benchmark_iter(rows, crop: int, input_bits: int | None = None):
     """(key, family, sharp, degraded, kernel) per benchmark case of ``rows``.
     ``input_bits``: round ``degraded`` (in [0, 1]) to that many bits, as an 8-bit PNG or
-    JPEG stores it, and add "+8bit" (for 8) to the key and family; None: float input."""
+    JPEG or a 10- or 12-bit DICOM stores it, and add "+<bits>bit" (e.g. "+8bit") to the
+    key and family; None: float input."""
     from .data import benchmark_cases, load_image
     from .degrade import quantize
 

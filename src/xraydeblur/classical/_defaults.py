@@ -3,9 +3,10 @@
 ``benchmarks/classical_benchmark.py --tune`` writes ``defaults.json`` next to this
 module from a grid search on the validation split. Parameters are stored per
 degradation *family*: "gaussian", "motion" or "disk", each noise-free, with "+noise" and, for noise-free
-input rounded to 8 bit (a PNG or JPEG), with "+8bit" (``--tune --quantise8``). At run
-time the family is read off the kernel (:func:`kernel_family`) and the noise class off
-the image (:func:`is_noisy`, :func:`xraydeblur.classical._common.is_8bit_quantised`).
+input rounded to b bits (8: a PNG or JPEG; 10 or 12: a DICOM's BitsStored), with
+"+8bit", "+10bit", "+12bit" (``--tune --quantise-bits b``). At run time the family is
+read off the kernel (:func:`kernel_family`) and the noise class off the image
+(:func:`is_noisy`, :func:`xraydeblur.classical._common.quantisation_bits`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import estimate_noise_sigma, is_8bit_quantised
+from ._common import estimate_noise_sigma, quantisation_bits
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.json")
 FAMILIES = ("gaussian", "motion", "disk")
@@ -127,18 +128,43 @@ def is_noisy(image: np.ndarray, threshold: float | None = None) -> bool:
 def run_time_class(image: np.ndarray, kernel: np.ndarray) -> str:
     """The class tuned settings are looked up by: the blur family read off ``kernel``
     (:func:`kernel_family`) plus ``"+noise"`` when ``image`` is judged noisy
-    (:func:`is_noisy`), e.g. ``"motion+noise"``, or ``"+8bit"`` when it is not noisy but
-    holds 8-bit values (:func:`xraydeblur.classical._common.is_8bit_quantised`: rounding
-    noise of 0.0011 rms that the noise estimate cannot see but an inverse amplifies)."""
+    (:func:`is_noisy`), e.g. ``"motion+noise"``, or ``"+<b>bit"`` when it is not noisy but
+    holds b-bit values, b = 8 to 12 (:func:`xraydeblur.classical._common.quantisation_bits`:
+    rounding noise, 0.0011 rms at 8 bit, that the noise estimate cannot see but an
+    inverse amplifies), e.g. ``"gaussian+10bit"``."""
     if is_noisy(image):
         return kernel_family(kernel) + "+noise"
-    return kernel_family(kernel) + ("+8bit" if is_8bit_quantised(image) else "")
+    bits = quantisation_bits(image)
+    return kernel_family(kernel) + (f"+{bits}bit" if bits else "")
+
+
+def bits_of_class(key: str) -> int | None:
+    """The bit depth b of a ``"...+<b>bit"`` class key, else None."""
+    tail = key.rpartition("+")[2]
+    return int(tail[:-3]) if tail.endswith("bit") and tail[:-3].isdigit() else None
+
+
+def coarser_classes(key: str) -> list[str]:
+    """``key`` and, for a ``"+<b>bit"`` class, the same family at every coarser bit depth
+    down to 8, finest first: where a bit depth has no tuned entry (9 or 11 bit), the next
+    coarser tuned one is used (its rounding noise is larger, so its settings regularise
+    more, never less, than the input needs). ``"gaussian+11bit"`` ->
+    ``["gaussian+11bit", "gaussian+10bit", "gaussian+9bit", "gaussian+8bit"]``."""
+    bits = bits_of_class(key)
+    if bits is None:
+        return [key]
+    stem = key.rpartition("+")[0]
+    return [f"{stem}+{b}bit" for b in range(bits, 7, -1)]
 
 
 def params_for(method: str, image: np.ndarray, kernel: np.ndarray) -> dict:
     """Tuned keyword arguments of ``method`` for this image and kernel, looked up by
-    their :func:`run_time_class`; a class ``defaults.json`` lacks falls back to the
-    family's noise-free settings."""
+    their :func:`run_time_class` (for a bit depth without its own entry, the next
+    coarser tuned one, :func:`coarser_classes`); a class ``defaults.json`` lacks
+    otherwise falls back to the family's noise-free settings."""
     key = run_time_class(image, kernel)
     table = load_defaults()[method]
-    return dict(table.get(key) or table[key.split("+")[0]])
+    for candidate in coarser_classes(key):
+        if candidate in table:
+            return dict(table[candidate])
+    return dict(table[key.split("+")[0]])

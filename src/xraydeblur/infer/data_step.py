@@ -152,6 +152,13 @@ GAINS: dict[str, float | str | None] = {
     "gaussian-wide+8bit": None,
     "motion+8bit": 1.0,
     "motion-wide+8bit": 1.0,
+    # 10- and 12-bit rounded (a DICOM's BitsStored), otherwise noise-free input
+    # (benchmarks/results/data_step_gain-10bit.json, -12bit.json)
+    "disk+10bit": 3.0,
+    "gaussian+10bit": 1.0,
+    "gaussian-wide+10bit": 1.0,
+    "motion+10bit": 1.0,
+    "motion-wide+10bit": 3.0,
 }
 
 #: gains for a PSF *identified* from the image (``nafnet-psf``) rather than known: chosen
@@ -196,8 +203,9 @@ def kernel_rms_radius(kernel: np.ndarray) -> float:
 def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
     """The class :data:`GAINS` is keyed by: the run-time class of
     :func:`xraydeblur.classical._defaults.run_time_class` (blur family, then "+noise",
-    or "+8bit" for an image that is not noisy but holds 8-bit values: its rounding noise
-    is invisible to the noise estimate but not to the inverse), with "-wide" after the
+    or "+8bit" / "+10bit" / "+12bit" for an image that is not noisy but holds values of
+    that bit depth: its rounding noise is invisible to the noise estimate but not to
+    the inverse), with "-wide" after the
     family when the kernel's RMS radius exceeds :data:`WIDE_KERNEL_PX`, e.g.
     ``"motion-wide+noise"``."""
     from ..classical._defaults import run_time_class
@@ -210,11 +218,16 @@ def step_class(image: np.ndarray, kernel: np.ndarray) -> str:
 def gain_for(key: str, identified: bool = False) -> float | str | None:
     """The :data:`GAINS` rule of a :func:`step_class` key (:data:`IDENTIFIED_GAINS`
     first when the PSF was ``identified``); a class validation had no sample of (e.g. a
-    wide disk) falls back to the same family and noise class without "-wide"."""
+    wide disk) falls back to the same family and noise class without "-wide", and a bit
+    depth without its own gains (9 or 11 bit) to the next coarser one
+    (:func:`xraydeblur.classical._defaults.coarser_classes`)."""
+    from ..classical._defaults import coarser_classes
+
     for table in (IDENTIFIED_GAINS, GAINS) if identified else (GAINS,):
-        for candidate in (key, key.replace("-wide", "")):
-            if candidate in table:
-                return table[candidate]
+        for quantised in coarser_classes(key):
+            for candidate in (quantised, quantised.replace("-wide", "")):
+                if candidate in table:
+                    return table[candidate]
     return None
 
 
