@@ -14,6 +14,11 @@ xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weight
 # the same benchmark with every input rounded to 8 bit, as a PNG or JPEG upload holds it
 xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits 8 --methods nafnet-blind nafnet-psf nafnet-kernel wiener richardson-lucy low-rank \
   --out docs/results/benchmark-patient-8bit.json --quiet
+# and rounded to 10 and 12 bit, as a DICOM's BitsStored holds it
+for bits in 10 12; do
+  xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits $bits --methods nafnet-blind nafnet-psf nafnet-kernel wiener richardson-lucy low-rank \
+    --out docs/results/benchmark-patient-${bits}bit.json --quiet
+done
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
 python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \
   --noisy-methods nafnet-kernel nafnet-psf \

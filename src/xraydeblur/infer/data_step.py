@@ -159,6 +159,11 @@ GAINS: dict[str, float | str | None] = {
     "gaussian-wide+10bit": 1.0,
     "motion+10bit": 1.0,
     "motion-wide+10bit": 3.0,
+    "disk+12bit": 0.1,
+    "gaussian+12bit": 0.3,
+    "gaussian-wide+12bit": 0.3,
+    "motion+12bit": 0.1,
+    "motion-wide+12bit": 0.3,
 }
 
 #: gains for a PSF *identified* from the image (``nafnet-psf``) rather than known: chosen
