@@ -265,14 +265,17 @@ def test_bit_depths_without_their_own_gains_take_the_next_coarser_ones():
     assert gain_for("gaussian+11bit") == GAINS["gaussian+10bit"] and gain_for("motion-wide+9bit") == GAINS["motion-wide+8bit"]
 
 
-def test_8bit_input_is_not_made_worse_by_the_step():
-    """On an 8-bit rounded, noise-free blurred input the step must not amplify the
-    rounding noise: the result stays near a good estimate (with gain 0.01, the float
-    input's choice, it falls far below)."""
+@pytest.mark.parametrize("bits", [8, 10, 12])
+def test_rounded_input_is_not_made_worse_by_the_step(bits):
+    """On a rounded (8-bit PNG, 10- or 12-bit DICOM), noise-free blurred input the step
+    must not amplify the rounding noise: the result stays near a good estimate (with
+    the float input's gains, 0.01-0.1, it falls far below)."""
+    from xraydeblur.degrade import quantize
+
     sharp = _scene()
     for deg in (Degradation("gaussian", {"sigma": 2.0}), Degradation("motion", {"length": 9, "angle": 20.0})):
         blurred, kernel = deg.apply(sharp)
-        rounded = _rounded_to_8bit(blurred)
+        rounded = quantize(blurred, bits)
         estimate = np.clip(sharp + np.random.default_rng(3).normal(0, 0.01, sharp.shape), 0, 1).astype(np.float32)
         out = data_step(rounded, estimate, kernel)
         assert psnr(sharp, out, border=8) > psnr(sharp, estimate, border=8) - 0.5, deg.name

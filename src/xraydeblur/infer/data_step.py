@@ -72,6 +72,34 @@ On 8-bit noise-free input the step thus brings the blind network up to, not beyo
 tuned Wiener given the same kernel (within 0.07 dB; above it on disk blur): the
 rounding noise, not the prior, limits what the kernel adds there.
 
+Input on a 10- or 12-bit grid (a DICOM's BitsStored; 9 and 11 bit take the next
+coarser gains) has "+10bit" / "+12bit" classes, chosen the same way (``python
+benchmarks/data_step_gain.py --quantise-bits 10`` and ``12``, 2 shards + ``--merge``,
+``benchmarks/results/data_step_gain-10bit.json``, ``-12bit.json``). Before them such
+input took the float gains, and at 10 bit the step amplified the rounding noise
+(validation: gain 0.01, the float Gaussian choice, 35.62 dB on "gaussian+10bit"
+against 40.76 blind). Mean validation PSNR (dB), Wiener with its settings for that bit
+depth:
+
+===================  =======  ========  ======================  =======  ==============
+class                samples  blind, z  Wiener                  gain     z + data step
+===================  =======  ========  ======================  =======  ==============
+disk+10bit                60     40.76   44.08                   3        44.15
+gaussian+10bit           120     40.76   42.38                   1        42.29
+gaussian-wide+10bit       60     37.88   38.64                   1        38.52
+motion+10bit             120     38.99   43.54                   1        43.66
+motion-wide+10bit         60     36.31   39.55                   3        40.78
+disk+12bit                60     40.78   48.07                   0.1      49.38
+gaussian+12bit           120     40.78   43.68                   0.3      44.06
+gaussian-wide+12bit       60     37.90   38.88                   0.3      39.10
+motion+12bit             120     38.99   46.10                   0.1      48.08
+motion-wide+12bit         60     36.31   40.18                   0.3      43.61
+===================  =======  ========  ======================  =======  ==============
+
+At 10 bit, as at 8, the step reaches tuned Wiener (-0.12 to +1.23 dB); at 12 bit the
+rounding noise is small enough for the prior to add to the kernel (+0.22 to +3.43 dB
+over Wiener).
+
 Smaller gains (a stronger pull towards the data) win for narrow kernels, whose
 inversion is well conditioned; wide ones need more of the network's prior. Before the
 classes were split by width one gain served each family: 0.01 for every noise-free
