@@ -71,9 +71,9 @@ BORDER = 8
 
 # tuning grids (small on purpose: run on small validation crops)
 WIENER_GRID = {"balance_gain": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0], "min_balance": [3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}
-#: 8-bit input looks noise-free to the balance estimate, so the floor sets the balance:
-#: the grid goes higher (its optimum sat on the float grid's edge, 1e-2)
-WIENER_GRID_8BIT = {**WIENER_GRID, "min_balance": WIENER_GRID["min_balance"] + [3e-2, 1e-1]}
+#: rounded (8-12 bit) input looks noise-free to the balance estimate, so the floor sets
+#: the balance: the grid goes higher (the 8-bit optimum sat on the float grid's edge, 1e-2)
+WIENER_GRID_QUANTISED = {**WIENER_GRID, "min_balance": WIENER_GRID["min_balance"] + [3e-2, 1e-1]}
 RL_ITERATIONS = [5, 10, 20, 40, 80, 120, 200]
 RL_TV = [0.0, 0.001, 0.003, 0.01]
 LOW_RANK_GRID = {"weight": [0.01, 0.05, 0.2], "smoothness_scale": [0.3, 1.0], "min_noise": [0.001, 0.003]}
@@ -307,7 +307,7 @@ def run_tuning(args) -> dict:
         # Wiener: balance = max(min_balance, balance_gain * automatic estimate)
         autos = [estimate_balance(d, k) for s, d, k in triples]
         res = {}
-        grid = WIENER_GRID_8BIT if bits else WIENER_GRID
+        grid = WIENER_GRID_QUANTISED if bits else WIENER_GRID
         for gain, low in itertools.product(grid["balance_gain"], grid["min_balance"]):
             res[(gain, low)] = float(np.mean([psnr(s, wiener(d, k, balance=max(low, gain * a))) for (s, d, k), a in zip(triples, autos)]))
         (gain, low), best = max(res.items(), key=lambda kv: kv[1])

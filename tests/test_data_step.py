@@ -242,7 +242,8 @@ def test_8bit_input_is_recognised_and_gets_its_own_class():
 def test_dicom_bit_depths_are_recognised_and_get_their_own_class(bits):
     """A noise-free input stored at 10 or 12 bit (a DICOM's BitsStored) carries rounding
     noise 4 or 16 times below 8 bit's, still amplified by the float classes' near-inverse
-    (validation crops at 10 bit: the kernel-aware result fell up to 7 dB below blind)."""
+    (test crops rounded to 10 bit, before these classes: the kernel-aware result fell up
+    to 9.40 dB below blind, benchmarks/results/trials/benchmark-patient-10bit-c628b43.json)."""
     from xraydeblur.classical._common import is_8bit_quantised, quantisation_bits
     from xraydeblur.degrade import quantize
     from xraydeblur.infer.data_step import step_class

@@ -112,7 +112,7 @@ def _run_rl(image, kernel, observed=None):
 def tuned_balance(image: np.ndarray, kernel: np.ndarray) -> tuple[float, str]:
     """(balance, regulariser) that the registered "wiener" method uses for this image
     and kernel: the automatic noise-to-signal ratio times the gain tuned for the blur
-    family (and noise, or 8-bit rounding), at least the tuned floor."""
+    family (and noise, or 8- to 12-bit rounding), at least the tuned floor."""
     params = params_for("wiener", image, kernel)
     regulariser = params.get("regulariser", "gradient")
     return max(params["min_balance"], params["balance_gain"] * estimate_balance(image, kernel, regulariser)), regulariser

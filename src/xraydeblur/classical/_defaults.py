@@ -138,23 +138,16 @@ def run_time_class(image: np.ndarray, kernel: np.ndarray) -> str:
     return kernel_family(kernel) + (f"+{bits}bit" if bits else "")
 
 
-def bits_of_class(key: str) -> int | None:
-    """The bit depth b of a ``"...+<b>bit"`` class key, else None."""
-    tail = key.rpartition("+")[2]
-    return int(tail[:-3]) if tail.endswith("bit") and tail[:-3].isdigit() else None
-
-
 def coarser_classes(key: str) -> list[str]:
     """``key`` and, for a ``"+<b>bit"`` class, the same family at every coarser bit depth
     down to 8, finest first: where a bit depth has no tuned entry (9 or 11 bit), the next
     coarser tuned one is used (its rounding noise is larger, so its settings regularise
     more, never less, than the input needs). ``"gaussian+11bit"`` ->
     ``["gaussian+11bit", "gaussian+10bit", "gaussian+9bit", "gaussian+8bit"]``."""
-    bits = bits_of_class(key)
-    if bits is None:
+    stem, _, tail = key.rpartition("+")
+    if not (tail.endswith("bit") and tail[:-3].isdigit()):
         return [key]
-    stem = key.rpartition("+")[0]
-    return [f"{stem}+{b}bit" for b in range(bits, 7, -1)]
+    return [f"{stem}+{b}bit" for b in range(int(tail[:-3]), 7, -1)]
 
 
 def params_for(method: str, image: np.ndarray, kernel: np.ndarray) -> dict:

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--crop", type=int, default=512, help="benchmark crop side (px, native resolution)")
     p.add_argument("--weights-dir", help="use the networks in this folder (NAME.safetensors + NAME.json) instead of the shipped ones of the same name")
     p.add_argument("--speed-size", type=int, default=0, help="also time every method on one SIZE x SIZE image in a fresh process (seconds, s/MP, peak memory); 0 = skip")
-    p.add_argument("--input-bits", type=int, choices=[8, 10, 12], help="round every degraded input to this many bits, as a PNG or JPEG upload (8) or a DICOM (10, 12) holds it (rows get a '+8bit' ... suffix); default: float inputs")
+    p.add_argument("--input-bits", type=int, choices=[8, 10, 12], help="round every degraded input to this many bits, as a PNG or JPEG upload (8) or a DICOM (10, 12) holds it (rows get a '+<bits>bit' suffix); default: float inputs")
     p.add_argument("--out", help="write JSON here (and a .md table beside it)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
