@@ -3,6 +3,8 @@ and return (N, 1, H, W).
 
 * ``srcnn``  - SRCNN (3 convs, paper padding), any H, W.
 * ``dae``    - convolutional VAE, fixed size ``image_size`` (default 224).
+* ``dae_spatial`` - the VAE with a spatial latent and a residual output (the working
+  variant of ``dae``), any H, W.
 * ``unet``   - 23-layer UNet with reduced width, any H, W.
 * ``nafnet`` - NAFNet-style network with global residual, any H, W; in_channels=2
   for the kernel-aware variant (blurred + Wiener estimate).
@@ -11,12 +13,12 @@ and return (N, 1, H, W).
 from torch import nn
 
 from ._utils import count_parameters
-from .dae import DeepAutoencoder
+from .dae import DeepAutoencoder, SpatialVAE
 from .nafnet import NAFNet
 from .srcnn import SRCNN
 from .unet import UNet
 
-ARCHITECTURES = {"srcnn": SRCNN, "dae": DeepAutoencoder, "unet": UNet, "nafnet": NAFNet}
+ARCHITECTURES = {"srcnn": SRCNN, "dae": DeepAutoencoder, "dae_spatial": SpatialVAE, "unet": UNet, "nafnet": NAFNet}
 
 
 def build_model(arch: str, **kwargs) -> nn.Module:
@@ -28,4 +30,4 @@ def build_model(arch: str, **kwargs) -> nn.Module:
     return cls(**kwargs)
 
 
-__all__ = ["ARCHITECTURES", "build_model", "count_parameters", "SRCNN", "DeepAutoencoder", "UNet", "NAFNet"]
+__all__ = ["ARCHITECTURES", "build_model", "count_parameters", "SRCNN", "DeepAutoencoder", "SpatialVAE", "UNet", "NAFNet"]

@@ -89,3 +89,59 @@ class DeepAutoencoder(nn.Module):
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         return self.decode(z)
+
+
+class SpatialVAE(nn.Module):
+    """The deep autoencoder with a spatial latent: the closest variant of the paper's VAE
+    that beats the blurred input (the faithful one, :class:`DeepAutoencoder`, squeezes a
+    224 x 224 radiograph through a few hundred numbers and cannot carry its detail).
+
+    Encoder: 3x3 conv 1->base, then two 3x3 stride-2 convs (base->2*base->2*base), LeakyReLU,
+    so maps shrink H -> H/4 while channels grow. The paper's two fully connected heads for
+    the mean and log-variance act per latent position here (1x1 convs to
+    ``latent_channels``). Decoder: the mirror image with 4x4 stride-2 transposed convs.
+    The decoder's output is added to the input (``y = x + d``): it learns the correction,
+    which a latent at a quarter of the resolution can carry. Any H, W (reflect-padded to a
+    multiple of 4 px and cropped back); output unclamped, [0, 1] after the caller's clip.
+
+    Args:
+        base: channels of the first level (2*base below it).
+        latent_channels: latent channels per position at H/4 x W/4.
+    """
+
+    def __init__(self, base: int = 32, latent_channels: int = 16):
+        super().__init__()
+        act = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, base, 3, padding=1), act(),
+            nn.Conv2d(base, 2 * base, 3, stride=2, padding=1), act(),
+            nn.Conv2d(2 * base, 2 * base, 3, stride=2, padding=1), act(),
+        )
+        self.to_mu = nn.Conv2d(2 * base, latent_channels, 1)
+        self.to_logvar = nn.Conv2d(2 * base, latent_channels, 1)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(latent_channels, 2 * base, 1), act(),
+            nn.ConvTranspose2d(2 * base, 2 * base, 4, stride=2, padding=1), act(),
+            nn.ConvTranspose2d(2 * base, base, 4, stride=2, padding=1), act(),
+            nn.Conv2d(base, 1, 3, padding=1),
+        )
+
+    def forward_with_kl(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, 1, H, W) -> (y (N, 1, H, W), kl): kl is KL(q(z|x) || N(0, I)) in nats per
+        image pixel (summed over the latent, divided by H*W, averaged over the batch), so
+        its weight does not depend on the image size. Sampling only in training mode."""
+        from ._utils import pad_to_multiple
+
+        padded, h, w = pad_to_multiple(x, 4)
+        feat = self.encoder(padded)
+        mu, logvar = self.to_mu(feat), self.to_logvar(feat).clamp(-30.0, 20.0)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        kl = -0.5 * torch.sum(1.0 + logvar - mu.pow(2) - logvar.exp(), dim=(1, 2, 3)).mean() / (h * w)
+        return x + self.decoder(z)[..., :h, :w], kl
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, 1, H, W) blurred image in [0, 1] -> (N, 1, H, W) estimate (unclamped);
+        with ``self.return_kl`` set (the trainer), ``forward_with_kl(x)``."""
+        if getattr(self, "return_kl", False):
+            return self.forward_with_kl(x)
+        return self.forward_with_kl(x)[0]

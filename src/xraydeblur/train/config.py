@@ -13,6 +13,7 @@ Keys (all optional except ``model.arch``)::
       scheme: patient             # patient | source
       held_out: mhh               # source kept out of training with scheme=source
       patch: 128                  # training crop (px); paper preset uses 224x224 whole images
+      crop: null                  # paper preset: train on random crops of this size (px) of them
       samples_per_epoch: 2048
       val_samples: 64
       val_seed: null              # seed of the validation crops (null: seed + 1); fix it to

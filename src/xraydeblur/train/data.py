@@ -71,7 +71,7 @@ def build_datasets(cfg: dict) -> tuple[PairDataset, PairDataset]:
     val_rows = split_rows("val", data["scheme"], data["held_out"], seed=0)
     if kind == "paper":
         sigma = tuple(distribution["gaussian_sigma"])
-        train = PairDataset(PaperPairs(train_rows, 224, sigma, seed=seed), length=data.get("samples_per_epoch") or len(train_rows))
+        train = PairDataset(PaperPairs(train_rows, 224, sigma, seed=seed, crop=data.get("crop")), length=data.get("samples_per_epoch") or len(train_rows))
         return train, PairDataset(PaperPairs(val_rows, 224, sigma, seed=val_seed, fixed=True))
     train = PairDataset(PatchPairs(train_rows, data["patch"], distribution, data["samples_per_epoch"], seed))
     val = PairDataset(PatchPairs(val_rows, data["val_patch"], distribution, data["val_samples"], val_seed))
