@@ -153,7 +153,7 @@ def test_folder_tree_is_mirrored(tmp_path, capsys):
         assert (out / rel).is_file(), rel
     assert not (out / "notes.txt").exists() and not (out / ".hidden.png").exists()
     rows = _manifest(out / MANIFEST)
-    assert list(rows[0]) == ["input", "output", "status", "error", "seconds", "method"]
+    assert list(rows[0])[:6] == ["input", "output", "status", "error", "seconds", "method"]
     assert [Path(r["input"]).relative_to(tree).as_posix() for r in rows] == ["a.png", "sub/b.tif", "sub/deeper/c.jpeg"]
     assert {r["status"] for r in rows} == {"ok"} and all(float(r["seconds"]) >= 0 for r in rows)
     assert "3 done, 0 skipped, 0 failed" in capsys.readouterr().out
@@ -227,16 +227,20 @@ def test_corrupt_file_does_not_stop_the_others(tmp_path, capsys):
 def test_input_is_never_overwritten(tmp_path, capsys):
     src = _save(tmp_path / "x.png")
     before = src.read_bytes()
-    assert _deblur(src, "-o", src, "--method", FAKE) == 1
+    assert _deblur(src, "-o", src, "--method", FAKE) == 2
     assert src.read_bytes() == before
     assert "overwrite" in capsys.readouterr().err
-    # a folder onto itself: every file refused, nothing touched
+    # a folder onto itself: every file refused, nothing touched and nothing written
+    # (issue 25 fault 8: no manifest in the input folder either)
     tree = tmp_path / "tree"
     other = _save(tree / "y.png")
     before_other = other.read_bytes()
-    assert _deblur(tree, "-o", tree, "--method", FAKE, "--manifest", tmp_path / "m.csv", "-q") == 1
+    assert _deblur(tree, "-o", tree, "--method", FAKE, "--manifest", tmp_path / "m.csv", "-q") == 2
+    assert _deblur(tree, "-o", tree, "--method", FAKE, "-q") == 2
     assert other.read_bytes() == before_other
-    assert [r["status"] for r in _manifest(tmp_path / "m.csv")] == ["failed"]
+    assert not (tmp_path / "m.csv").exists() and sorted(p.name for p in tree.iterdir()) == ["y.png"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("nothing to do" in line and "overwrite" in line for line in err)
 
 
 def test_skip_existing(tmp_path, capsys):

@@ -118,7 +118,12 @@ def test_colour_modes_become_one_channel(tmp_path):
     half = rgba.copy()
     half[..., 3] = 0
     Image.fromarray(half, mode="RGBA").save(tmp_path / "transparent.png")
-    assert read_radiograph(tmp_path / "transparent.png").pixels.max() == 0  # flattened onto black
+    with pytest.raises(InputError, match="fully transparent"):  # issue 25 fault 9: refused, not black
+        read_radiograph(tmp_path / "transparent.png")
+    half[: half.shape[0] // 2, :, 3] = 255
+    Image.fromarray(half, mode="RGBA").save(tmp_path / "half.png")
+    rad = read_radiograph(tmp_path / "half.png")
+    assert rad.pixels[half.shape[0] // 2:].max() == 0 and "flattened onto black" in rad.info["notes"][0]
     Image.fromarray(grey, mode="L").convert("P").save(tmp_path / "p.png")
     np.testing.assert_allclose(read_radiograph(tmp_path / "p.png").pixels, grey / 255.0, atol=1e-6)
 

@@ -13,12 +13,21 @@ The work is split in three steps so each can be used (and tested) on its own:
 Robustness rules: one bad file never stops the others (it gets status ``failed`` with a
 one-line reason); an input is never overwritten; outputs (images, reports, manifests)
 are written atomically (temporary file + rename), so an interrupted run leaves no
-half-written file; nothing here prints.
+half-written file; worker processes die with their parent (even after ``kill -9``) and
+are killed at once on Ctrl-C; nothing here prints.
+
+Resuming: the manifest records each input's size and modification time, the run's
+settings (method, version, format, kernel, report) and the output's size, so
+:func:`resume_records` can skip the files a previous run of the same command
+completed, as long as neither input nor output changed since. File names that are not
+valid UTF-8 are written to the manifest with each undecodable byte as ``\\xHH``
+(:func:`xraydeblur.errors.printable`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import inspect
 import io as _io
 import json
@@ -26,6 +35,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -35,7 +45,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, printable
 
 #: suffixes (lower case) picked up when walking a folder
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".dicom")
@@ -58,15 +68,42 @@ class ManifestRecord:
     error: str = ""
     seconds: float = 0.0
     method: str = ""
+    #: one-line notes on what was done besides deblurring (EXIF orientation applied,
+    #: transparency flattened, flat image copied unchanged), joined with "; "
+    note: str = ""
+    #: the input's size (bytes) and modification time (ns) when it was processed
+    input_size: int | None = None
+    input_mtime_ns: int | None = None
+    #: :func:`settings_key` of the run that wrote the output
+    settings: str = ""
+    #: size (bytes) of the output image written (empty when none was)
+    output_size: int | None = None
 
     @classmethod
     def columns(cls) -> list[str]:
         return [f.name for f in fields(cls)]
 
     def row(self) -> dict:
-        row = asdict(self)
+        row = {key: "" if value is None else value for key, value in asdict(self).items()}
         row["seconds"] = f"{self.seconds:.3f}"
+        for key in ("input", "output", "error", "note"):
+            row[key] = printable(row[key])  # names that are not UTF-8: \\xHH escapes
         return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> "ManifestRecord":
+        """The record of one CSV row (missing or malformed numbers become None/0)."""
+
+        def number(key, kind):
+            try:
+                return kind(row.get(key) or "")
+            except ValueError:
+                return None
+
+        values = {name: row.get(name) or "" for name in cls.columns()}
+        values.update(seconds=number("seconds", float) or 0.0, input_size=number("input_size", int))
+        values.update(input_mtime_ns=number("input_mtime_ns", int), output_size=number("output_size", int))
+        return cls(**values)
 
 
 @dataclass
@@ -241,11 +278,11 @@ def resolve_method(name: str | None, kernel_known: bool = False):
 
 
 def _one_line(exc: BaseException, path: Path | None = None) -> str:
-    text = " ".join(str(exc).split())
+    text = printable(" ".join(str(exc).split()))
     if not isinstance(exc, InputError):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if path is not None:
-        for prefix in (f"{path}: ", f"{path.name}: "):  # the caller already names the file
+        for prefix in (f"{printable(path)}: ", f"{printable(path.name)}: "):  # the caller already names the file
             if text.startswith(prefix):
                 text = text[len(prefix):]
                 break
@@ -397,6 +434,7 @@ def process_one(
     report: bool = False,
     skip_existing: bool = False,
     protected: Iterable[str | os.PathLike] = (),
+    settings: str = "",
 ) -> ManifestRecord:
     """Deblur one file; never raises for a bad file (returns a ``failed`` record).
 
@@ -405,36 +443,52 @@ def process_one(
     the input's format); ``report``: also write ``<output>.report.json`` with method,
     version, weights hash, seconds, size, bits, sharpness before/after, estimated blur
     before/after (when :mod:`xraydeblur.classical.estimate` exists) and the safeguard
-    report (when :mod:`xraydeblur.safeguard` exists); ``protected``: paths (the inputs)
-    the output must never be. ``KeyboardInterrupt`` propagates.
+    report (when :mod:`xraydeblur.safeguard` exists), and ``<output>.residual.png``;
+    ``protected``: paths (the inputs) the output must never be; ``settings``: the
+    :func:`settings_key` recorded for resuming. Images under
+    :data:`~xraydeblur.io.guard.MIN_SIDE` px are refused; a flat image (all pixels
+    equal) is written unchanged without running the method. ``KeyboardInterrupt``
+    propagates.
     """
-    from .io import read_radiograph
+    from .io import check_min_side, flat_value, read_radiograph
     from .io.write import format_for_path, write_bytes_atomic, write_radiograph
 
     src, out = Path(input_path), Path(output_path)
     start = time.perf_counter()
-    record = ManifestRecord(str(src), str(out), "failed")
+    record = ManifestRecord(str(src), str(out), "failed", settings=settings)
     try:
         method = resolve_method(method) if method is None or isinstance(method, str) else method
         record.method = method.name
         target = out.resolve()
         if any(Path(p).resolve() == target for p in [src, *protected]):
-            raise InputError(f"output {out} would overwrite an input; choose another output")
+            raise InputError(f"output {printable(out)} would overwrite an input; choose another output")
         if skip_existing and out.exists():
             record.status = "skipped"
             return record
+        record.input_size, record.input_mtime_ns = input_fingerprint(src)
         rad = read_radiograph(src)
+        check_min_side(rad.width, rad.height)
         out_fmt = fmt or format_for_path(out, rad.format)
         if out_fmt == "dicom" and rad.format != "dicom":
             raise InputError(f"DICOM output needs a DICOM input (this is {rad.format}); choose --format png or tiff")
+        notes = list(rad.info.get("notes", []))
         t0 = time.perf_counter()
-        restored = method(rad.pixels, kernel)
+        flat = flat_value(rad.pixels)
+        if flat is None:
+            restored = method(rad.pixels, kernel)
+        else:  # nothing to deblur: no method run, the pixels are written back unchanged
+            restored = rad.pixels.copy()
+            notes.append(f"flat image (every pixel {flat:.4g} of full scale): written unchanged, no deblurring")
         seconds = time.perf_counter() - t0
         write_radiograph(rad, restored, out, fmt=out_fmt, method=method.name, model_version=method.version, weights_sha256=method.weights_sha256)
+        record.note = "; ".join(notes)
         if report:
             data = build_report(rad, restored, method, kernel, out, seconds, src)
+            if notes:
+                data["notes"] = notes
             text = json.dumps(_json_safe(data), indent=2, default=_json_default, allow_nan=False)
             write_bytes_atomic((text + "\n").encode(), out.with_name(out.name + REPORT_SUFFIX))
+        record.output_size = out.stat().st_size
         record.status = "ok"
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -443,6 +497,27 @@ def process_one(
     finally:
         record.seconds = time.perf_counter() - start
     return record
+
+
+def input_fingerprint(path: Path) -> tuple[int | None, int | None]:
+    """(size in bytes, modification time in ns) of a file, (None, None) if it cannot be
+    stat'ed (the reader then gives the reason)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None, None
+    return st.st_size, st.st_mtime_ns
+
+
+def settings_key(method, kernel: np.ndarray | None, fmt: str | None, report: bool) -> str:
+    """A short hash (12 hex digits) of everything that decides an output's bytes: method
+    name, version and weights hash, the known kernel's values, output format and
+    whether reports are written. Two runs with the same key make the same outputs."""
+    parts = [getattr(method, "name", str(method)), getattr(method, "version", ""), getattr(method, "weights_sha256", ""), str(fmt), str(bool(report))]
+    digest = hashlib.sha256("\0".join(parts).encode())
+    if kernel is not None:
+        digest.update(np.ascontiguousarray(kernel, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _json_safe(value):
@@ -461,12 +536,36 @@ def _json_safe(value):
 # --------------------------------------------------------------------------- many files
 
 _WORKER: dict = {}
+#: seconds between a worker's checks that its parent is still alive
+PARENT_POLL_S = 0.5
 
 
-def _init_worker(method: str | None, device: str | None, threads: int) -> None:
-    """Pool initializer: ignore Ctrl-C (the parent decides), limit threads, resolve the
-    method once."""
+def _die_with_parent(parent: int) -> None:
+    """Make this worker process exit as soon as its parent (pid ``parent``) is gone, even
+    after ``kill -9``: Linux's parent-death signal (SIGKILL), and a daemon thread that
+    polls the parent pid every :data:`PARENT_POLL_S` s (other systems, and a backup)."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="xraydeblur-parent-watch", daemon=True).start()
+
+
+def _init_worker(method: str | None, device: str | None, threads: int, parent: int | None = None) -> None:
+    """Pool initializer: die with the parent, ignore Ctrl-C (the parent decides and
+    kills the workers), limit threads, resolve the method once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        _die_with_parent(parent)
     if device:
         os.environ["XRAYDEBLUR_DEVICE"] = device
     if "torch" in sys.modules:
@@ -480,8 +579,8 @@ def _init_worker(method: str | None, device: str | None, threads: int) -> None:
         _WORKER["method"] = method  # process_one reports the reason per file
 
 
-def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing) -> ManifestRecord:
-    return process_one(job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing)
+def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing, settings="") -> ManifestRecord:
+    return process_one(job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing, settings=settings)
 
 
 def pool_context(device: str | None = None):
@@ -504,16 +603,23 @@ def run_batch(
     workers: int = 1,
     device: str | None = None,
     on_record: Callable[[int, ManifestRecord], None] | None = None,
+    completed: dict[int, ManifestRecord] | None = None,
+    settings: str = "",
 ) -> list[ManifestRecord]:
     """Process ``jobs``; returns one record per job, in job order.
 
     ``on_record(index, record)`` is called as each file completes (in completion order
-    with several workers). With ``workers > 1`` a process pool is used (see
-    :func:`pool_context`), each worker resolving the method once. On Ctrl-C no new file
-    is started, files in progress are finished (so no partial outputs), their records
+    with several workers). ``completed``: records (job index -> record, e.g. from
+    :func:`resume_records`) of jobs not to run again; they are reported first.
+    ``settings``: the :func:`settings_key` written into each record. With
+    ``workers > 1`` a process pool is used (see :func:`pool_context`), each worker
+    resolving the method once and exiting when this process dies. On Ctrl-C no new
+    file is started, the workers are killed at once (their unfinished outputs' temporary
+    files are removed, so no partial output remains), the records of finished files
     are still reported through ``on_record``, and ``KeyboardInterrupt`` is re-raised.
     """
     records: list[ManifestRecord | None] = [None] * len(jobs)
+    completed = completed or {}
 
     def done(index: int, record: ManifestRecord) -> None:
         records[index] = record
@@ -524,6 +630,8 @@ def run_batch(
     for index, job in enumerate(jobs):
         if job.refused:
             done(index, ManifestRecord(str(job.input), str(job.output), "failed", job.refused, 0.0, getattr(method, "name", method or "")))
+        elif index in completed:
+            done(index, completed[index])
         else:
             pending.append(index)
 
@@ -531,31 +639,59 @@ def run_batch(
         resolved = resolve_method(method) if method is None or isinstance(method, str) else method
         for index in pending:
             job = jobs[index]
-            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing))
+            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing, settings=settings))
         return records  # type: ignore[return-value]
 
     name = method if method is None or isinstance(method, str) else method.name
     threads = max(1, (os.cpu_count() or 1) // workers)
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=pool_context(device), initializer=_init_worker, initargs=(name, device, threads))
+    executor = ProcessPoolExecutor(
+        max_workers=min(workers, len(pending)), mp_context=pool_context(device), initializer=_init_worker, initargs=(name, device, threads, os.getpid())
+    )
     futures = {}
     try:
         for index in pending:
             job = jobs[index]
-            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing)] = index
+            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing, settings)] = index
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
             for future in finished:
                 done(futures[future], _future_record(future, jobs[futures[future]], name))
     except KeyboardInterrupt:
-        executor.shutdown(wait=True, cancel_futures=True)
+        _kill_pool(executor)
         for future, index in futures.items():
-            if records[index] is None and future.done() and not future.cancelled():
-                done(index, _future_record(future, jobs[index], name))
+            if records[index] is None and future.done() and not future.cancelled() and future.exception() is None:
+                done(index, future.result())
+            elif records[index] is None:
+                remove_partial_outputs(jobs[index].output)
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
     return records  # type: ignore[return-value]
+
+
+def _kill_pool(executor: ProcessPoolExecutor, grace: float = 1.0) -> None:
+    """Cancel every queued file and SIGKILL the workers now (Ctrl-C must not wait for
+    the files in progress); waits at most ``grace`` s for them to be gone."""
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        try:
+            proc.kill()
+        except Exception:  # already gone
+            pass
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+
+
+def remove_partial_outputs(output: Path) -> None:
+    """Delete the temporary files (``.NAME*.part``) a killed worker left for ``output``
+    and its report and residual map."""
+    import glob
+
+    for tmp in output.parent.glob(f".{glob.escape(output.name)}*.part"):
+        tmp.unlink(missing_ok=True)
 
 
 def _future_record(future, job: Job, method_name: str | None) -> ManifestRecord:
@@ -569,8 +705,9 @@ def _future_record(future, job: Job, method_name: str | None) -> ManifestRecord:
 
 
 def write_manifest(records: Iterable[ManifestRecord | None], path: str | os.PathLike) -> Path:
-    """Write the CSV manifest (columns input, output, status, error, seconds, method)
-    atomically; ``None`` entries (files never started) are left out."""
+    """Write the CSV manifest (columns: :meth:`ManifestRecord.columns`) atomically, UTF-8
+    (names that are not UTF-8 with ``\\xHH`` escapes); ``None`` entries (files never
+    started) are left out."""
     from .io.write import write_bytes_atomic
 
     buf = _io.StringIO()
@@ -580,6 +717,68 @@ def write_manifest(records: Iterable[ManifestRecord | None], path: str | os.Path
         if record is not None:
             writer.writerow(record.row())
     return write_bytes_atomic(buf.getvalue().encode("utf-8"), path)
+
+
+def read_manifest(path: str | os.PathLike) -> list[ManifestRecord]:
+    """The records of a manifest written by :func:`write_manifest`; [] when there is no
+    readable manifest (a resume then redoes everything)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    try:
+        return [ManifestRecord.from_row(row) for row in csv.DictReader(_io.StringIO(text))]
+    except (csv.Error, TypeError):
+        return []
+
+
+def resume_records(jobs: list[Job], manifest: str | os.PathLike, settings: str) -> dict[int, ManifestRecord]:
+    """Jobs a previous run already completed, as ``skipped`` records (job index ->
+    record): the manifest at ``manifest`` lists the same input and output as done
+    (``ok``, or ``skipped`` by an earlier resume) with the same ``settings``; the input
+    still has the recorded size and modification time, and the output the recorded
+    size. Anything else (no manifest, changed input, missing or changed output, other
+    method or options) is redone."""
+    previous = {(rec.input, rec.output): rec for rec in read_manifest(manifest)}
+    completed: dict[int, ManifestRecord] = {}
+    for index, job in enumerate(jobs):
+        rec = previous.get((printable(job.input), printable(job.output)))
+        if job.refused or rec is None or rec.status not in ("ok", "skipped") or rec.settings != settings or rec.output_size is None:
+            continue
+        if input_fingerprint(job.input) != (rec.input_size, rec.input_mtime_ns):
+            continue
+        try:
+            if job.output.stat().st_size != rec.output_size:
+                continue
+        except OSError:
+            continue
+        completed[index] = ManifestRecord(
+            str(job.input), str(job.output), "skipped", "", 0.0, rec.method, "done by an earlier run (input and output unchanged)",
+            rec.input_size, rec.input_mtime_ns, settings, rec.output_size,
+        )
+    return completed
+
+
+class ManifestWriter:
+    """Keeps a batch's manifest current while it runs, so a run that is killed (even
+    with ``kill -9``) can be resumed: :meth:`add` rewrites the file (atomically) when
+    ``interval`` seconds have passed since the last write; :meth:`flush` writes now."""
+
+    def __init__(self, path: str | os.PathLike, size: int, interval: float = 2.0):
+        self.path, self.interval = Path(path), float(interval)
+        self.records: list[ManifestRecord | None] = [None] * size
+        self._written = time.monotonic()
+
+    def add(self, index: int, record: ManifestRecord) -> None:
+        """Record one finished job (and write the file if it is due)."""
+        self.records[index] = record
+        if time.monotonic() - self._written >= self.interval:
+            self.flush()
+
+    def flush(self) -> Path:
+        """Write the manifest now."""
+        self._written = time.monotonic()
+        return write_manifest(self.records, self.path)
 
 
 def summarize(records: Iterable[ManifestRecord | None]) -> dict:

@@ -1,5 +1,11 @@
-"""``xraydeblur blur``: apply a known, realistic degradation (for tests and demos)."""
+"""``xraydeblur blur``: apply a known, realistic degradation (for tests and demos).
 
+A DICOM output is labelled as a synthetic degradation (DerivationDescription
+"Synthetic degradation by xraydeblur ...", SeriesDescription "... blurred (synthetic)"),
+never as a deblurred image. Images under 16x16 pixels are refused.
+"""
+
+import sys
 from pathlib import Path
 
 from .common import HelpFormatter, add_kernel_arguments, degradation_from_args, ensure_not_input
@@ -23,13 +29,17 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..io import read_radiograph, write_radiograph
+    from ..errors import printable
+    from ..io import check_min_side, read_radiograph, write_radiograph
 
     src, out = Path(args.input), Path(args.output)
     ensure_not_input(out, [src])
     degradation = degradation_from_args(args, seed=args.seed)
     rad = read_radiograph(src)
+    check_min_side(rad.width, rad.height)
     blurred, kernel = degradation.apply(rad.pixels, seed=args.seed)
-    write_radiograph(rad, blurred, out, method=f"synthetic degradation {degradation.name}")
-    print(f"{src} -> {out} ({degradation.name}, kernel {kernel.shape[0]}x{kernel.shape[1]})")
+    write_radiograph(rad, blurred, out, method=degradation.name, synthetic=True)
+    for note in rad.info.get("notes", []):
+        print(f"xraydeblur: note: {note}", file=sys.stderr)
+    print(f"{printable(src)} -> {printable(out)} ({degradation.name}, kernel {kernel.shape[0]}x{kernel.shape[1]})")
     return 0

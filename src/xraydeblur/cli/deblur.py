@@ -11,8 +11,15 @@ Without a known blur the method runs blind (estimates what it needs); --sigma or
 kernel options pass the known PSF, --psf a measured one (.npy or grayscale PNG/TIFF,
 odd sides, centred, non-negative, in pixels of the input). A file that fails does not stop the others: the
 manifest (CSV) records every file as ok, skipped or failed with a one-line reason.
-Inputs are never overwritten and outputs are written atomically. Exit status: 0 all
-done, 1 some file failed, 2 bad usage, 130 interrupted.
+Inputs are never overwritten and outputs are written atomically. Images under 16x16
+pixels are refused; a flat image (all pixels equal) is copied unchanged.
+
+Re-running the same command resumes: files the manifest records as done, whose input
+and output are unchanged since and that were made with the same method and options,
+are skipped (--redo does them all again). Ctrl-C stops within a second or two: no new
+file is started, files in progress are abandoned (no partial output), and the
+manifest lists what was finished. Exit status: 0 all done, 1 some file failed, 2 bad
+usage, 130 interrupted.
 """
 
 import os
@@ -20,12 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, printable
 from .common import HelpFormatter, add_kernel_arguments, add_psf_argument, degradation_from_args, ensure_not_input
 
 EXAMPLES = """examples:
   xraydeblur deblur chest.dcm -o chest-deblurred.dcm
-  xraydeblur deblur scans/ -o deblurred/ --workers 4 --skip-existing
+  xraydeblur deblur scans/ -o deblurred/ --workers 4          (run again to resume)
   xraydeblur deblur a.png b.tif -o out/ --method wiener --sigma 2
   xraydeblur deblur moved.png -o fixed.png --kernel motion --length 9 --angle 30
   xraydeblur deblur scans/ -o out/ --psf focal_spot_psf.npy --report
@@ -54,9 +61,14 @@ def register(subparsers) -> None:
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
     p.add_argument("--device", choices=["cpu", "cuda"], help="device for network methods (default: the method's choice)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="files processed in parallel (worker processes)")
-    p.add_argument("--skip-existing", action="store_true", help="skip files whose output already exists")
+    p.add_argument("--redo", action="store_true", help="process every file again, even those a previous run of this command completed (default: resume, skipping them)")
+    p.add_argument("--skip-existing", action="store_true", help="skip every file whose output already exists, whatever made it (resuming, the default, skips only outputs the manifest shows this command made from the unchanged input)")
     p.add_argument("--format", choices=FORMATS, help="output format (default: same as each input)")
-    p.add_argument("--report", action="store_true", help="write <output>.report.json per image (method, timing, sharpness, safeguard)")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write, next to each output, <output>.report.json (method, timing, sharpness, safeguard) and <output>.residual.png (the safeguard's residual map)",
+    )
     p.add_argument("--manifest", metavar="PATH", help="CSV manifest path (default: OUTPUT/xraydeblur-manifest.csv for a folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (failures are still printed)")
     add_kernel_arguments(p, default_kernel=None)
@@ -112,7 +124,7 @@ def kernel_from_args(args):
 
 
 def run(args) -> int:
-    from ..batch import MANIFEST_NAME, plan_jobs, resolve_method, run_batch, summarize, write_manifest
+    from ..batch import MANIFEST_NAME, ManifestWriter, plan_jobs, resolve_method, resume_records, run_batch, settings_key, summarize
 
     if args.list_methods or args.method == "list":
         return print_methods()
@@ -132,6 +144,10 @@ def run(args) -> int:
     manifest = Path(args.manifest) if args.manifest else (Path(args.output) / MANIFEST_NAME if as_dir else None)
     if manifest is not None:
         ensure_not_input(manifest, [job.input for job in jobs])
+    refuse_useless_run(jobs)
+    check_output_writable(Path(args.output) if as_dir else Path(args.output).parent)
+    settings = settings_key(method, kernel, args.format, args.report)
+    completed = {} if args.redo or manifest is None else resume_records(jobs, manifest, settings)
 
     show = not args.quiet and sys.stderr.isatty()
     bar = None
@@ -143,12 +159,15 @@ def run(args) -> int:
         except (OSError, ValueError):
             sized = False
         bar = tqdm(total=len(jobs), file=sys.stderr, unit="image", desc=method.name, dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24)
-    records = [None] * len(jobs)
+    writer = ManifestWriter(manifest, len(jobs)) if manifest is not None else None
+    records = writer.records if writer is not None else [None] * len(jobs)
 
     def on_record(index, record) -> None:
+        if writer is not None:
+            writer.add(index, record)
         records[index] = record
         if record.status == "failed":
-            message = f"xraydeblur: failed: {record.input}: {record.error}"
+            message = f"xraydeblur: failed: {printable(record.input)}: {record.error}"
             if bar is not None:
                 bar.write(message, file=sys.stderr)
             else:
@@ -158,20 +177,46 @@ def run(args) -> int:
 
     start = time.perf_counter()
     try:
-        run_batch(jobs, method=method, kernel=kernel, fmt=args.format, report=args.report, skip_existing=args.skip_existing, workers=args.workers, device=args.device, on_record=on_record)
+        run_batch(
+            jobs, method=method, kernel=kernel, fmt=args.format, report=args.report, skip_existing=args.skip_existing,
+            workers=args.workers, device=args.device, on_record=on_record, completed=completed, settings=settings,
+        )
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
-        if manifest is not None:
-            write_manifest(records, manifest)  # what was finished before Ctrl-C
-        raise
+        if writer is not None:
+            writer.flush()  # what was finished before Ctrl-C
+        finished = sum(r is not None for r in records)
+        how = "run the same command again to resume" if writer is not None else "run the same command again"
+        print(f"xraydeblur: interrupted after {finished} of {len(jobs)} files; {how}", file=sys.stderr, flush=True)
+        return 130
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - start
-    if manifest is not None:
-        write_manifest(records, manifest)
+    if writer is not None:
+        writer.flush()
     counts = summarize(records)
     if not args.quiet:
-        where = f" (manifest {manifest})" if manifest is not None else ""
+        where = f" (manifest {printable(manifest)})" if manifest is not None else ""
         print(f"{counts['ok']} done, {counts['skipped']} skipped, {counts['failed']} failed in {elapsed:.1f} s{where}")
     return 1 if counts["failed"] else 0
+
+
+def refuse_useless_run(jobs) -> None:
+    """Refuse (before anything is written) a run in which every file is refused, e.g.
+    ``deblur same/ -o same/``: one line with the first file's reason."""
+    if jobs and all(job.refused for job in jobs):
+        more = f" (and {len(jobs) - 1} more)" if len(jobs) > 1 else ""
+        raise InputError(f"nothing to do: {jobs[0].refused}{more}")
+
+
+def check_output_writable(folder: Path) -> None:
+    """Refuse (one line, before any work) an output folder that cannot be created or
+    written: a regular file in its path, or no write permission."""
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise InputError(f"cannot write under {printable(folder)}: {printable(existing)} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write under {printable(folder)}: permission denied in {printable(existing)}")

@@ -1,4 +1,7 @@
-"""``xraydeblur info``: what a radiograph file is."""
+"""``xraydeblur info``: what a radiograph file is.
+
+Notes on reading (EXIF orientation applied, transparency flattened, decoder warnings)
+are listed under "notes". A flat image (all pixels equal) gets no blur assessment."""
 
 import json
 
@@ -31,6 +34,14 @@ def describe(rad) -> dict:
             facts[key] = rad.info.get(key)
     else:
         facts["mode"] = rad.info.get("mode")
+    if rad.info.get("notes"):
+        facts["notes"] = "; ".join(rad.info["notes"])
+    from ..io import MIN_SIDE, flat_value
+
+    flat = flat_value(rad.pixels)
+    if flat is not None or min(rad.width, rad.height) < MIN_SIDE:
+        facts["blur_assessment"] = "skipped: " + ("flat image" if flat is not None else f"image under {MIN_SIDE}x{MIN_SIDE} pixels")
+        return facts
     try:
         from ..classical.estimate import blur_assessment
     except ImportError:

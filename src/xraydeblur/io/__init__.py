@@ -12,17 +12,20 @@ Example
 >>> write_radiograph(rad, rad.pixels, "copy.dcm", method="identity")  # doctest: +SKIP
 """
 
-from .guard import MAX_PIXELS, check_pixel_count
+from .guard import MAX_PIXELS, MIN_SIDE, check_min_side, check_pixel_count, flat_value
 from .radiograph import Radiograph
 from .read import detect_format, read_radiograph
 from .write import encode_radiograph, output_suffix, write_radiograph
 
 __all__ = [
     "MAX_PIXELS",
+    "MIN_SIDE",
     "Radiograph",
+    "check_min_side",
     "check_pixel_count",
     "detect_format",
     "encode_radiograph",
+    "flat_value",
     "output_suffix",
     "read_radiograph",
     "write_radiograph",

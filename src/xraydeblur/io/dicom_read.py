@@ -6,6 +6,7 @@ are read with ``force=True`` as implicit VR little endian.
 """
 
 import io as _io
+import warnings
 
 import numpy as np
 import pydicom
@@ -57,11 +58,35 @@ def unit_to_stored(unit: np.ndarray, bits_stored: int, signed: bool, inverted: b
 
 
 def read_dicom_bytes(data: bytes, max_pixels: int) -> Radiograph:
-    """Decode one single-frame greyscale DICOM image held in memory."""
+    """Decode one single-frame greyscale DICOM image held in memory.
+
+    pydicom's warnings (e.g. more pixel data than the frames need) never reach stderr
+    or a log: each becomes a one-line entry of ``info["notes"]``.
+    """
+    from .read import DECODE_LOCK
+
+    with DECODE_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rad = _decode_dicom(data, max_pixels)
+    notes = sorted({_warning_note(w.message) for w in caught})
+    if notes:
+        rad.info["notes"] = notes
+    return rad
+
+
+def _warning_note(message) -> str:
+    """A decoder warning as one line of at most 200 characters."""
+    return " ".join(str(message).split())[:200]
+
+
+def _decode_dicom(data: bytes, max_pixels: int) -> Radiograph:
+    """:func:`read_dicom_bytes` without the warning handling."""
+    from .read import decoder_reason
+
     try:
         ds = pydicom.dcmread(_io.BytesIO(data), force=True)
     except Exception as exc:
-        raise InputError(f"unreadable DICOM header ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+        raise InputError(f"unreadable DICOM header ({decoder_reason(exc)})") from None
     if "PixelData" not in ds:
         raise InputError("DICOM file has no pixel data")
     for keyword in ("Rows", "Columns", "BitsAllocated"):

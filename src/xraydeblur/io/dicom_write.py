@@ -24,10 +24,50 @@ from .radiograph import Radiograph
 _STALE = ("SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingRangeLimit", "DerivationCodeSequence")
 
 
+def image_type_values(value) -> list[str]:
+    """The values of a source's ImageType (0008,0008) whatever form it was read in.
+
+    A multi-valued element gives its values; a single string is split on the DICOM
+    value separator ``\\``; an ACR-NEMA style single value with the words separated by
+    spaces ("ORIGINAL PRIMARY") is split on the spaces. Values are stripped; None or an
+    empty element gives [].
+    """
+    if value is None:
+        return []
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        values = value.split("\\")
+        words = values[0].split()
+        if len(values) == 1 and len(words) > 1 and words[0].upper() in ("ORIGINAL", "DERIVED"):
+            values = words
+    else:
+        values = [str(v) for v in value]
+    return [v.strip() for v in values]
+
+
+def derived_image_type(source_values: list[str]) -> list[str]:
+    """ImageType of the derived image: DERIVED\\SECONDARY, then the source's values 3
+    onwards (e.g. the anatomy or processing words), without trailing empty values."""
+    rest = list(source_values[2:])
+    while rest and not rest[-1]:
+        rest.pop()
+    return ["DERIVED", "SECONDARY", *rest]
+
+
 def derived_dataset(
-    source: Radiograph, pixels: np.ndarray, *, method: str, model_version: str = "", weights_sha256: str = ""
+    source: Radiograph,
+    pixels: np.ndarray,
+    *,
+    method: str,
+    model_version: str = "",
+    weights_sha256: str = "",
+    synthetic: bool = False,
 ) -> Dataset:
-    """Build the derived dataset (header + new pixel data) without encoding it."""
+    """Build the derived dataset (header + new pixel data) without encoding it.
+
+    ``synthetic``: the pixels are a synthetic degradation (``xraydeblur blur``), not a
+    deblurred result; DerivationDescription and SeriesDescription say so."""
     if source.format != "dicom" or source.dataset is None:
         raise ValueError("DICOM output needs a DICOM source (copy-and-modify of its header)")
     src = source.dataset
@@ -42,9 +82,9 @@ def derived_dataset(
     now = _dt.datetime.now()
     ds.SOPInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
-    old_type = [str(v) for v in (src.get("ImageType") or [])]
-    ds.ImageType = ["DERIVED", "SECONDARY"] + old_type[2:]
-    parts = [f"Deblurred by xraydeblur {__version__}", f"method {method}"]
+    ds.ImageType = derived_image_type(image_type_values(src.get("ImageType")))
+    action = "Synthetic degradation" if synthetic else "Deblurred"
+    parts = [f"{action} by xraydeblur {__version__}", f"{'degradation' if synthetic else 'method'} {method}"]
     if model_version:
         parts.append(f"model {model_version}")
     if weights_sha256:
@@ -56,7 +96,8 @@ def derived_dataset(
         ref.ReferencedSOPInstanceUID = src.SOPInstanceUID
         ds.SourceImageSequence = [ref]
     description = str(src.get("SeriesDescription", "") or "").strip()
-    ds.SeriesDescription = (f"{description} deblurred" if description else "deblurred")[:64]
+    label = "blurred (synthetic)" if synthetic else "deblurred"
+    ds.SeriesDescription = (f"{description[:64 - len(label) - 1]} {label}" if description else label)
     ds.InstanceCreationDate = ds.ContentDate = now.strftime("%Y%m%d")
     ds.InstanceCreationTime = ds.ContentTime = now.strftime("%H%M%S")
     for keyword in _STALE:

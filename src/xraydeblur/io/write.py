@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import OutputError, printable
 from .radiograph import Radiograph
 
 FORMAT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "tiff": ".tif", "dicom": ".dcm"}
@@ -42,13 +43,15 @@ def encode_radiograph(
     method: str = "unknown",
     model_version: str = "",
     weights_sha256: str = "",
+    synthetic: bool = False,
 ) -> bytes:
     """Encode ``pixels`` (float [0, 1], HxW, 1 = dense) as a file of format ``fmt``.
 
     ``fmt`` defaults to the source's format. For rasters the bit depth is ``bits`` or
     the source's (8 if it was 8-bit, else 16; JPEG is always 8-bit). For DICOM the
     output is a derived copy of the source header (see :mod:`.dicom_write`); a
-    non-DICOM source cannot be written as DICOM.
+    non-DICOM source cannot be written as DICOM; ``synthetic`` labels a DICOM output as
+    a synthetic degradation (``xraydeblur blur``) instead of a deblurred image.
     """
     fmt = fmt or source.format
     pixels = np.asarray(pixels, dtype=np.float32)
@@ -57,7 +60,9 @@ def encode_radiograph(
     if fmt == "dicom":
         from .dicom_write import encode_derived_dicom
 
-        return encode_derived_dicom(source, pixels, method=method, model_version=model_version, weights_sha256=weights_sha256)
+        return encode_derived_dicom(
+            source, pixels, method=method, model_version=model_version, weights_sha256=weights_sha256, synthetic=synthetic
+        )
     from PIL import Image
 
     depth = bits or (8 if source.bits_stored <= 8 else 16)
@@ -84,21 +89,51 @@ FILE_MODE = 0o666 & ~_umask()
 
 
 def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` via a temporary file and an atomic rename.
+
+    Raises :class:`~xraydeblur.errors.OutputError` (one line naming ``path``, never the
+    temporary file) when the folder cannot be made or written, e.g. a parent is a
+    regular file, permission is denied or the disk is full.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.fchmod(fd, FILE_MODE)  # mkstemp creates 0600
     try:
+        make_folder(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {printable(path)}: {_os_reason(exc, path.parent)}") from None
+    try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp creates 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {printable(path)}: {_os_reason(exc, path)}") from None
         raise
     return path
+
+
+def make_folder(folder: Path) -> None:
+    """``mkdir -p folder``; an existing file in the way raises NotADirectoryError."""
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(20, "Not a directory", str(parent))
+            break
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _os_reason(exc: OSError, near: Path) -> str:
+    """An OSError as a short phrase (no errno, no temporary file name)."""
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        culprit = Path(exc.filename) if exc.filename else near
+        return f"{printable(culprit)} is a file, not a folder"
+    if isinstance(exc, PermissionError):
+        return f"permission denied in {printable(near if near.is_dir() else near.parent)}"
+    return (exc.strerror or type(exc).__name__).lower()
 
 
 def write_radiograph(source: Radiograph, pixels: np.ndarray, path: str | os.PathLike, fmt: str | None = None, **kwargs) -> Path:

@@ -12,8 +12,10 @@ Endpoints
                           the machine-readable schema is ``/openapi.json``
 
 Settings come from the keyword arguments, else from the environment:
-``XRAYDEBLUR_MAX_UPLOAD_MB`` (200), ``XRAYDEBLUR_MAX_CONCURRENT`` (2),
-``XRAYDEBLUR_QUEUE_TIMEOUT`` (seconds, 30) and ``XRAYDEBLUR_MAX_PIXELS``.
+``XRAYDEBLUR_MAX_UPLOAD_MB`` (200), ``XRAYDEBLUR_UPLOAD_BUDGET_MB`` (twice the upload
+cap, at least 400: request bodies held in memory at once, server-wide; a request whose declared size does not
+fit gets 503 with Retry-After before its body is read), ``XRAYDEBLUR_MAX_CONCURRENT``
+(2), ``XRAYDEBLUR_QUEUE_TIMEOUT`` (seconds, 30) and ``XRAYDEBLUR_MAX_PIXELS``.
 
 Uploads stay in memory: nothing is written to disk and neither bodies nor file names
 are logged (the request log has method, path, status and duration only).
@@ -37,7 +39,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..methods import available_methods, default_method, get_method
-from .limiter import InferenceLimiter
+from ..pipeline import DEFAULT_DENOISE
+from .limiter import InferenceLimiter, MemoryBudget, release_memory, tune_allocator
 from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, measured_psf, process, safeguard_summary
 from .upload import MEDIA_TYPES, ApiError, choose_output, read_upload
 
@@ -53,14 +56,16 @@ CSP = (
 
 @dataclass(frozen=True)
 class Settings:
-    """Server limits. ``max_upload_bytes`` caps the request body; ``max_pixels`` the
-    declared image size; ``max_concurrent`` the inferences running at once; requests
-    beyond that wait up to ``queue_timeout`` seconds, then get 503."""
+    """Server limits. ``max_upload_bytes`` caps the request body; ``upload_budget_bytes``
+    the bodies held at once by all requests; ``max_pixels`` the declared image size;
+    ``max_concurrent`` the inferences running at once; requests beyond that wait up to
+    ``queue_timeout`` seconds, then get 503."""
 
     max_upload_bytes: int
     max_pixels: int
     max_concurrent: int
     queue_timeout: float
+    upload_budget_bytes: int = 400_000_000
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -83,15 +88,23 @@ class Settings:
             "max_pixels": MAX_PIXELS,
             "max_concurrent": number("XRAYDEBLUR_MAX_CONCURRENT", 2, int),
             "queue_timeout": number("XRAYDEBLUR_QUEUE_TIMEOUT", 30.0, float),
+            "upload_budget_bytes": int(number("XRAYDEBLUR_UPLOAD_BUDGET_MB", 0.0, float) * 1_000_000),
         }
         for key, value in overrides.items():
             if value is not None:
                 values[key] = value
-        if values["max_upload_bytes"] < 1 or values["max_pixels"] < 1 or values["max_concurrent"] < 1:
+        if not values["upload_budget_bytes"]:  # default: two of the largest uploads, at least 400 MB
+            values["upload_budget_bytes"] = max(400_000_000, 2 * int(values["max_upload_bytes"]))
+        if values["upload_budget_bytes"] < values["max_upload_bytes"]:
+            raise ValueError("XRAYDEBLUR_UPLOAD_BUDGET_MB must be at least XRAYDEBLUR_MAX_UPLOAD_MB (else the largest upload never fits)")
+        if min(values["max_upload_bytes"], values["max_pixels"], values["max_concurrent"], values["upload_budget_bytes"]) < 1:
             raise ValueError("limits must be positive")
         if values["queue_timeout"] < 0:
             raise ValueError("the queue timeout cannot be negative")
-        return cls(int(values["max_upload_bytes"]), int(values["max_pixels"]), int(values["max_concurrent"]), float(values["queue_timeout"]))
+        return cls(
+            int(values["max_upload_bytes"]), int(values["max_pixels"]), int(values["max_concurrent"]), float(values["queue_timeout"]),
+            int(values["upload_budget_bytes"]),
+        )
 
 
 def error_response(status: int, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -241,12 +254,16 @@ def create_app(
     max_pixels: int | None = None,
     max_concurrent: int | None = None,
     queue_timeout: float | None = None,
+    upload_budget_bytes: int | None = None,
 ) -> FastAPI:
     """Build the application; unset limits come from the environment (see module doc)."""
     settings = Settings.from_env(
-        max_upload_bytes=max_upload_bytes, max_pixels=max_pixels, max_concurrent=max_concurrent, queue_timeout=queue_timeout
+        max_upload_bytes=max_upload_bytes, max_pixels=max_pixels, max_concurrent=max_concurrent, queue_timeout=queue_timeout,
+        upload_budget_bytes=upload_budget_bytes,
     )
     limiter = InferenceLimiter(settings.max_concurrent)
+    budget = MemoryBudget(settings.upload_budget_bytes)
+    tune_allocator()
 
     @asynccontextmanager
     async def lifespan(app):
@@ -267,6 +284,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.limiter = limiter
+    app.state.budget = budget
     app.add_middleware(GuardMiddleware)
 
     @app.exception_handler(RequestValidationError)
@@ -291,6 +309,7 @@ def create_app(
             "status": "ok",
             "version": __version__,
             "inference": {"running": limiter.active, "waiting": limiter.waiting, "limit": settings.max_concurrent},
+            "uploads": {"bytes_held": budget.used, "budget_bytes": budget.limit},
         }
 
     @app.get("/api/v1/models", summary="Deblurring methods with versions; the default is marked")
@@ -309,6 +328,7 @@ def create_app(
             "methods": methods,
             "limits": {
                 "max_upload_bytes": settings.max_upload_bytes,
+                "upload_budget_bytes": settings.upload_budget_bytes,
                 "max_pixels": settings.max_pixels,
                 "max_concurrent": settings.max_concurrent,
                 "queue_timeout_seconds": settings.queue_timeout,
@@ -343,11 +363,31 @@ def create_app(
     ):
         try:
             psf, label = kernel_from_query(kernel, sigma=sigma, sigma_y=sigma_y, length=length, angle=angle, radius=radius, scale=scale)
-            return await _deblur(request, method, sigma, (psf, label), format, pixels)
+            booked = _admit(request)
+            try:
+                return await _deblur(request, method, sigma, (psf, label), format, pixels)
+            finally:
+                budget.release(booked)
+                if booked >= 1_000_000:  # a large body was freed: hand its memory back
+                    await run_in_threadpool(release_memory)
         except ApiError as exc:
             return error_response(exc.status, exc.detail, exc.headers)
 
-    async def _deblur(request: Request, method_name, sigma, known, format_param, include_pixels) -> Response:
+    def _admit(request: Request) -> int:
+        """Book the request's declared body size (the upload cap when it declares none)
+        in the server-wide upload budget; 503 with Retry-After when it does not fit."""
+        declared = request.headers.get("content-length")
+        try:
+            size = int(declared) if declared is not None else settings.max_upload_bytes
+        except ValueError:
+            raise ApiError(400, "Content-Length is not a number") from None
+        size = max(0, min(size, settings.max_upload_bytes))  # more than the cap: read_upload answers 413
+        if not budget.try_reserve(size):
+            held = f"{budget.used / 1e6:.0f} of {budget.limit / 1e6:.0f} MB"
+            raise ApiError(503, f"the server holds too many uploads right now ({held}); retry later", {"Retry-After": "5"})
+        return size
+
+    async def _deblur(request: Request, method_name, sigma, known, format_param, include_pixels, denoise=DEFAULT_DENOISE, force=False) -> Response:
         """``known``: (kernel, label) from :func:`kernel_from_query`, (None, None) blind."""
         from ..io import check_pixel_count, detect_format
 
@@ -402,6 +442,8 @@ def create_app(
                 kernel_label=label,
                 max_pixels=settings.max_pixels,
                 include_pixels=include_pixels,
+                denoise=denoise,
+                force=force,
                 extra={"queue_seconds": round(queue_seconds, 4)},
             )
         except ApiError:
@@ -425,6 +467,8 @@ def create_app(
             "X-Estimated-Blur-After": _header_number(facts["estimated_blur_after"]),
             "X-Sharpness-Before": _header_number(facts["sharpness_before"]),
             "X-Sharpness-After": _header_number(facts["sharpness_after"]),
+            "X-Denoise": f"{facts['denoise']:g}",
+            "X-Unchanged": "no-blur" if facts.get("unchanged") else "false",
             "X-Research-Use-Only": "true",
             "Vary": "Accept",
         }

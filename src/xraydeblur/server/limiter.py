@@ -1,4 +1,6 @@
-"""A first-come-first-served limit on concurrent inferences, with a queue timeout.
+"""Admission limits: a first-come-first-served limit on concurrent inferences with a
+queue timeout (:class:`InferenceLimiter`), a server-wide budget for the request bodies
+held in memory (:class:`MemoryBudget`), and giving freed memory back to the system.
 
 ``asyncio.Semaphore`` binds to one event loop; this limiter keeps its count under a
 ``threading.Lock`` and wakes waiters on their own loop, so it also works when a test
@@ -7,6 +9,7 @@ releasing request to the oldest waiter, so a late arrival cannot overtake the qu
 """
 
 import asyncio
+import functools
 import threading
 from collections import deque
 
@@ -76,3 +79,78 @@ class InferenceLimiter:
             self.release()
         else:
             future.set_result(True)
+
+
+class MemoryBudget:
+    """A server-wide cap on the bytes of request bodies held in memory at once.
+
+    A request is admitted by its declared size (Content-Length; the upload cap when
+    it declares none) before its body is read: :meth:`try_reserve` either books the
+    bytes or refuses at once (the caller answers 503 with Retry-After), and
+    :meth:`release` gives them back when the request is done.
+    """
+
+    def __init__(self, limit_bytes: int):
+        if limit_bytes < 1:
+            raise ValueError("the memory budget must be positive")
+        self.limit = int(limit_bytes)
+        self._lock = threading.Lock()
+        self._used = 0
+
+    @property
+    def used(self) -> int:
+        """Bytes booked by requests in progress."""
+        return self._used
+
+    def try_reserve(self, nbytes: int) -> bool:
+        """Book ``nbytes`` if they fit in what is left; False (nothing booked) if not."""
+        nbytes = max(0, int(nbytes))
+        with self._lock:
+            if self._used + nbytes > self.limit:
+                return False
+            self._used += nbytes
+            return True
+
+    def release(self, nbytes: int) -> None:
+        """Give back what :meth:`try_reserve` booked."""
+        with self._lock:
+            self._used = max(0, self._used - max(0, int(nbytes)))
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    """glibc, or None on other C libraries (then the calls below do nothing)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        libc.malloc_trim  # noqa: B018 - glibc only
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+#: glibc mallopt parameter: allocations above this size get their own mapping
+_M_MMAP_THRESHOLD = -3
+#: fixed mmap threshold (bytes): buffers of an upload or an image (above 1 MB) are
+#: mapped on their own, so freeing them returns the memory to the system at once
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def tune_allocator() -> None:
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD_BYTES` (by default it grows
+    with freed buffers, and large uploads then stay in the heap after they are freed)."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
+def release_memory() -> None:
+    """Return freed heap memory to the system after a request (glibc ``malloc_trim``)."""
+    import gc
+
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
