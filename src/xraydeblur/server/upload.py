@@ -132,11 +132,12 @@ def form_fields(body: bytes, content_type: str) -> dict[str, tuple[bool, bytes]]
 
 
 #: output format -> media type
-MEDIA_TYPES = {"png": "image/png", "dicom": "application/dicom", "json": "application/json"}
+MEDIA_TYPES = {"png": "image/png", "dicom": "application/dicom", "json": "application/json", "view": "application/vnd.xraydeblur.view"}
 _BY_MEDIA = {
     "image/png": "png",
     "application/dicom": "dicom",
     "application/json": "json",
+    "application/vnd.xraydeblur.view": "view",  # the web page's binary answer (view_payload.py)
     "image/*": "png",
     "*/*": "png",
 }
