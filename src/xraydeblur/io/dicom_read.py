@@ -6,6 +6,7 @@ are read with ``force=True`` as implicit VR little endian.
 """
 
 import io as _io
+import logging
 import warnings
 
 import numpy as np
@@ -65,13 +66,32 @@ def read_dicom_bytes(data: bytes, max_pixels: int) -> Radiograph:
     """
     from .read import DECODE_LOCK
 
+    collector = _Collector()
+    logger = logging.getLogger("pydicom")
     with DECODE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rad = _decode_dicom(data, max_pixels)
-    notes = sorted({_warning_note(w.message) for w in caught})
+        logger.addHandler(collector)
+        propagate, logger.propagate = logger.propagate, False
+        try:
+            rad = _decode_dicom(data, max_pixels)
+        finally:
+            logger.removeHandler(collector)
+            logger.propagate = propagate
+    notes = [*rad.info.get("notes", []), *sorted({_warning_note(w.message) for w in caught} | set(collector.messages))]
     if notes:
         rad.info["notes"] = notes
     return rad
+
+
+class _Collector(logging.Handler):
+    """Keeps pydicom's log messages (WARNING and up) as notes instead of printing them."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(_warning_note(record.getMessage()))
 
 
 def _warning_note(message) -> str:
@@ -119,6 +139,10 @@ def _decode_dicom(data: bytes, max_pixels: int) -> Radiograph:
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
 
     stored = ds.pixel_array
+    notes = []
+    if stored.ndim == 3 and frames == 1 and stored.shape[1:] == (rows, cols):
+        notes.append(f"pixel data holds {stored.shape[0]} frames but the header says 1: the first frame is used")
+        stored = stored[0]
     if stored.ndim != 2 or stored.shape != (rows, cols):
         raise InputError(f"decoded pixel data has shape {stored.shape}, header says {rows}x{cols}")
     # White-is-dense internally: MONOCHROME1 inverts, and so does a negative Modality LUT slope.
@@ -140,6 +164,8 @@ def _decode_dicom(data: bytes, max_pixels: int) -> Radiograph:
         "window_width": _first(ds.get("WindowWidth")),
         "has_file_meta": has_meta,
     }
+    if notes:
+        info["notes"] = notes
     del ds.PixelData  # keep only the header for copy-and-modify on output
     return Radiograph(pixels=pixels, format="dicom", bits_stored=bits_stored, photometric=photometric, dataset=ds, info=info)
 
