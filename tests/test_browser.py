@@ -1,9 +1,12 @@
-"""End-to-end test of the web page: real server (uvicorn subprocess) + Debian chromium.
+"""End-to-end tests of the web page: real server (uvicorn subprocess) + Debian chromium.
 
-Needs /usr/bin/chromium (skipped without it, failed when CI=true) and a shared MHH
-radiograph (skipped without it, failed when XRAYDEBLUR_REQUIRE_DATA=1). Saves a
+Needs /usr/bin/chromium (skipped without it, failed when CI=true) and shared
+radiographs (skipped without them, failed when XRAYDEBLUR_REQUIRE_DATA=1). Covers the
+viewer (split, side by side, difference, residual, readout, presets, invert, rotate,
+flip), display safety (a view never shows one file's image under another's name), and
+the layout at 390 and 1440 px (plus 360 px and 4K: no horizontal scrolling). Saves a
 screenshot to test-artifacts/browser.png; with XRAYDEBLUR_UPDATE_SCREENSHOT=1 also
-renders a synthetic demo (never a shared radiograph) to docs/screenshot.png.
+renders docs/screenshot.png from a CC BY radiograph crop (kept in memory only).
 """
 
 import io
@@ -14,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PROJECT_ROOT, TEST_METHOD, shared_data_file
+from conftest import PROJECT_ROOT, SLOW_TEST_METHOD, TEST_METHOD, shared_data_file
 
 pytestmark = pytest.mark.browser
 
@@ -53,32 +56,6 @@ def _need_chromium():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser test")
 
 
-def demo_phantom(h: int = 416, w: int = 512) -> bytes:
-    """A synthetic chest-like 16-bit PNG (body, lungs, heart, spine, ribs, nodules, a
-    catheter line), blurred and slightly noisy: a demo that is no real radiograph."""
-    from scipy.ndimage import gaussian_filter
-
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64) / np.array([h, w])[:, None, None]
-    img = np.full((h, w), 0.06)
-    img[((x - 0.5) / 0.47) ** 2 + ((y - 0.62) / 0.62) ** 2 < 1] = 0.62  # body
-    lungs = np.zeros((h, w), bool)
-    for cx in (0.31, 0.69):
-        lungs |= ((x - cx) / 0.165) ** 2 + ((y - 0.5) / 0.34) ** 2 < 1
-    img[lungs] = 0.28
-    img[((x - 0.56) / 0.13) ** 2 + ((y - 0.66) / 0.16) ** 2 < 1] = 0.7  # heart
-    img[np.abs(x - 0.5) < 0.032] = 0.82  # spine
-    for k in range(8):  # ribs: arcs sloping down away from the spine
-        arc = 0.16 + 0.075 * k + 1.4 * (x - 0.5) ** 2
-        img[(np.abs(y - arc) < 0.011) & lungs & (img < 0.5)] += 0.14
-    for cx, cy, r in ((0.27, 0.42, 0.018), (0.72, 0.58, 0.012), (0.64, 0.33, 0.008)):
-        img[((x - cx) ** 2 + (y - cy) ** 2) < r * r] += 0.22  # nodules
-    img[(np.abs(x - 0.2 - 0.25 * y) < 0.003) & (y > 0.15) & (y < 0.75)] = 0.95  # catheter
-    img = gaussian_filter(img, 2.2) + np.random.default_rng(7).normal(0, 0.002, (h, w))
-    buf = io.BytesIO()
-    Image.fromarray(np.rint(np.clip(img, 0, 1) * 65535).astype(np.uint16)).save(buf, "PNG")
-    return buf.getvalue()
-
-
 def _gaussian_psf_npy(size: int, sigma: float) -> bytes:
     """A measured-PSF stand-in: a ``size`` x ``size`` Gaussian (sum 1) as .npy bytes."""
     r = np.arange(size) - size // 2
@@ -100,6 +77,53 @@ def _upload_and_wait(page, method: str, files) -> None:
     page.wait_for_selector("#viewer[data-ready='true']", timeout=90_000)
 
 
+def _open_page(browser, server, width: int, height: int = 900, errors: list | None = None):
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    page = context.new_page()
+    if errors is not None:
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server.url + "/")
+    page.wait_for_function("() => !document.getElementById('method-select').disabled")
+    return page
+
+
+def _png_bytes(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _painted_box(page, canvas: str = "canvas-before") -> dict:
+    """The CSS-pixel box of the painted part of a canvas (relative to the viewer)."""
+    return page.evaluate(
+        """(id) => {
+      const c = document.getElementById(id), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let x0 = c.width, y0 = c.height, x1 = -1, y1 = -1;
+      for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+        if (d[4 * (y * c.width + x) + 3] > 0) { if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y; }
+      }
+      const k = c.width / c.getBoundingClientRect().width;
+      return { x0: x0 / k, y0: y0 / k, x1: (x1 + 1) / k, y1: (y1 + 1) / k };
+    }""",
+        canvas,
+    )
+
+
+def _hover_readout(page, x: float, y: float) -> tuple[int, int, int, int]:
+    """Move the pointer to viewer-relative (x, y); (image x, image y, before, after)."""
+    page.locator("#viewer").scroll_into_view_if_needed()
+    viewer = page.locator("#viewer").bounding_box()
+    page.mouse.move(viewer["x"] + x, viewer["y"] + y)
+    value = page.get_attribute("#viewer", "data-readout")
+    assert value, page.inner_text("#pixel-readout")
+    return tuple(int(v) for v in value.split(","))
+
+
+def _launch(pw):
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
 def test_web_page_end_to_end(live_server, tmp_path):
     _need_chromium()
     radiograph = shared_data_file(RADIOGRAPH)
@@ -112,7 +136,7 @@ def test_web_page_end_to_end(live_server, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+            context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
             page = context.new_page()
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -135,9 +159,13 @@ def test_web_page_end_to_end(live_server, tmp_path):
             page.set_input_files("#file-input", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image" * 20})
             page.wait_for_selector("#error:not([hidden])", timeout=30_000)
             assert "415" in page.inner_text("#error")
+            assert page.get_attribute("#viewer", "data-ready") == "false" and page.is_hidden("#identity")
+            assert "notes.png" in page.inner_text("#empty-state")
 
-            # upload a real radiograph and wait for the comparison
+            # upload a real radiograph and wait for the comparison (deblurred even if no blur is found)
+            page.check("#force-input")
             _upload_and_wait(page, TEST_METHOD, str(radiograph))
+            assert page.inner_text("#identity").strip() == radiograph.name
             assert page.is_hidden("#error")
             assert TEST_METHOD in page.inner_text("#fact-method")
             assert page.inner_text("#fact-time").endswith("s")
@@ -204,21 +232,33 @@ def test_web_page_end_to_end(live_server, tmp_path):
             assert _stats(page, "canvas-before")["samples"] == full["samples"]
             assert page.get_attribute("#split-handle", "aria-valuenow") == "50"
 
-            # download the result and decode it
+            _viewer_tools(page, radiograph)
+
+            # download the result: an 8-bit PNG for this 8-bit input, the pixels the API's PNG has
             assert page.is_hidden("#download-dicom")  # PNG input: no DICOM download
             with page.expect_download() as info:
                 page.click("#download-png")
             saved = tmp_path / info.value.suggested_filename
             info.value.save_as(saved)
-            assert saved.name.endswith("_deblurred.png")
-            with Image.open(saved) as result:
-                assert result.size == (640, 524)
-                result.load()
+            assert saved.name == "00870a9c_deblurred.png"
+            import httpx
+
+            api_png = httpx.post(
+                server.url + "/api/v1/deblur", params={"format": "png", "method": TEST_METHOD, "force": "1"},
+                content=radiograph.read_bytes(), timeout=120,
+            )
+            with Image.open(saved) as result, Image.open(io.BytesIO(api_png.content)) as expected:
+                assert result.size == (640, 524) and result.mode == expected.mode == "L"
+                assert np.array_equal(np.asarray(result), np.asarray(expected))
 
             # a radiograph with a burned-in "R": the page says it was kept unchanged
             assert "burned-in" not in page.inner_text("#fact-safeguard")
+            assert page.is_checked("#force-input")
             _upload_and_wait(page, TEST_METHOD, str(shared_data_file(LABELLED_RADIOGRAPH)))
-            assert "burned-in text/markers kept unchanged" in page.inner_text("#fact-safeguard")
+            if page.is_visible("#notice"):  # a server that does not take force=1 yet: no blur, unchanged
+                assert "No blur detected" in page.inner_text("#notice")
+            else:
+                assert "burned-in text/markers kept unchanged" in page.inner_text("#fact-safeguard")
 
             # a known motion blur: family, length and angle reach the API and are shown
             assert page.is_hidden("#angle-field")
@@ -263,15 +303,329 @@ def test_web_page_end_to_end(live_server, tmp_path):
     assert list(server.tmpdir.iterdir()) == []
 
 
+def _viewer_tools(page, radiograph: Path) -> None:
+    """Readout, zoom, presets, invert, rotate/flip, side by side, difference, residual."""
+    with Image.open(radiograph) as img:
+        source = np.asarray(img.convert("L"))
+    h, w = source.shape
+    page.click("#view-reset")
+    page.click("#wl-reset")
+    page.click(".seg[data-mode='before']")
+    box = _painted_box(page)
+    assert abs((box["x1"] - box["x0"]) / (box["y1"] - box["y0"]) - w / h) < 0.02
+
+    # readout: image coordinates and the stored values under the pointer; zoom in percent
+    x, y, before, after = _hover_readout(page, (box["x0"] + box["x1"]) / 2, (box["y0"] + box["y1"]) / 2)
+    assert abs(x - w // 2) <= 2 and abs(y - h // 2) <= 2 and before == source[y, x]
+    assert f"before {before}" in page.inner_text("#pixel-readout")
+    def corner(at: dict, expected: tuple[int, int]) -> None:
+        """The pixel just inside the top-left corner on screen is image pixel ``expected``."""
+        x, y, before, _ = _hover_readout(page, at["x0"] + 0.6, at["y0"] + 0.6)
+        assert abs(x - expected[0]) <= 1 and abs(y - expected[1]) <= 1, (x, y, expected)
+        assert before == source[y, x]
+
+    corner(box, (0, 0))
+    zoom = int(page.get_attribute("#viewer", "data-zoom"))
+    assert f"Zoom {zoom}%" == page.inner_text("#zoom-readout")
+    assert abs(zoom - 100 * (box["x1"] - box["x0"]) / w) <= 1
+    page.click("#viewer")  # focus for the keys
+    page.keyboard.press("+")
+    assert abs(int(page.get_attribute("#viewer", "data-zoom")) - zoom * 1.25) <= 1
+    page.keyboard.press("r")
+    page.click(".seg[data-mode='before']")
+
+    # presets: auto (histogram) by default for a PNG, full range, no file window
+    assert page.input_value("#wl-preset") == "auto"
+    assert page.is_disabled("#wl-preset option[value='file']")
+    auto = page.get_attribute("#viewer", "data-window")
+    page.select_option("#wl-preset", "full")
+    assert page.get_attribute("#viewer", "data-window") == "128/256"
+    page.select_option("#wl-preset", "auto")
+    assert page.get_attribute("#viewer", "data-window") == auto
+    lo, hi = np.percentile(source, [0.5, 99.5])
+    center, width = (int(v) for v in auto.split("/"))
+    assert abs(center - (lo + hi) / 2) <= 2 and abs(width - (hi - lo + 1)) <= 2
+
+    # invert: the rendering is the negative; the readout still shows the stored values
+    plain = _stats(page, "canvas-before")
+    page.click("#invert")
+    assert page.get_attribute("#invert", "aria-pressed") == "true"
+    inverted = _stats(page, "canvas-before")
+    assert abs(inverted["sum"] - (255 * plain["painted"] - plain["sum"])) < 0.01 * 255 * plain["painted"]
+    corner(box, (0, 0))
+    page.keyboard.press("i")
+    assert _stats(page, "canvas-before")["sum"] == plain["sum"]
+
+    # rotate right: the top-left corner on screen is the image's bottom-left pixel
+    page.click("#rotate-right")
+    assert page.get_attribute("#viewer", "data-orient") == "90"
+    turned = _painted_box(page)
+    assert abs((turned["x1"] - turned["x0"]) / (turned["y1"] - turned["y0"]) - h / w) < 0.02
+    corner(turned, (0, h - 1))
+    page.click("#rotate-left")
+    # flip left-right: the top-left corner on screen is the image's top-right pixel
+    page.click("#flip-h")
+    corner(box, (w - 1, 0))
+    page.click("#flip-h")
+    page.click("#flip-v")
+    corner(box, (0, h - 1))
+    page.click("#view-reset")
+    assert page.get_attribute("#viewer", "data-orient") == "0"
+
+    # side by side: before on the left half, after on the right, pan and zoom linked
+    page.click(".seg[data-mode='side']")
+    left, right = _painted_box(page, "canvas-before"), _painted_box(page, "canvas-after")
+    viewer = page.locator("#viewer").bounding_box()
+    assert left["x1"] <= viewer["width"] / 2 + 1 and right["x0"] >= viewer["width"] / 2 - 1
+    assert abs((right["x0"] - viewer["width"] / 2) - left["x0"]) < 2 and abs(right["y0"] - left["y0"]) < 1
+    page.mouse.move(viewer["x"] + viewer["width"] * 0.75, viewer["y"] + viewer["height"] / 2)
+    page.mouse.wheel(0, -400)
+    left, right = _painted_box(page, "canvas-before"), _painted_box(page, "canvas-after")
+    assert abs(right["y0"] - left["y0"]) < 1  # the same zoom and pan in both panes
+    a = _hover_readout(page, viewer["width"] * 0.25, viewer["height"] / 2)
+    b = _hover_readout(page, viewer["width"] * 0.75 + 1, viewer["height"] / 2)
+    assert abs(a[0] - b[0]) <= 1 and a[1] == b[1]  # the same image point under both panes
+    page.click("#view-reset")
+
+    # difference (after - before): mid grey where nothing changed
+    page.click(".seg[data-mode='diff']")
+    assert "after − before" in page.inner_text("#tag-after")
+    diff = _stats(page, "canvas-after")
+    assert diff["painted"] > 0 and _stats(page, "canvas-before")["painted"] == 0
+    assert 60 < diff["sum"] / diff["painted"] < 200
+    # the safeguard's residual map, when the answer carries one
+    if page.is_enabled(".seg[data-mode='residual']"):
+        page.click(".seg[data-mode='residual']")
+        assert page.get_attribute("#viewer", "data-mode") == "residual"
+        assert _stats(page, "canvas-after")["painted"] > 0
+    page.click(".seg[data-mode='split']")
+
+
 def _docs_screenshot(page, tmp_path) -> None:
-    """docs/screenshot.png: the page with a synthetic demo (no shared radiograph)."""
+    """docs/screenshot.png: the page with a 512 px crop of a CC BY 3.0 radiograph (MHH
+    COVID-19 image repository), deblurred by the shipped default method. The crop stays in
+    memory; the file is a picture of the page, not of the data."""
+    with Image.open(shared_data_file(RADIOGRAPH)) as img:
+        crop = np.asarray(img.convert("L"))[6:518, 64:576]
     methods = page.eval_on_selector_all("#method-select option", "els => els.map(e => e.value)")
-    method = next((m for m in methods if not m.startswith("test-")), TEST_METHOD)
-    _upload_and_wait(page, method, {"name": "demo-phantom.png", "mimeType": "image/png", "buffer": demo_phantom()})
-    page.locator("#split-handle").focus()
-    page.mouse.move(0, 0)
+    method = next((m for m in methods if m and not m.startswith("test-")), TEST_METHOD)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.check("#force-input")
+    _upload_and_wait(page, method, {"name": "mhh-00870a9c-crop.png", "mimeType": "image/png", "buffer": _png_bytes(crop)})
+    page.click("#view-reset")
+    viewer = page.locator("#viewer").bounding_box()
+    page.mouse.move(viewer["x"] + viewer["width"] * 0.62, viewer["y"] + viewer["height"] * 0.45)
     target = PROJECT_ROOT / "docs" / "screenshot.png"
     target.parent.mkdir(exist_ok=True)
     shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
-    shot.quantize(colors=192, dither=Image.Dither.NONE).save(target, optimize=True)  # small file
+    shot.quantize(colors=160, dither=Image.Dither.NONE).save(target, optimize=True)  # small file
     assert target.stat().st_size < 300_000, target.stat().st_size
+
+
+def test_display_safety_never_shows_an_image_under_another_files_name(live_server):
+    """Choosing another file clears the view at once; an error keeps it clear; a late
+    answer for an earlier file is never shown (and never under the new name)."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = live_server({"XRAYDEBLUR_TEST_DELAY": "2.0"})
+    first = _png_bytes(np.tile(np.linspace(20, 230, 96).astype(np.uint8), (80, 1)))  # 96 x 80
+    second = _png_bytes(np.tile(np.linspace(230, 20, 64).astype(np.uint8)[:, None], (1, 112)))  # 112 x 64
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            for width in (390, 1440):
+                page = _open_page(browser, server, width)
+                page.check("#force-input")
+                # every (file name, size) the view ever shows together
+                page.evaluate("""() => {
+                  window.shown = [];
+                  const v = document.getElementById("viewer");
+                  new MutationObserver(() => {
+                    if (v.dataset.ready === "true") window.shown.push([v.dataset.file, document.getElementById("fact-image").innerText]);
+                  }).observe(v, { attributes: true, attributeFilter: ["data-ready"] });
+                }""")
+                _upload_and_wait(page, TEST_METHOD, {"name": "first.png", "mimeType": "image/png", "buffer": first})
+                assert page.inner_text("#identity").strip() == "first.png"
+                assert _stats(page, "canvas-before")["painted"] > 0
+
+                # another file: the view is empty the moment it is chosen, while it is processed
+                page.select_option("#method-select", SLOW_TEST_METHOD)
+                page.set_input_files("#file-input", {"name": "second.png", "mimeType": "image/png", "buffer": second})
+                assert page.get_attribute("#viewer", "data-ready") == "false"
+                assert _stats(page, "canvas-before")["painted"] == 0 and _stats(page, "canvas-after")["painted"] == 0
+                assert page.is_hidden("#identity") and page.inner_text("#fact-method") == "–"
+                assert "second.png" in page.inner_text("#empty-state")
+                assert page.is_disabled("#download-png")
+
+                # while "second" is processed, a third (broken) file is chosen: second's late answer is
+                # dropped, the error is shown, and the view stays clear
+                page.set_input_files("#file-input", {"name": "third.png", "mimeType": "image/png", "buffer": b"no image" * 30})
+                page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+                assert "Error 415" in page.inner_text("#error")
+                page.wait_for_timeout(3000)  # longer than second's processing: its answer would be here by now
+                assert page.get_attribute("#viewer", "data-ready") == "false"
+                assert _stats(page, "canvas-before")["painted"] == 0 and page.is_hidden("#identity")
+                assert "third.png" in page.inner_text("#empty-state")
+
+                # a late answer for an earlier request, held back until a newer one was shown
+                held = []
+                page.route("**/api/v1/deblur*", lambda route: held.append(route) if not held else route.continue_())
+                page.select_option("#method-select", TEST_METHOD)
+                page.set_input_files("#file-input", {"name": "fourth.png", "mimeType": "image/png", "buffer": first})
+                while not held:
+                    page.wait_for_timeout(50)
+                page.set_input_files("#file-input", {"name": "fifth.png", "mimeType": "image/png", "buffer": second})
+                page.wait_for_selector("#viewer[data-ready='true']", timeout=60_000)
+                try:
+                    held[0].continue_()  # the page has given up on it: it may never arrive
+                except Exception:
+                    pass
+                page.wait_for_timeout(1500)
+                page.unroute("**/api/v1/deblur*")
+                assert page.inner_text("#identity").strip() == "fifth.png"
+                shown = page.evaluate("window.shown")
+                assert shown == [["first.png", "96×80, 8-bit PNG"], ["fifth.png", "112×64, 8-bit PNG"]], shown
+                page.context.close()
+        finally:
+            browser.close()
+
+
+LAYOUT_CHECK = """() => {
+  const root = document.documentElement, vw = root.clientWidth;
+  const box = (id) => document.getElementById(id).getBoundingClientRect();
+  const panel = document.querySelector(".panel");
+  const overflowing = Array.from(document.querySelectorAll("body *"))
+    .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > vw + 0.5)
+    .map((e) => e.id || e.className || e.tagName).slice(0, 5);
+  return {
+    scrollWidth: root.scrollWidth, clientWidth: vw, overflowing,
+    run: box("run-button"), display: box("h-display"), viewer: box("viewer"), wl: box("wl-preset"),
+    panelScrolls: panel.scrollHeight > panel.clientHeight + 1 && getComputedStyle(panel).overflowY !== "visible",
+  };
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(360, 740), (390, 844), (1440, 900), (3840, 2160)])
+def test_layout_has_no_horizontal_scrolling(live_server, width, height):
+    """From a phone to 4K: no horizontal scrolling, the Deblur button whole, the display
+    controls reachable, and no panel that scrolls on its own on a phone."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = live_server({"XRAYDEBLUR_TEST_DELAY": "0.1"})
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = _open_page(browser, server, width, height)
+            for state in ("empty", "result"):
+                if state == "result":
+                    page.check("#force-input")
+                    _upload_and_wait(page, TEST_METHOD, {"name": "a-long-file-name-from-a-scanner-export-0001.png",
+                                                          "mimeType": "image/png", "buffer": _png_bytes(np.full((90, 120), 100, np.uint8))})
+                    page.click(".seg[data-mode='side']")
+                layout = page.evaluate(LAYOUT_CHECK)
+                assert layout["scrollWidth"] <= layout["clientWidth"], layout
+                assert not layout["overflowing"], layout
+                run = layout["run"]
+                assert run["left"] >= 0 and run["right"] <= width and run["width"] > 0.5 * min(width, 260), run
+                page.locator("#run-button").scroll_into_view_if_needed()
+                assert page.is_visible("#run-button") and page.is_visible("#wl-preset") and page.is_visible(".seg[data-mode='diff']")
+                assert layout["viewer"]["width"] >= min(width, 1440) * 0.5 and layout["viewer"]["height"] >= 280, layout["viewer"]
+                if width < 900:
+                    assert not layout["panelScrolls"], layout  # the page scrolls, not a box inside it
+            artifacts = PROJECT_ROOT / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            page.screenshot(path=str(artifacts / f"layout-{width}.png"), full_page=width < 1000)
+        finally:
+            browser.close()
+
+
+def test_dicom_identity_file_window_readout_and_download(live_server, tmp_path):
+    """A 10-bit MONOCHROME1 DICOM: its identity over the image, the file's own window as
+    the default preset, the readout in stored and modality values, the derived DICOM."""
+    _need_chromium()
+    import pydicom
+    from playwright.sync_api import sync_playwright
+
+    from xraydeblur.io import read_radiograph
+
+    path = shared_data_file("dicom/CR-MONO1-10-chest.dcm")
+    rad = read_radiograph(path.read_bytes())
+    stored = np.rint((1.0 - rad.pixels.astype(np.float64)) * 1023).astype(int)  # MONOCHROME1: flipped for display
+    server = live_server({"XRAYDEBLUR_TEST_DELAY": "0.1"})
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = _open_page(browser, server, 390, 844)
+            page.check("#force-input")
+            _upload_and_wait(page, TEST_METHOD, str(path))
+            identity = page.inner_text("#identity")
+            assert path.name in identity and "Anonymized" in identity  # PatientName as the file holds it
+            # the file's window (centre 550, width 1024 in modality units) is the default preset
+            assert page.input_value("#wl-preset") == "file" and page.is_enabled("#wl-preset option[value='file']")
+            assert page.get_attribute("#viewer", "data-window") == f"{1023 - 550}/1024"
+            page.select_option("#wl-preset", "full")
+            assert page.get_attribute("#viewer", "data-window") == "512/1024"
+            page.click("#wl-reset")
+            assert page.input_value("#wl-preset") == "file"
+            page.click(".seg[data-mode='before']")
+            box = _painted_box(page)
+            x, y, before, _ = _hover_readout(page, (box["x0"] + box["x1"]) / 2, (box["y0"] + box["y1"]) / 2)
+            value = stored[y, x]
+            assert before == 1023 - value
+            assert f"before stored {value} → {value}" in page.inner_text("#pixel-readout")  # slope 1, intercept 0
+            with page.expect_download() as info:
+                page.click("#download-dicom")
+            saved = tmp_path / "out.dcm"
+            info.value.save_as(saved)
+            assert info.value.suggested_filename == "CR-MONO1-10-chest_deblurred.dcm"
+            derived = pydicom.dcmread(saved)
+            assert derived.Rows == 440 and "DERIVED" in derived.ImageType and derived.PhotometricInterpretation == "MONOCHROME1"
+            x, y, _, after = _hover_readout(page, box["x0"] + 40, box["y0"] + 50)
+            assert int(derived.pixel_array[y, x]) == 1023 - after
+        finally:
+            browser.close()
+
+
+def test_no_blur_notice_denoise_and_force_reach_the_api(live_server):
+    """The denoise slider and the force box are sent; an unchanged answer says so."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = live_server({"XRAYDEBLUR_TEST_DELAY": "0.1"})
+    flat = _png_bytes(np.full((64, 80), 120, np.uint8))
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = _open_page(browser, server, 1440)
+            sent = []
+            page.on("request", lambda request: sent.append(request.url) if "/api/v1/deblur" in request.url else None)
+            page.fill("#denoise-input", "0.5")
+            assert page.inner_text("#denoise-value") == "0.50"
+            _upload_and_wait(page, TEST_METHOD, {"name": "flat.png", "mimeType": "image/png", "buffer": flat})
+            assert "denoise=0.5" in sent[-1] and "force" not in sent[-1]
+            body = page.evaluate("document.getElementById('notice').hidden")
+            unchanged = _api_json(server, flat, denoise="0.5").get("unchanged")
+            if unchanged is not None:  # the server knows the no-blur rule
+                assert body is (not unchanged)
+                if unchanged:
+                    assert "No blur detected: the image is returned unchanged (tick 'deblur anyway' to force)" in page.inner_text("#notice")
+            page.check("#force-input")
+            page.evaluate("document.getElementById('viewer').dataset.ready = 'false'")
+            page.click("#run-button")
+            page.wait_for_selector("#viewer[data-ready='true']", timeout=60_000)
+            assert "force=1" in sent[-1]
+            if _api_json(server, flat, force="1").get("force") is True:  # the server honours force=1
+                assert page.is_hidden("#notice")
+        finally:
+            browser.close()
+
+
+def _api_json(server, data: bytes, **params) -> dict:
+    """The API's JSON answer for ``data`` with the test method."""
+    import httpx
+
+    response = httpx.post(server.url + "/api/v1/deblur", params={"format": "json", "method": TEST_METHOD, **params}, content=data, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
