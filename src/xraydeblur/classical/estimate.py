@@ -73,14 +73,9 @@ def _ring_layout(tile: int, rings: int):
     return ring, ok, counts, d2_ring, centres
 
 
-def gradient_spectrum(image: np.ndarray, tile: int = _TILE, rings: int = _RINGS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Radially averaged Welch power spectrum of the image's first differences.
-
-    Returns ``(f, P, d2)``: ring centre frequencies (cycles/px), the mean power of
-    the x- and y-differences per ring (summed), and the mean ``|D(f)|^2`` per ring.
-    """
-    x = as_image(image)
-    tile = int(min(tile, 2 ** int(np.log2(max(8, min(x.shape) - 1)))))
+def _gradient_power(x: np.ndarray, tile: int) -> np.ndarray:
+    """Welch power spectrum (tile, tile // 2 + 1) of the x- plus y-differences of ``x``
+    (H, W) over overlapping Hann-windowed tiles (at most :data:`_MAX_TILES` per direction)."""
     gx = np.diff(x, axis=1)[:-1, :]
     gy = np.diff(x, axis=0)[:, :-1]
     step = tile // 2
@@ -90,8 +85,7 @@ def gradient_spectrum(image: np.ndarray, tile: int = _TILE, rings: int = _RINGS)
         raise ValueError(f"image {x.shape} too small to estimate blur")
     stride = max(1, int(np.ceil(np.sqrt(ny * nx / _MAX_TILES))))
     win = np.outer(np.hanning(tile), np.hanning(tile))
-    ring, ok, counts, d2_ring, f = _ring_layout(tile, rings)
-    total = np.zeros(ring.shape)
+    total = np.zeros((tile, tile // 2 + 1))
     n = 0
     for g in (gx, gy):
         tiles = np.lib.stride_tricks.sliding_window_view(g, (tile, tile))[:: step * stride, :: step * stride]
@@ -101,7 +95,23 @@ def gradient_spectrum(image: np.ndarray, tile: int = _TILE, rings: int = _RINGS)
             chunk = chunk - chunk.mean(axis=(1, 2), keepdims=True)
             total += (np.abs(np.fft.rfft2(chunk * win)) ** 2).sum(axis=0)
         n = tiles.shape[0]
-    P = total / (n * (win**2).sum())
+    return total / (n * (win**2).sum())
+
+
+def _tile_for(x: np.ndarray, tile: int) -> int:
+    return int(min(tile, 2 ** int(np.log2(max(8, min(x.shape) - 1)))))
+
+
+def gradient_spectrum(image: np.ndarray, tile: int = _TILE, rings: int = _RINGS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Radially averaged Welch power spectrum of the image's first differences.
+
+    Returns ``(f, P, d2)``: ring centre frequencies (cycles/px), the mean power of
+    the x- and y-differences per ring (summed), and the mean ``|D(f)|^2`` per ring.
+    """
+    x = as_image(image)
+    tile = _tile_for(x, tile)
+    P = _gradient_power(x, tile)
+    ring, ok, counts, d2_ring, f = _ring_layout(tile, rings)
     with np.errstate(invalid="ignore", divide="ignore"):
         P_ring = np.bincount(ring[ok], weights=P[ok], minlength=rings) / counts
     return f, P_ring, d2_ring
@@ -179,7 +189,12 @@ def estimate_gaussian_sigma(image: np.ndarray) -> float:
     x = as_image(image)
     if min(x.shape) < 32 or not np.isfinite(x).all() or x.std() == 0:
         return 0.0
-    f, P, d2 = gradient_spectrum(x)
+    return _width_from_spectrum(*gradient_spectrum(x))
+
+
+def _width_from_spectrum(f: np.ndarray, P: np.ndarray, d2: np.ndarray) -> float:
+    """Extra Gaussian blur width (px) from a ring-averaged gradient spectrum: steps
+    4-5 of the module docstring (0.0 for a white, structureless spectrum)."""
     if not np.any(np.isfinite(P)) or np.nanmax(P) <= 0:
         return 0.0
     if _spectral_contrast(f, P, d2) < MIN_CONTRAST:
@@ -189,6 +204,71 @@ def estimate_gaussian_sigma(image: np.ndarray) -> float:
         f_max = float(np.clip(np.sqrt(_ROLL_OFF) / (2 * np.pi * max(s, 0.3)), 0.12, 0.5))
         s = _fit_width(f, P, d2, f_max)
     return float(GAIN * np.sqrt(max(s * s - INTRINSIC_SIGMA**2, 0.0)))
+
+
+#: orientation sectors of :func:`estimate_directional_sigma` (each 180 / SECTORS degrees wide)
+SECTORS = 4
+
+
+def blur_evidence(image: np.ndarray, sectors: int = SECTORS) -> dict:
+    """Evidence of blur in any direction, for the "no blur worth removing" rule.
+
+    The gradient spectrum of :func:`estimate_gaussian_sigma` is averaged in rings within
+    ``sectors`` orientation sectors of the frequency plane. Returns a dict:
+
+    * ``sigma_px``: the Gaussian roll-off width (px) fitted in the most blurred sector.
+      An isotropic blur gives about the same width in every sector; a one-directional
+      one (straight patient motion) rolls off one sector only, which the radial average
+      of :func:`estimate_gaussian_sigma` dilutes to nothing.
+    * ``direction_deg``: the direction of that blur in the image (degrees from the x
+      axis, counter-clockwise with y up, as :func:`xraydeblur.degrade.gaussian_kernel`
+      and the motion kernels take it).
+    * ``sigma_across_px``: the width in the least blurred sector (about ``sigma_px`` for
+      an isotropic blur, about 0 across straight motion).
+    * ``hf_anisotropy``: the least over the median high-frequency power (0.25-0.45
+      cycles/px, differencing undone) of the sectors, in (0, 1]. Long noise-free
+      motion puts sinc side lobes where the Gaussian fit sees a floor, but empties one
+      sector's high frequencies: this ratio then falls far below that of sharp images.
+      The median, not the largest sector, is the reference, so that directional
+      content (grid lines, ribs) adding power to one sector does not count as blur.
+
+    ``image``: (H, W) in [0, 1]; smaller than 32 px or constant: no evidence
+    (``sigma_px`` 0, ``hf_anisotropy`` 1).
+    """
+    x = as_image(image)
+    none = {"sigma_px": 0.0, "direction_deg": 0.0, "sigma_across_px": 0.0, "hf_anisotropy": 1.0}
+    if min(x.shape) < 32 or not np.isfinite(x).all() or x.std() == 0:
+        return none
+    tile = _tile_for(x, _TILE)
+    P = _gradient_power(x, tile)
+    fy = np.fft.fftfreq(tile)[:, None]
+    fx = np.fft.rfftfreq(tile)[None, :]
+    angle = np.degrees(np.arctan2(fy, fx)) % 180.0 + 0 * fx  # orientation of the frequency vector
+    width = 180.0 / sectors
+    sector = ((angle + width / 2) // width).astype(int) % sectors
+    rings = _RINGS // 2
+    ring, ok, _, _, f = _ring_layout(tile, rings)
+    d2 = 4 * np.sin(np.pi * fx) ** 2 + 4 * np.sin(np.pi * fy) ** 2 + 0 * fy
+    radius = np.hypot(fx, fy) + 0 * fy
+    high = ok & (radius >= 0.25) & (radius <= 0.45) & (d2 > 0)
+    out, hf, widths = dict(none), [], []
+    for k in range(sectors):
+        m = ok & (sector == k)
+        counts = np.bincount(ring[m], minlength=rings).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            P_ring = np.bincount(ring[m], weights=P[m], minlength=rings) / counts
+            d2_ring = np.bincount(ring[m], weights=d2[m], minlength=rings) / counts
+        sigma = _width_from_spectrum(f, P_ring, d2_ring)
+        widths.append(sigma)
+        if sigma > out["sigma_px"]:
+            # frequencies at orientation a (y down) are damped by blur along the same
+            # direction; reported with y up
+            out["sigma_px"], out["direction_deg"] = sigma, float((-k * width) % 180.0)
+        hf.append(float(np.mean(P[high & (sector == k)] / d2[high & (sector == k)])))
+    out["sigma_across_px"] = float(min(widths))
+    middle = float(np.median(hf))
+    out["hf_anisotropy"] = float(min(hf) / middle) if middle > 0 else 1.0
+    return out
 
 
 def blur_assessment(image: np.ndarray, threshold_px: float = DEBLUR_THRESHOLD_PX) -> dict:

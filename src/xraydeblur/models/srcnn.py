@@ -4,6 +4,7 @@ Input/output: float32 (N, 1, H, W), intensities in [0, 1] (1.0 = dense/bright);
 the output has the same size and is *not* clamped in ``forward``.
 """
 
+import torch
 from torch import nn
 
 
@@ -23,10 +24,15 @@ class SRCNN(nn.Module):
             zero padding (padding artefacts) and should be ignored / cropped by the
             loss. If False, "same" padding (k//2 per layer: 4, 0, 2) is used.
 
+        identity_init: start as the identity map (one path of centre taps through the
+            three layers, the other weights at a tenth of PyTorch's default scale), so
+            training starts from the blurred input's quality instead of from noise.
+            Only the initial weights differ; the architecture is the paper's.
+
     No residual connection (as in the paper). Forward: (N, 1, H, W) -> (N, 1, H, W).
     """
 
-    def __init__(self, channels=(64, 32), kernels=(9, 1, 5), paper_padding: bool = True):
+    def __init__(self, channels=(64, 32), kernels=(9, 1, 5), paper_padding: bool = True, identity_init: bool = False):
         super().__init__()
         c1, c2 = channels
         k1, k2, k3 = kernels
@@ -37,6 +43,22 @@ class SRCNN(nn.Module):
         self.conv2 = nn.Conv2d(c1, c2, k2, padding=pads[1])
         self.conv3 = nn.Conv2d(c2, 1, k3, padding=pads[2])
         self.relu = nn.ReLU(inplace=True)
+        if identity_init:
+            self._init_identity()
+
+    @torch.no_grad()
+    def _init_identity(self) -> None:
+        for conv in (self.conv1, self.conv2, self.conv3):
+            conv.weight.mul_(0.1)
+            conv.bias.zero_()
+        centre = lambda conv: (conv.kernel_size[0] // 2, conv.kernel_size[1] // 2)  # noqa: E731
+        (a, b), (c, d), (e, f) = centre(self.conv1), centre(self.conv2), centre(self.conv3)
+        self.conv1.weight[0, 0].zero_()
+        self.conv1.weight[0, 0, a, b] = 1.0  # intensities in [0, 1] stay positive through the ReLUs
+        self.conv2.weight[0, :].zero_()
+        self.conv2.weight[0, 0, c, d] = 1.0
+        self.conv3.weight[0, :].zero_()
+        self.conv3.weight[0, 0, e, f] = 1.0
 
     def forward(self, x):
         """x: (N, 1, H, W) blurred image in [0, 1] -> (N, 1, H, W) estimate (unclamped)."""

@@ -21,7 +21,7 @@ from ..models import build_model, count_parameters
 from ..models.kernel_input import network_input
 from .config import load_config
 from .data import build_datasets
-from .losses import restoration_loss
+from .losses import crop_border, restoration_loss
 from .weights import save_weights, weights_sha256
 
 
@@ -110,7 +110,8 @@ def validate(model, dataset, cfg, device) -> dict:
         out, _ = _forward(model, degraded, kernel, cfg, train=False)
         out = out.clamp(0, 1)
         losses.append(float(restoration_loss(out, sharp, cfg["loss"])))
-        a, b = sharp[0, 0].cpu().numpy(), out[0, 0].cpu().numpy()
+        border = int(cfg["loss"].get("border", 0))  # PSNR/SSIM over the same pixels as the loss
+        a, b = crop_border(sharp[0, 0].cpu().numpy(), border), crop_border(out[0, 0].cpu().numpy(), border)
         psnrs.append(psnr(a, b))
         ssims.append(ssim(a, b))
     model.train()

@@ -14,8 +14,18 @@ def fft_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (a - b).abs().mean()
 
 
+def crop_border(t, border: int):
+    """``t`` (..., H, W) tensor or array without its outer ``border`` px (0: as is)."""
+    return t[..., border:-border, border:-border] if border else t
+
+
 def restoration_loss(pred: torch.Tensor, target: torch.Tensor, cfg: dict) -> torch.Tensor:
-    """``cfg['kind']`` in {charbonnier, mse, l1} plus ``cfg['fft_weight']`` x FFT term."""
+    """``cfg['kind']`` in {charbonnier, mse, l1} plus ``cfg['fft_weight']`` x FFT term,
+    over the image without its outer ``cfg['border']`` px (default 0): SRCNN's paper
+    padding leaves 2 px of zero-padding artefacts at the border, which inference never
+    shows (it reflect-pads a margin first) and which would dominate an MSE."""
+    border = int(cfg.get("border", 0))
+    pred, target = crop_border(pred, border), crop_border(target, border)
     kind = cfg.get("kind", "charbonnier")
     if kind == "mse":
         loss = torch.mean((pred - target) ** 2)

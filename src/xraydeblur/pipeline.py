@@ -1,0 +1,211 @@
+"""The one restoration pipeline behind every entry point (CLI, API, web page, DICOM node).
+
+``restore(image, method, ...)`` runs, once per image:
+
+1. **blur evidence** (:func:`xraydeblur.classical.estimate.blur_evidence`): the width
+   of the blur in its most blurred direction and the high-frequency anisotropy;
+2. **do no harm**: blind, not forced, and the evidence shows no blur worth removing
+   (:func:`xraydeblur.classical.no_blur.shows_blur`, a rule chosen on validation): the
+   image is returned unchanged and the facts say why;
+3. **deblur**: the method's full restoration ``x_hat`` (blind, or with the given kernel;
+   a PSF-identifying method may find its own);
+4. **denoise strength** ``S`` in [0, 1]: for ``y = k * x + n`` the deblurred image that
+   keeps the noise texture is ``x + n``; with the PSF in use ``k`` (given, identified,
+   or a Gaussian of the blur evidence's widths) the noise is estimated as the part of
+   the input that ``x_hat`` does not explain, ``y - k * x_hat``, and put back:
+   ``out = x_hat + (1 - S) (y - k * x_hat)``. ``S = 1`` is the full restoration,
+   ``S = 0`` the blur undone with the noise kept as it was (not amplified); on a sharp
+   image (``k`` a delta) ``S = 0`` gives the input back;
+5. **safeguard** (:func:`xraydeblur.safeguard.check_consistency`) on ``x_hat`` with the
+   same PSF: invented structure in the restoration is flagged whatever ``S`` is.
+
+All images are float32 (H, W) in [0, 1] (1 = dense). ``Restoration.facts`` is plain
+JSON: what the CLI report, the API answer and the page show.
+
+>>> import numpy as np
+>>> from xraydeblur.methods import get_method
+>>> flat = np.full((64, 64), 0.5, np.float32)
+>>> restore(flat, get_method("wiener")).facts["unchanged"]
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: default denoise strength: keep the noise texture (radiologists read it; see docs/results.md)
+DEFAULT_DENOISE = 0.0
+
+#: what a safeguard failure means and what to do, for every interface
+SAFEGUARD_EXPLANATION = (
+    "The safeguard re-blurs the restoration with the blur in use and compares it with the input, "
+    "at several scales. 'passed': the restoration explains the input up to noise. 'failed': some "
+    "region of the restoration does not (structure added or removed, or the blur in use is wrong); "
+    "look at the residual map, and read the original instead of the restoration there."
+)
+
+
+@dataclass
+class Restoration:
+    """What :func:`restore` returns.
+
+    ``pixels``: the output, float32 (H, W) in [0, 1]; ``estimate``: the method's full
+    restoration (``S = 1``; the input itself when unchanged); ``facts``: JSON-safe
+    report; ``residual_map``: the safeguard's map (float32 (H, W), in units of its flag
+    threshold) when asked for, else None; ``kernel``: the PSF in use or None."""
+
+    pixels: np.ndarray
+    estimate: np.ndarray
+    facts: dict
+    residual_map: np.ndarray | None = None
+    kernel: np.ndarray | None = field(default=None, repr=False)
+
+
+def _number(value, digits: int = 4):
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def blind_kernel(evidence: dict) -> np.ndarray | None:
+    """A Gaussian PSF matching the blur evidence (``sigma_px`` along ``direction_deg``,
+    ``sigma_across_px`` across it), or None when it shows (almost) no blur."""
+    from .degrade import gaussian_kernel
+
+    along, across = float(evidence["sigma_px"]), float(evidence.get("sigma_across_px", evidence["sigma_px"]))
+    if along < 0.3:
+        return None
+    return gaussian_kernel(along, max(0.3, across), float(evidence.get("direction_deg", 0.0)))
+
+
+def keep_noise(degraded: np.ndarray, estimate: np.ndarray, kernel: np.ndarray | None, denoise: float) -> np.ndarray:
+    """``estimate + (1 - denoise) * (degraded - kernel * estimate)``, clipped to [0, 1]
+    (float32 (H, W)); ``kernel`` None stands for no blur (a delta). Pixels the method
+    returned exactly as they were (burned-in overlays, :mod:`xraydeblur.overlay`) stay
+    as they were."""
+    if denoise >= 1.0:
+        return estimate
+    from .degrade import blur
+
+    y = np.asarray(degraded, np.float32)
+    reblurred = estimate if kernel is None else blur(estimate, kernel).astype(np.float32)
+    out = np.clip(estimate + np.float32(1.0 - denoise) * (y - reblurred), 0.0, 1.0).astype(np.float32)
+    kept = estimate == y
+    out[kept] = y[kept]
+    return out
+
+
+def derivation_label(method_name: str, facts: dict) -> str:
+    """How an output was derived, for DICOM DerivationDescription and reports: the method
+    and denoise strength, or that the input was returned unchanged."""
+    if facts.get("unchanged"):
+        return f"none ({method_name} not run: no blur detected, pixels unchanged)"
+    return f"{method_name}, denoise {float(facts.get('denoise', DEFAULT_DENOISE)):g}"
+
+
+def check_denoise(value) -> float:
+    """The denoise strength as a float in [0, 1]; ValueError with a one-line reason."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"denoise must be a number from 0 to 1, not {value!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"denoise must be from 0 (keep the noise) to 1 (full restoration), not {value:g}")
+    return value
+
+
+def restore(
+    image: np.ndarray,
+    method,
+    *,
+    kernel: np.ndarray | None = None,
+    denoise: float = DEFAULT_DENOISE,
+    force: bool = False,
+    safeguard: bool = True,
+    with_map: bool = False,
+) -> Restoration:
+    """Run the pipeline of the module docstring on ``image`` (float (H, W) in [0, 1])
+    with ``method`` (a :class:`xraydeblur.methods.Method`); ``kernel``: the known PSF
+    (float (K, K), sum 1) or None (blind); ``denoise``: S in [0, 1]; ``force``: deblur
+    even when no blur is detected; ``safeguard``: run the consistency check;
+    ``with_map``: keep its residual map."""
+    from .classical.estimate import blur_evidence
+    from .classical.no_blur import shipped_rule, shows_blur
+    from .metrics import sharpness
+
+    denoise = check_denoise(denoise)
+    y = np.asarray(image, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # estimators on flat or tiny images
+        evidence = blur_evidence(y)
+    blurred = shows_blur(evidence)
+    rule = shipped_rule()
+    facts = {
+        "method": method.name,
+        "method_version": method.version,
+        "weights_sha256": method.weights_sha256,
+        "kind": method.kind,
+        "blind": kernel is None,
+        "denoise": denoise,
+        "force": bool(force),
+        "blur_evidence": {key: _number(value, 3) for key, value in evidence.items()},
+        "shows_blur": bool(blurred),
+        "no_blur": {"estimated_blur_px": _number(evidence["sigma_px"], 3), "threshold_px": rule["max_sigma_px"],
+                    "hf_anisotropy": _number(evidence["hf_anisotropy"], 3), "min_hf_anisotropy": rule["min_hf_anisotropy"]},
+        "estimated_blur_before": _number(evidence["sigma_px"], 3),
+        "sharpness_before": _number(sharpness(y), 6),
+    }
+    if kernel is None and not force and not blurred:
+        facts.update({
+            "unchanged": True,
+            "unchanged_reason": "no blur detected: the image is returned unchanged (force to deblur anyway)",
+            "inference_seconds": 0.0,
+            "estimated_blur_after": facts["estimated_blur_before"],
+            "sharpness_after": facts["sharpness_before"],
+            "psf_identified": None,
+            "kernel_source": None,
+            "safeguard": {"consistent": True, "status": "not run: output is the input", "explanation": SAFEGUARD_EXPLANATION},
+        })
+        return Restoration(y, y, facts)
+
+    t0 = time.perf_counter()
+    estimate = np.asarray(method(y, kernel=kernel), dtype=np.float32)
+    facts["inference_seconds"] = round(time.perf_counter() - t0, 4)
+    kernel_used, psf_facts = method.kernel_in_use(y, kernel)
+    source = "given" if kernel is not None else "identified" if kernel_used is not None else "estimated"
+    if kernel_used is None:
+        kernel_used = blind_kernel(evidence)
+    out = keep_noise(y, estimate, kernel_used, denoise)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        after = blur_evidence(out)
+    facts.update({
+        "unchanged": False,
+        "psf_identified": psf_facts,
+        "kernel_source": source if kernel_used is not None else None,
+        "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
+        "estimated_blur_after": _number(after["sigma_px"], 3),
+        "sharpness_after": _number(sharpness(out), 6),
+    })
+    residual_map = None
+    if safeguard:
+        report, residual_map = safeguard_facts(y, estimate, kernel_used, source, with_map)
+        facts["safeguard"] = report
+    return Restoration(out, estimate, facts, residual_map, kernel_used)
+
+
+def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: str, with_map: bool) -> tuple[dict, np.ndarray | None]:
+    """The safeguard's JSON-safe report (with its explanation) and its map (or None)."""
+    from .degrade import gaussian_kernel
+    from .safeguard import check_consistency
+
+    k = kernel if kernel is not None else gaussian_kernel(0.3)
+    raw = check_consistency(degraded, estimate, kernel=k, kernel_source=source, with_map=with_map)
+    residual_map = raw.pop("residual_map", None)
+    report = {key: (_number(value, 6) if isinstance(value, (float, np.floating)) else value.item() if isinstance(value, np.generic) else value) for key, value in raw.items()}
+    report["explanation"] = SAFEGUARD_EXPLANATION
+    return report, residual_map

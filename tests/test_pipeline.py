@@ -1,0 +1,99 @@
+"""The shared restoration pipeline: no-blur rule, denoise strength, derivation label."""
+
+import numpy as np
+import pytest
+
+from shared_data import dicom_files
+from xraydeblur.classical.estimate import blur_evidence
+from xraydeblur.classical.no_blur import shipped_rule, shows_blur
+from xraydeblur.data.synthetic import power_law_scene
+from xraydeblur.degrade import Degradation, gaussian_blur
+from xraydeblur.io import read_radiograph
+from xraydeblur.methods import get_method
+from xraydeblur.metrics import psnr
+from xraydeblur.pipeline import check_denoise, derivation_label, keep_noise, restore
+
+
+def band_power(image: np.ndarray, low: float = 0.25, high: float = 1.0) -> float:
+    """Power of ``image`` (mean removed) between ``low`` and ``high`` x Nyquist."""
+    spectrum = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    fy = np.fft.fftfreq(image.shape[0])[:, None]
+    fx = np.fft.fftfreq(image.shape[1])[None, :]
+    radius = np.hypot(fx, fy) / 0.5
+    return float(spectrum[(radius >= low) & (radius <= high)].sum())
+
+
+def edge_scene(size: int = 128, noise: float = 0.01, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A vertical edge (0.4 | 0.6) blurred with Gaussian sigma 2 px plus white noise of
+    std ``noise``: (noisy blurred image, its kernel)."""
+    img = np.full((size, size), 0.4, np.float32)
+    img[:, size // 2 :] = 0.6
+    blurred, kernel = gaussian_blur(img, 2.0)
+    rng = np.random.default_rng(seed)
+    return np.clip(blurred + rng.normal(0, noise, blurred.shape), 0, 1).astype(np.float32), kernel
+
+
+def test_denoise_zero_keeps_the_noise_of_a_flat_region_while_sharpening_an_edge():
+    noisy, kernel = edge_scene()
+    flat = (slice(None), slice(8, 48))
+    for name, known in (("nafnet-blind", None), ("nafnet-kernel", kernel)):
+        kept = restore(noisy, get_method(name), kernel=known, denoise=0.0, force=True)
+        full = restore(noisy, get_method(name), kernel=known, denoise=1.0, force=True)
+        std_in, std_kept, std_full = noisy[flat].std(), kept.pixels[flat].std(), full.pixels[flat].std()
+        assert abs(std_kept / std_in - 1) < 0.10, (name, std_in, std_kept)
+        assert std_full < 0.5 * std_in, (name, std_full)  # S = 1 removes it
+        step_in = np.abs(np.diff(np.median(noisy, axis=0))).max()
+        step_out = np.abs(np.diff(np.median(kept.pixels, axis=0))).max()
+        assert step_out > 1.3 * step_in, (name, step_in, step_out)  # the edge got sharper
+
+
+def test_keep_noise_is_the_identity_without_blur_and_keeps_untouched_pixels():
+    rng = np.random.default_rng(1)
+    y = rng.random((32, 32)).astype(np.float32)
+    estimate = np.clip(y + 0.05, 0, 1).astype(np.float32)
+    assert np.allclose(keep_noise(y, estimate, None, 0.0), y, atol=1e-6)
+    estimate[:4] = y[:4]  # e.g. a burned-in label the method returned as it was
+    out = keep_noise(y, estimate, np.ones((3, 3)) / 9, 0.5)
+    assert np.array_equal(out[:4], y[:4])
+
+
+def test_sharp_image_is_returned_unchanged_and_forced_output_stays_close():
+    sharp = np.round(power_law_scene(256, seed=3) * 255).astype(np.float32) / 255
+    result = restore(sharp, get_method())
+    assert result.facts["unchanged"] and not result.facts["shows_blur"]
+    assert np.array_equal(result.pixels, sharp)
+    assert "no blur" in result.facts["unchanged_reason"]
+    forced = restore(sharp, get_method(), force=True, denoise=0.0)
+    ratio = band_power(forced.pixels) / band_power(sharp)
+    assert 0.8 <= ratio <= 1.25 and psnr(sharp, forced.pixels) >= 50
+
+
+@pytest.mark.parametrize("spec", [Degradation("gaussian", {"sigma": 2.0}), Degradation("motion", {"length": 9.0, "angle": 30.0}), Degradation("disk", {"radius": 2.0})])
+def test_blurred_images_show_blur_and_are_deblurred(spec):
+    blurred, _ = spec.apply(power_law_scene(256, seed=4))
+    blurred = np.round(blurred * 255) / 255
+    assert shows_blur(blur_evidence(blurred)), blur_evidence(blurred)
+    result = restore(blurred.astype(np.float32), get_method("wiener"))
+    assert not result.facts["unchanged"]
+
+
+def test_shipped_rule_was_chosen_by_its_script():
+    rule = shipped_rule()
+    assert "benchmarks/no_blur_rule.py" in rule["chosen_by"] and rule["split"].startswith("val")
+    assert 0 < rule["max_sigma_px"] < 1.0 and 0 < rule["min_hf_anisotropy"] < 1
+
+
+def test_unblurred_shared_dicoms_are_returned_unchanged():
+    for path in dicom_files():
+        rad = read_radiograph(path)
+        result = restore(rad.pixels, get_method())
+        assert result.facts["unchanged"], (path.name, result.facts["blur_evidence"])
+
+
+def test_denoise_strength_is_checked_and_recorded():
+    assert check_denoise("0.25") == 0.25
+    for bad in ("-0.1", "1.5", "abc", None):
+        with pytest.raises(ValueError, match="denoise"):
+            check_denoise(bad)
+    assert derivation_label("nafnet-blind", {"denoise": 0.5, "unchanged": False}) == "nafnet-blind, denoise 0.5"
+    assert "not run" in derivation_label("nafnet-blind", {"unchanged": True})
