@@ -12,35 +12,16 @@ Orthanc comes from the Debian ``orthanc`` package (``/usr/sbin/Orthanc``), insta
 (``CI=true`` or ``XRAYDEBLUR_REQUIRE_DATA=1``) and are skipped elsewhere.
 """
 
-import json
-import os
-import shutil
-import subprocess
-import time
-from pathlib import Path
-
-import httpx
 import numpy as np
 import pydicom
 import pytest
 
-from conftest import free_port
+from orthanc_helper import Orthanc, accepted as _accepted, text as _text
 from shared_data import require_data
 from xraydeblur.data import data_root
 from xraydeblur.io import encode_radiograph, read_radiograph
 
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-START_TIMEOUT = 60.0
 ACR_NEMA = "CR-MONO1-10-chest.dcm"  # no Part-10 file meta header
-
-
-def _orthanc_binary() -> str | None:
-    found = shutil.which("Orthanc")
-    if found:
-        return found
-    # The Debian package installs to /usr/sbin, which is often off a non-root PATH.
-    fallback = Path("/usr/sbin/Orthanc")
-    return str(fallback) if fallback.is_file() and os.access(fallback, os.X_OK) else None
 
 
 def _dicom_names() -> list:
@@ -52,110 +33,18 @@ def _dicom_names() -> list:
 
 
 @pytest.fixture(scope="module")
-def orthanc(tmp_path_factory):
-    """Base URL of a private Orthanc started for this module, stopped afterwards."""
-    binary = _orthanc_binary()
-    if binary is None:
-        reason = "Orthanc (Debian package orthanc) is not installed; `make test` installs it via scripts/install_system_deps.sh"
-        if os.environ.get("CI", "").lower() == "true" or os.environ.get("XRAYDEBLUR_REQUIRE_DATA") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-    root = tmp_path_factory.mktemp("orthanc")
-    http_port, dicom_port = free_port(), free_port()
-    while dicom_port == http_port:
-        dicom_port = free_port()
-    config = {
-        "Name": "xraydeblur-test",
-        "StorageDirectory": str(root / "storage"),
-        "IndexDirectory": str(root / "index"),
-        "StorageCompression": False,
-        "HttpServerEnabled": True,
-        "HttpPort": http_port,
-        "DicomServerEnabled": True,
-        "DicomPort": dicom_port,
-        "RemoteAccessAllowed": False,  # loopback only
-        "AuthenticationEnabled": False,
-        "Plugins": [],
-        "HttpThreadsCount": 4,
-        "ConcurrentJobs": 1,
-        "SaveJobs": False,
-        "HttpCompressionEnabled": False,
-        "OverwriteInstances": False,
-    }
-    config_path = root / "orthanc.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    log_path = root / "orthanc.log"
-    url = f"http://127.0.0.1:{http_port}"
-
-    def log_tail() -> str:
-        return log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
-
-    with open(log_path, "wb") as sink:
-        process = subprocess.Popen([binary, "--no-jobs", str(config_path)], cwd=root, stdout=sink, stderr=subprocess.STDOUT)
+def server(tmp_path_factory):
+    """A private Orthanc started for this module (tests/orthanc_helper.py), stopped afterwards."""
+    orthanc = Orthanc(tmp_path_factory.mktemp("orthanc"))
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"Orthanc exited with {process.returncode} on start:\n{log_tail()}")
-            try:
-                response = httpx.get(url + "/system", timeout=2.0)
-                if response.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"Orthanc did not answer on {url}/system within {START_TIMEOUT:.0f} s:\n{log_tail()}")
-            time.sleep(0.2)
-        yield url
+        yield orthanc.start()
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        orthanc.close()
 
 
 @pytest.fixture(scope="module")
-def client(orthanc):
-    with httpx.Client(base_url=orthanc, timeout=TIMEOUT) as session:
-        yield session
-
-
-def _upload(client: httpx.Client, data: bytes) -> httpx.Response:
-    return client.post("/instances", content=data, headers={"Content-Type": "application/dicom"})
-
-
-def _accepted(response: httpx.Response) -> str | None:
-    """The Orthanc instance ID when the upload was stored, else None."""
-    if response.status_code != 200:
-        return None
-    body = response.json()
-    return body["ID"] if body.get("Status") in ("Success", "AlreadyStored") else None
-
-
-def _tags(client: httpx.Client, instance: str) -> dict:
-    response = client.get(f"/instances/{instance}/simplified-tags")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def _parent(client: httpx.Client, instance: str, level: str) -> str:
-    response = client.get(f"/instances/{instance}/{level}")
-    assert response.status_code == 200, response.text
-    return response.json()["ID"]
-
-
-def _stored_bytes(client: httpx.Client, instance: str) -> bytes:
-    response = client.get(f"/instances/{instance}/file")
-    assert response.status_code == 200, response.text
-    return response.content
-
-
-def _text(value) -> str:
-    return "" if value is None else str(value).strip()
+def client(server):
+    return server.client
 
 
 def test_orthanc_answers(client):
@@ -165,7 +54,7 @@ def test_orthanc_answers(client):
 
 
 @pytest.mark.parametrize("name", _dicom_names())
-def test_pacs_accepts_derived_dicom_in_source_study(client, name):
+def test_pacs_accepts_derived_dicom_in_source_study(server, client, name):
     root = require_data()
     assert name is not None, f"no shared DICOM files in {root / 'dicom'}"
     path = root / "dicom" / name
@@ -177,7 +66,7 @@ def test_pacs_accepts_derived_dicom_in_source_study(client, name):
     derived_bytes = encode_radiograph(rad, pixels, "dicom", method="pacs-test", model_version="pacs-test-1", weights_sha256="0" * 64)
     derived_ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(derived_bytes))
 
-    source_response = _upload(client, source_bytes)
+    source_response = server.upload(source_bytes)
     source_id = _accepted(source_response)
     if source_id is None:
         # Orthanc may refuse an ACR-NEMA file (no Part-10 file meta header: no transfer
@@ -186,13 +75,13 @@ def test_pacs_accepts_derived_dicom_in_source_study(client, name):
         # still be accepted below.
         assert name == ACR_NEMA, f"Orthanc rejected the source {name}: {source_response.status_code} {source_response.text[:300]}"
 
-    derived_response = _upload(client, derived_bytes)
+    derived_response = server.upload(derived_bytes)
     derived_id = _accepted(derived_response)
     assert derived_id is not None, f"Orthanc rejected the derived {name}: {derived_response.status_code} {derived_response.text[:300]}"
     assert derived_response.json()["Status"] == "Success"  # brand-new instance, never seen before
 
     # Header as Orthanc indexed it.
-    tags = _tags(client, derived_id)
+    tags = server.tags(derived_id)
     source_sop = _text(source_ds.get("SOPInstanceUID"))
     assert _text(tags.get("SOPInstanceUID")) == _text(derived_ds.SOPInstanceUID)
     assert _text(tags.get("SOPInstanceUID")) != source_sop
@@ -211,18 +100,18 @@ def test_pacs_accepts_derived_dicom_in_source_study(client, name):
         assert _text(refs[0].get("ReferencedSOPClassUID")) == _text(source_ds.SOPClassUID)
 
     # Orthanc stored the bytes unchanged.
-    assert _stored_bytes(client, derived_id) == derived_bytes
+    assert server.stored_bytes(derived_id) == derived_bytes
 
     # Linkage in Orthanc's own hierarchy: same study (and patient), different series.
-    derived_study = _parent(client, derived_id, "study")
-    derived_series = _parent(client, derived_id, "series")
+    derived_study = server.parent(derived_id, "study")
+    derived_series = server.parent(derived_id, "series")
     if source_id is not None:
-        assert _stored_bytes(client, source_id) == source_bytes
-        assert _parent(client, source_id, "study") == derived_study
-        assert _parent(client, source_id, "patient") == _parent(client, derived_id, "patient")
-        assert _parent(client, source_id, "series") != derived_series
+        assert server.stored_bytes(source_id) == source_bytes
+        assert server.parent(source_id, "study") == derived_study
+        assert server.parent(source_id, "patient") == server.parent(derived_id, "patient")
+        assert server.parent(source_id, "series") != derived_series
         series = client.get(f"/studies/{derived_study}").json()["Series"]
-        assert {derived_series, _parent(client, source_id, "series")} <= set(series)
+        assert {derived_series, server.parent(source_id, "series")} <= set(series)
 
     # Orthanc can decode our pixel data: the raw frame has the declared size and values.
     rows, cols, bits_allocated = int(tags["Rows"]), int(tags["Columns"]), int(tags["BitsAllocated"])
