@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import inspect
 import io as _io
 import json
 import multiprocessing
@@ -45,6 +44,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from .pipeline import DEFAULT_DENOISE, derivation_label, restore
 from .errors import InputError, printable
 
 #: suffixes (lower case) picked up when walking a folder
@@ -299,13 +299,6 @@ def _json_default(value):
     return str(value)
 
 
-def _safe_sharpness(image: np.ndarray) -> float | None:
-    from .metrics import sharpness
-
-    value = float(sharpness(image))
-    return value if np.isfinite(value) else None
-
-
 def _residual_png(residual: np.ndarray, full_scale: float | None = None) -> bytes:
     """A residual map as an 8-bit PNG of its absolute values: ``full_scale`` maps to
     white; by default values already in [0, 1] are kept and others stretched to the
@@ -324,105 +317,43 @@ def _residual_png(residual: np.ndarray, full_scale: float | None = None) -> byte
     return buf.getvalue()
 
 
-def _clean_safeguard(value, output: Path, report: dict):
-    """Make a safeguard report JSON-safe: save "residual_map" as a PNG, drop other arrays."""
-    from .io.write import write_bytes_atomic
-
-    if isinstance(value, dict):
-        clean = {}
-        for key, item in value.items():
-            if isinstance(item, np.ndarray):
-                if key == "residual_map" and np.squeeze(item).ndim == 2:
-                    target = output.with_name(output.name + RESIDUAL_SUFFIX)
-                    threshold = value.get("threshold")
-                    full_scale = 2.0 * float(threshold) if isinstance(threshold, (int, float, np.number)) and threshold > 0 else None
-                    write_bytes_atomic(_residual_png(item, full_scale), target)
-                    report["residual_map"] = target.name
-                    report["residual_map_scale"] = "|map| / (2 * threshold): mid-grey = flag threshold" if full_scale else "|map| / max"
-                continue  # arrays (maps, images) never go into the JSON
-            clean[str(key)] = _clean_safeguard(item, output, report)
-        return clean
-    if isinstance(value, (list, tuple)):
-        return [_clean_safeguard(v, output, report) for v in value if not isinstance(v, np.ndarray)]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def build_report(rad, restored: np.ndarray, method, kernel: np.ndarray | None, output: Path, seconds: float, input_path: Path) -> dict:
-    """The per-image JSON report (see :func:`process_one`); may write the residual PNG."""
-    # the PSF the method worked with: the given one, or the one it identified (nafnet-psf)
-    kernel_in_use = getattr(method, "kernel_in_use", None)
-    kernel_used, psf_facts = kernel_in_use(rad.pixels, kernel) if kernel_in_use else (kernel, None)
+def build_report(rad, result, method, output: Path, seconds: float, input_path: Path) -> dict:
+    """The per-image JSON report: the pipeline's facts (:func:`xraydeblur.pipeline.restore`;
+    None for a flat image, which no method ran on) with the file facts; writes the
+    safeguard's residual map as ``<output>.residual.png`` when there is one."""
+    facts = dict(result.facts) if result is not None else {"method": method.name, "unchanged": True}
     report = {
-        "input": str(input_path),
-        "output": str(output),
-        "method": method.name,
-        "kind": method.kind,
+        "input": printable(input_path),
+        "output": printable(output),
+        **facts,
         "version": method.version,
-        "weights_sha256": method.weights_sha256,
         "seconds": round(seconds, 4),
         "width": rad.width,
         "height": rad.height,
         "bits": rad.bits_stored,
         "format": rad.format,
-        "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
-        **_kernel_facts(kernel_used),
-        "blind": kernel is None,
-        "sharpness_input": _safe_sharpness(rad.pixels),
-        "sharpness_output": _safe_sharpness(restored),
+        **_kernel_facts(result.kernel if result is not None else None),
     }
-    if psf_facts is not None:
-        report["psf_identified"] = psf_facts
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # estimators on flat/tiny images
-        source = "identified" if psf_facts is not None and kernel_used is not None else "given"
-        _add_optional_sections(report, rad, restored, kernel_used, output, source)
+    if result is not None and result.residual_map is not None:
+        from .io.write import write_bytes_atomic
+
+        target = output.with_name(output.name + RESIDUAL_SUFFIX)
+        threshold = float((facts.get("safeguard") or {}).get("threshold") or 0) or None
+        write_bytes_atomic(_residual_png(result.residual_map, 2.0 * threshold if threshold else None), target)
+        report["residual_map"] = target.name
+        report["residual_map_scale"] = "|map| / (2 * threshold): mid-grey = flag threshold" if threshold else "|map| / max"
     return report
 
 
 def _kernel_facts(kernel: np.ndarray | None) -> dict:
-    """How a known kernel was read: its blur family (the tuned defaults' and the data
-    step's class) and RMS radius in px (above 3.5 px the data step counts it as wide);
-    None for both when blind."""
+    """How the PSF in use was read: its blur family (the tuned defaults' and the data
+    step's class) and RMS radius in px; None for both when there is none."""
     if kernel is None:
         return {"kernel_family": None, "kernel_rms_radius_px": None}
     from .classical._defaults import kernel_family
     from .infer.data_step import kernel_rms_radius
 
     return {"kernel_family": kernel_family(kernel), "kernel_rms_radius_px": round(kernel_rms_radius(kernel), 3)}
-
-
-def _add_optional_sections(report: dict, rad, restored: np.ndarray, kernel, output: Path, kernel_source: str = "given") -> None:
-    """Blur estimates and the safeguard report (re-blurring with ``kernel``, obtained as
-    ``kernel_source`` says), when those modules are installed."""
-    try:
-        from .classical.estimate import estimate_gaussian_sigma
-    except ImportError:
-        estimate_gaussian_sigma = None
-    if estimate_gaussian_sigma is not None:
-        try:
-            report["blur_sigma_input"] = float(estimate_gaussian_sigma(rad.pixels))
-            report["blur_sigma_output"] = float(estimate_gaussian_sigma(restored))
-        except Exception as exc:  # an estimate that fails must not fail the image
-            report["blur_sigma_error"] = _one_line(exc)
-    try:
-        from .safeguard import check_consistency
-    except ImportError:
-        check_consistency = None
-    if check_consistency is not None:
-        try:
-            try:
-                wants_map = "with_map" in inspect.signature(check_consistency).parameters
-            except (TypeError, ValueError):
-                wants_map = False
-            extra = {"with_map": True} if wants_map else {}
-            if kernel is not None and kernel_source != "given":
-                extra["kernel_source"] = kernel_source
-            raw = check_consistency(rad.pixels, restored, kernel=kernel, **extra)
-            report["safeguard"] = _clean_safeguard(dict(raw), output, report)
-        except Exception as exc:
-            report["safeguard"] = {"error": _one_line(exc)}
 
 
 def process_one(
@@ -435,6 +366,8 @@ def process_one(
     skip_existing: bool = False,
     protected: Iterable[str | os.PathLike] = (),
     settings: str = "",
+    denoise: float = DEFAULT_DENOISE,
+    force: bool = False,
 ) -> ManifestRecord:
     """Deblur one file; never raises for a bad file (returns a ``failed`` record).
 
@@ -445,7 +378,8 @@ def process_one(
     before/after (when :mod:`xraydeblur.classical.estimate` exists) and the safeguard
     report (when :mod:`xraydeblur.safeguard` exists), and ``<output>.residual.png``;
     ``protected``: paths (the inputs) the output must never be; ``settings``: the
-    :func:`settings_key` recorded for resuming. Images under
+    :func:`settings_key` recorded for resuming; ``denoise``, ``force``: as
+    :func:`xraydeblur.pipeline.restore`, which does the work. Images under
     :data:`~xraydeblur.io.guard.MIN_SIDE` px are refused; a flat image (all pixels
     equal) is written unchanged without running the method. ``KeyboardInterrupt``
     propagates.
@@ -474,16 +408,21 @@ def process_one(
         notes = list(rad.info.get("notes", []))
         t0 = time.perf_counter()
         flat = flat_value(rad.pixels)
+        result = None
         if flat is None:
-            restored = method(rad.pixels, kernel)
+            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=report, with_map=report)
+            restored = result.pixels
+            if result.facts["unchanged"]:
+                notes.append(result.facts["unchanged_reason"])
         else:  # nothing to deblur: no method run, the pixels are written back unchanged
             restored = rad.pixels.copy()
             notes.append(f"flat image (every pixel {flat:.4g} of full scale): written unchanged, no deblurring")
         seconds = time.perf_counter() - t0
-        write_radiograph(rad, restored, out, fmt=out_fmt, method=method.name, model_version=method.version, weights_sha256=method.weights_sha256)
+        label = derivation_label(method.name, result.facts if result else {"unchanged": True, "denoise": denoise})
+        write_radiograph(rad, restored, out, fmt=out_fmt, method=label, model_version=method.version, weights_sha256=method.weights_sha256)
         record.note = "; ".join(notes)
         if report:
-            data = build_report(rad, restored, method, kernel, out, seconds, src)
+            data = build_report(rad, result, method, out, seconds, src)
             if notes:
                 data["notes"] = notes
             text = json.dumps(_json_safe(data), indent=2, default=_json_default, allow_nan=False)
@@ -509,11 +448,12 @@ def input_fingerprint(path: Path) -> tuple[int | None, int | None]:
     return st.st_size, st.st_mtime_ns
 
 
-def settings_key(method, kernel: np.ndarray | None, fmt: str | None, report: bool) -> str:
+def settings_key(method, kernel: np.ndarray | None, fmt: str | None, report: bool, denoise: float = DEFAULT_DENOISE, force: bool = False) -> str:
     """A short hash (12 hex digits) of everything that decides an output's bytes: method
-    name, version and weights hash, the known kernel's values, output format and
-    whether reports are written. Two runs with the same key make the same outputs."""
-    parts = [getattr(method, "name", str(method)), getattr(method, "version", ""), getattr(method, "weights_sha256", ""), str(fmt), str(bool(report))]
+    name, version and weights hash, the known kernel's values, output format, whether
+    reports are written, denoise strength and force. Two runs with the same key make
+    the same outputs."""
+    parts = [getattr(method, "name", str(method)), getattr(method, "version", ""), getattr(method, "weights_sha256", ""), str(fmt), str(bool(report)), f"{denoise:g}", str(bool(force))]
     digest = hashlib.sha256("\0".join(parts).encode())
     if kernel is not None:
         digest.update(np.ascontiguousarray(kernel, dtype=np.float64).tobytes())
@@ -579,8 +519,8 @@ def _init_worker(method: str | None, device: str | None, threads: int, parent: i
         _WORKER["method"] = method  # process_one reports the reason per file
 
 
-def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing, settings="") -> ManifestRecord:
-    return process_one(job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing, settings=settings)
+def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing, settings="", denoise=DEFAULT_DENOISE, force=False) -> ManifestRecord:
+    return process_one(job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing, settings=settings, denoise=denoise, force=force)
 
 
 def pool_context(device: str | None = None):
@@ -606,6 +546,8 @@ def run_batch(
     completed: dict[int, ManifestRecord] | None = None,
     settings: str = "",
     isolate: bool = False,
+    denoise: float = DEFAULT_DENOISE,
+    force: bool = False,
 ) -> list[ManifestRecord]:
     """Process ``jobs``; returns one record per job, in job order.
 
@@ -641,7 +583,7 @@ def run_batch(
         resolved = resolve_method(method) if method is None or isinstance(method, str) else method
         for index in pending:
             job = jobs[index]
-            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing, settings=settings))
+            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing, settings=settings, denoise=denoise, force=force))
         return records  # type: ignore[return-value]
 
     name = method if method is None or isinstance(method, str) else method.name
@@ -653,7 +595,7 @@ def run_batch(
     try:
         for index in pending:
             job = jobs[index]
-            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing, settings)] = index
+            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing, settings, denoise, force)] = index
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)

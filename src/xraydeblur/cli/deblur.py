@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError, printable
+from ..pipeline import DEFAULT_DENOISE
 from .common import HelpFormatter, add_kernel_arguments, add_psf_argument, degradation_from_args, ensure_not_input
 
 EXAMPLES = """examples:
@@ -53,6 +54,18 @@ class _Formatter(HelpFormatter):
         return super()._get_help_string(action)
 
 
+def _denoise(text: str) -> float:
+    """argparse type for --denoise: a number in [0, 1]."""
+    import argparse
+
+    from ..pipeline import check_denoise
+
+    try:
+        return check_denoise(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("deblur", help="deblur radiograph files and folders", description=__doc__, epilog=EXAMPLES, formatter_class=_Formatter)
     p.add_argument("input", nargs="*", metavar="INPUT", help="radiograph files (PNG, JPEG, TIFF, DICOM) and/or folders")
@@ -60,6 +73,8 @@ def register(subparsers) -> None:
     p.add_argument("--method", metavar="NAME", help="deblurring method (default: the best shipped one, or with --sigma/--kernel the best kernel-aware one); 'list' shows them")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
     p.add_argument("--device", choices=["cpu", "cuda"], help="device for network methods (default: the method's choice)")
+    p.add_argument("--denoise", type=_denoise, default=DEFAULT_DENOISE, metavar="S", help="denoise strength from 0 to 1: 0 (default) undoes the blur and keeps the noise texture as it was; 1 also removes the noise (full restoration); recorded in reports and DICOM DerivationDescription")
+    p.add_argument("--force", action="store_true", help="deblur even an image that shows no blur (by default such an image is written unchanged, and the report and manifest say so)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="files processed in parallel (worker processes)")
     p.add_argument("--redo", action="store_true", help="process every file again, even those a previous run of this command completed (default: resume, skipping them)")
     p.add_argument("--skip-existing", action="store_true", help="skip every file whose output already exists, whatever made it (resuming, the default, skips only outputs the manifest shows this command made from the unchanged input)")
@@ -146,7 +161,7 @@ def run(args) -> int:
         ensure_not_input(manifest, [job.input for job in jobs])
     refuse_useless_run(jobs)
     check_output_writable(Path(args.output) if as_dir else Path(args.output).parent)
-    settings = settings_key(method, kernel, args.format, args.report)
+    settings = settings_key(method, kernel, args.format, args.report, args.denoise, args.force)
     completed = {} if args.redo or manifest is None else resume_records(jobs, manifest, settings)
 
     show = not args.quiet and sys.stderr.isatty()
@@ -180,6 +195,7 @@ def run(args) -> int:
         run_batch(
             jobs, method=method, kernel=kernel, fmt=args.format, report=args.report, skip_existing=args.skip_existing,
             workers=args.workers, device=args.device, on_record=on_record, completed=completed, settings=settings, isolate=True,
+            denoise=args.denoise, force=args.force,
         )
     except KeyboardInterrupt:
         if bar is not None:

@@ -1,9 +1,8 @@
 """The work behind ``POST /api/v1/deblur``: decode, deblur, measure, encode.
 
-Runs in a worker thread, entirely in memory. Optional parts of the package are
-imported lazily and skipped when they are not installed yet: the blur estimator
-(``xraydeblur.classical.estimate``) and the data-consistency safeguard
-(``xraydeblur.safeguard``).
+Runs in a worker thread, entirely in memory. The restoration itself (blur evidence,
+no-blur rule, denoise strength, safeguard) is :func:`xraydeblur.pipeline.restore`, the
+same for every entry point; this module decodes, checks sizes and encodes.
 """
 
 import base64
@@ -19,6 +18,7 @@ import numpy as np
 from ..degrade.spec import KERNEL_PARAMS, Degradation
 from ..errors import ImageTooLargeError, InputError
 from ..methods import Method
+from ..pipeline import DEFAULT_DENOISE, derivation_label, restore
 from .upload import ApiError
 
 log = logging.getLogger("xraydeblur.server")
@@ -68,30 +68,6 @@ def json_safe(obj, depth: int = 0):
     return value if isinstance(value, (int, float, bool)) or value is None else str(value)
 
 
-def estimate_blur(image: np.ndarray) -> float | None:
-    """Estimated Gaussian blur width (px), or None if it cannot be estimated."""
-    from ..classical.estimate import estimate_gaussian_sigma
-
-    try:
-        value = _finite(float(estimate_gaussian_sigma(image)))
-    except Exception as exc:  # an estimate is a courtesy; never fail the request for it
-        log.warning("blur estimate failed: %s", type(exc).__name__)
-        return None
-    return None if value is None else round(value, 4)
-
-
-def safeguard_report(degraded: np.ndarray, restored: np.ndarray, kernel, kernel_source: str = "given") -> dict:
-    """The data-consistency report (JSON-safe), or an error entry if the check fails.
-    ``kernel_source``: "given", or "identified" for a PSF the method found itself."""
-    from ..safeguard import check_consistency
-
-    try:
-        return json_safe(check_consistency(degraded, restored, kernel=kernel, kernel_source=kernel_source))
-    except Exception as exc:
-        log.warning("safeguard check failed: %s", type(exc).__name__)
-        return {"status": "error", "detail": f"the safeguard check could not run ({type(exc).__name__})"}
-
-
 def safeguard_summary(report: dict | None) -> str | None:
     """One word for a response header: passed, failed or error."""
     if not isinstance(report, dict):
@@ -99,12 +75,6 @@ def safeguard_summary(report: dict | None) -> str | None:
     if "consistent" in report:
         return "passed" if report["consistent"] else "failed"
     return report.get("status")
-
-
-def _sharpness(image: np.ndarray) -> float | None:
-    from ..metrics import sharpness
-
-    return _finite(round(sharpness(image), 6))
 
 
 def to_u16(pixels: np.ndarray, value_max: int) -> np.ndarray:
@@ -183,13 +153,16 @@ def process(
     kernel_label: str | None = None,
     max_pixels: int,
     include_pixels: bool,
+    denoise: float = DEFAULT_DENOISE,
+    force: bool = False,
     extra: dict | None = None,
 ) -> Outcome:
     """Decode ``data``, deblur with ``method``, and encode as ``output`` (png/dicom/json).
 
     The known blur is ``kernel`` (from :func:`kernel_from_query`, labelled
     ``kernel_label``; None: blind); ``sigma``, the query's Gaussian sigma if any, is
-    only reported."""
+    only reported. ``denoise`` and ``force``: as :func:`xraydeblur.pipeline.restore`,
+    which does the work (the same pipeline as the CLI's)."""
     from ..io import encode_radiograph, read_radiograph
 
     started = time.perf_counter()
@@ -207,17 +180,10 @@ def process(
         raise ApiError(406, "DICOM output needs a DICOM input; ask for image/png or application/json")
 
     degraded = rad.pixels
-    t0 = time.perf_counter()
-    restored = method(degraded, kernel=kernel)
-    inference_seconds = time.perf_counter() - t0
-    # the PSF the method worked with: the given one, or the one it identified (nafnet-psf)
-    kernel_used, psf_facts = method.kernel_in_use(degraded, kernel)
-
+    result = restore(degraded, method, kernel=kernel, denoise=denoise, force=force, with_map=output == "view")
+    restored, kernel_used = result.pixels, result.kernel
     facts = {
-        "method": method.name,
-        "method_version": method.version,
-        "weights_sha256": method.weights_sha256,
-        "kind": method.kind,
+        **result.facts,
         "input_format": rad.format,
         "width": rad.width,
         "height": rad.height,
@@ -226,21 +192,22 @@ def process(
         "photometric": rad.photometric,
         "sigma": sigma,
         "kernel": kernel_label,
-        "blind": kernel is None,
-        "inference_seconds": round(inference_seconds, 4),
-        "estimated_blur_before": estimate_blur(degraded),
-        "estimated_blur_after": estimate_blur(restored),
-        "sharpness_before": _sharpness(degraded),
-        "sharpness_after": _sharpness(restored),
-        "psf_identified": psf_facts,
-        "safeguard": safeguard_report(degraded, restored, kernel_used, "identified" if kernel is None and kernel_used is not None else "given"),
         **(extra or {}),
     }
-    provenance = {"method": method.name, "model_version": method.version, "weights_sha256": method.weights_sha256}
+    provenance = {"method": derivation_label(method.name, facts), "model_version": method.version, "weights_sha256": method.weights_sha256}
+    if output == "view":  # the web page's compact binary answer (view_payload.py)
+        from .view_payload import MEDIA_TYPE, encode_view
+
+        dicom = encode_radiograph(rad, restored, "dicom", **provenance) if rad.format == "dicom" else None
+        residual = result.residual_map
+        facts["seconds"] = round(time.perf_counter() - started, 4)
+        pixels = (to_u16(degraded, rad.max_stored), to_u16(restored, rad.max_stored))
+        body = encode_view(json_safe(facts), *pixels, residual=residual, dicom=dicom, dataset=rad.dataset, info=rad.info)
+        return Outcome(body, MEDIA_TYPE, facts)
     if output == "json":
         payload = dict(facts)
-        payload["result_png"] = _b64(encode_radiograph(rad, restored, "png", bits=16))
-        payload["result_png_bits"] = 16
+        payload["result_png_bits"] = 8 if rad.bits_stored <= 8 else 16  # as format=png
+        payload["result_png"] = _b64(encode_radiograph(rad, restored, "png", bits=payload["result_png_bits"]))
         if rad.format == "dicom":
             payload["result_dicom"] = _b64(encode_radiograph(rad, restored, "dicom", **provenance))
         if include_pixels:
