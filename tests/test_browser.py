@@ -584,6 +584,13 @@ def test_dicom_identity_file_window_readout_and_download(live_server, tmp_path):
             assert derived.Rows == 440 and "DERIVED" in derived.ImageType and derived.PhotometricInterpretation == "MONOCHROME1"
             x, y, _, after = _hover_readout(page, box["x0"] + 40, box["y0"] + 50)
             assert int(derived.pixel_array[y, x]) == 1023 - after
+            # the PNG of a 10-bit result is 16-bit (as format=png): the values scaled to 0..65535
+            with page.expect_download() as info:
+                page.click("#download-png")
+            info.value.save_as(tmp_path / "out.png")
+            with Image.open(tmp_path / "out.png") as png:
+                assert png.mode.startswith("I;16") and png.size == (440, 440)
+                assert int(np.asarray(png)[y, x]) == round(after * 65535 / 1023)
         finally:
             browser.close()
 

@@ -208,10 +208,11 @@ any Content-Type except multipart is read as raw bytes), or a multipart form wit
 A known blur is given either as query parameters (sigma, or kernel= with its parameters) or, in
 a multipart form, as a measured PSF file in field "psf" (.npy, or a grayscale PNG/TIFF; odd sides,
 centred, non-negative, at most 129 px; normalised to sum 1), read in memory like the image.
-The response format follows ?format= (png, dicom, json) or else the Accept header:
-image/png (16-bit, 8-bit for 8-bit sources), application/dicom (derived DICOM, DICOM input only)
-or application/json (metadata plus the result as base64 16-bit PNG; with ?pixels=true also raw
-little-endian uint16 before/after pixels for exact window/level).
+The response format follows ?format= (png, dicom, json, view) or else the Accept header:
+image/png (16-bit, 8-bit for 8-bit sources), application/dicom (derived DICOM, DICOM input only),
+application/json (metadata plus the result as a base64 PNG of that depth; with ?pixels=true also raw
+little-endian uint16 before/after pixels for exact window/level) or
+application/vnd.xraydeblur.view (the web page's compact binary answer, docs/api.md).
 Errors: 413 too large, 415 not an image, 422 unusable image or parameter, 406 format not
 possible, 503 busy (Retry-After)."""
 

@@ -761,6 +761,7 @@
   }
 
   function showResult(result) {
+    const started = performance.now();
     const body = result.header;
     state.result = result;
     state.w = body.width;
@@ -804,6 +805,7 @@
     el.viewer.dataset.file = result.name;
     el.viewer.dataset.decodeMs = String(Math.round(result.decodeMs));
     applyPreset(preset);
+    el.viewer.dataset.renderMs = String(Math.round(performance.now() - started));
     el.viewer.dataset.ready = "true";
   }
 
