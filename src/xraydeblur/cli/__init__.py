@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import InputError
 
-COMMANDS = ("info", "blur", "deblur", "train", "evaluate", "export", "serve")
+COMMANDS = ("info", "blur", "deblur", "train", "evaluate", "export", "serve", "node")
 
 
 def build_parser() -> argparse.ArgumentParser:
