@@ -413,6 +413,7 @@ def _docs_screenshot(page, tmp_path) -> None:
     page.check("#force-input")
     _upload_and_wait(page, method, {"name": "mhh-00870a9c-crop.png", "mimeType": "image/png", "buffer": _png_bytes(crop)})
     page.click("#view-reset")
+    page.select_option("#wl-preset", "full")
     viewer = page.locator("#viewer").bounding_box()
     page.mouse.move(viewer["x"] + viewer["width"] * 0.62, viewer["y"] + viewer["height"] * 0.45)
     target = PROJECT_ROOT / "docs" / "screenshot.png"
