@@ -163,17 +163,24 @@ def _tree(tmp_path: Path, n: int) -> Path:
     return tmp_path / "in"
 
 
-def test_fault3_workers_exit_when_the_parent_is_killed(tmp_path):
+def test_fault3_workers_exit_when_the_parent_is_killed_and_the_run_resumes(tmp_path, capsys, test_methods, monkeypatch):
     _tree(tmp_path, 8)
-    proc = _start_cli(tmp_path, ["deblur", "in", "-o", "out", "--workers", "2", "-q", "--method", SLOW_TEST_METHOD], delay=2.0)
+    proc = _start_cli(tmp_path, ["deblur", "in", "-o", "out", "--workers", "2", "-q", "--method", SLOW_TEST_METHOD], delay=1.0)
     workers = _workers(proc, 2)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "out" / MANIFEST).exists() and time.monotonic() < deadline:  # kept current while running
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert _gone(workers, 3.0), "workers still running 3 s after their parent was killed"
-    before = sorted(p.name for p in (tmp_path / "out").glob("*.png")) if (tmp_path / "out").exists() else []
+    before = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     time.sleep(1.5)  # nothing more is written after the parent's death
-    after = sorted(p.name for p in (tmp_path / "out").glob("*.png")) if (tmp_path / "out").exists() else []
-    assert after == before
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == before
+    recorded = [r for r in _rows(tmp_path / "out" / MANIFEST) if r["status"] == "ok"]
+    assert recorded
+    monkeypatch.chdir(tmp_path)
+    assert main(["deblur", "in", "-o", "out", "--method", SLOW_TEST_METHOD, "--workers", "2"]) == 0
+    assert f"{8 - len(recorded)} done, {len(recorded)} skipped, 0 failed" in capsys.readouterr().out
 
 
 def test_item_b_ctrl_c_stops_within_2s_and_resume_skips_finished(tmp_path, capsys, test_methods):

@@ -20,8 +20,9 @@ EXAMPLES = """examples:
        'http://127.0.0.1:8000/api/v1/deblur?method=wiener' -o out.dcm
 
 environment:
-  XRAYDEBLUR_MAX_UPLOAD_MB (200), XRAYDEBLUR_MAX_CONCURRENT (2),
-  XRAYDEBLUR_QUEUE_TIMEOUT (30 s), XRAYDEBLUR_MAX_PIXELS (64000000);
+  XRAYDEBLUR_MAX_UPLOAD_MB (200), XRAYDEBLUR_UPLOAD_BUDGET_MB (bodies held at
+  once: twice the upload cap, at least 400), XRAYDEBLUR_MAX_CONCURRENT (2),
+  XRAYDEBLUR_QUEUE_TIMEOUT (30 s), XRAYDEBLUR_MAX_PIXELS (25000000);
   the options below override them.
 """
 

@@ -29,8 +29,14 @@ def format_for_path(path: str | os.PathLike, default: str) -> str:
 
 
 def _to_uint(pixels: np.ndarray, bits: int) -> np.ndarray:
-    scale = (1 << bits) - 1
-    values = np.rint(np.clip(np.asarray(pixels, dtype=np.float64), 0, 1) * scale)
+    """float [0, 1] (H, W) -> uint8 (bits <= 8) or uint16 stored values, rounded.
+
+    Works in one float32 temporary (4 bytes per pixel; float32 holds every 16-bit
+    value exactly, so pixels read from a file give back its values)."""
+    scale = np.float32((1 << bits) - 1)
+    values = np.clip(np.asarray(pixels, dtype=np.float32), 0, 1)
+    values *= scale
+    np.rint(values, out=values)
     return values.astype(np.uint8 if bits <= 8 else np.uint16)
 
 
