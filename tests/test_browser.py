@@ -393,11 +393,17 @@ def _viewer_tools(page, radiograph: Path) -> None:
     diff = _stats(page, "canvas-after")
     assert diff["painted"] > 0 and _stats(page, "canvas-before")["painted"] == 0
     assert 60 < diff["sum"] / diff["painted"] < 200
-    # the safeguard's residual map, when the answer carries one
-    if page.is_enabled(".seg[data-mode='residual']"):
-        page.click(".seg[data-mode='residual']")
-        assert page.get_attribute("#viewer", "data-mode") == "residual"
-        assert _stats(page, "canvas-after")["painted"] > 0
+    # the safeguard's residual map (the answer carries one: the safeguard ran), in colour
+    assert page.is_enabled(".seg[data-mode='residual']")
+    page.click(".seg[data-mode='residual']")
+    assert page.get_attribute("#viewer", "data-mode") == "residual" and "residual" in page.inner_text("#tag-after")
+    coloured = page.evaluate("""() => {
+      const c = document.getElementById("canvas-after"), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3] && (d[i] !== d[i + 1] || d[i + 1] !== d[i + 2])) n++;
+      return n;
+    }""")
+    assert coloured > 0
     page.click(".seg[data-mode='split']")
 
 
