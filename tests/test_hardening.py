@@ -277,6 +277,16 @@ def test_fault5_exif_orientation_is_applied_and_reported(tmp_path, capsys, test_
     assert np.asarray(Image.open(out / "rot.jpg")).shape == (64, 40)
     assert "EXIF orientation 6" in _rows(out / MANIFEST)[0]["note"]
     assert "EXIF orientation 6" in " ".join(json.loads((out / "rot.jpg.report.json").read_text())["notes"])
+    from fastapi.testclient import TestClient
+
+    from xraydeblur.server import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        answer = client.post("/api/v1/deblur", params={"method": TEST_METHOD}, content=src.read_bytes())
+        assert answer.status_code == 200 and "EXIF orientation 6" in answer.headers["x-input-notes"]
+        assert np.asarray(Image.open(io.BytesIO(answer.content))).shape == (64, 40)
+        facts = client.post("/api/v1/deblur", params={"method": TEST_METHOD, "format": "json"}, content=src.read_bytes()).json()
+        assert "EXIF orientation 6" in facts["input_notes"][0]
 
 
 # --------------------------------------------------------------------------- fault 6

@@ -12,7 +12,9 @@ kernel options pass the known PSF, --psf a measured one (.npy or grayscale PNG/T
 odd sides, centred, non-negative, in pixels of the input). A file that fails does not stop the others: the
 manifest (CSV) records every file as ok, skipped or failed with a one-line reason.
 Inputs are never overwritten and outputs are written atomically. Images under 16x16
-pixels are refused; a flat image (all pixels equal) is copied unchanged.
+pixels are refused; a flat image (all pixels equal) is copied unchanged; a JPEG/TIFF's
+EXIF orientation is applied on read (the manifest's note says so). File names that are
+not valid UTF-8 appear in the manifest and messages with \\xHH escapes.
 
 Re-running the same command resumes: files the manifest records as done, whose input
 and output are unchanged since and that were made with the same method and options,

@@ -476,10 +476,12 @@ def create_app(
         summary = safeguard_summary(facts.get("safeguard"))
         if summary:
             headers["X-Safeguard"] = _header_text(summary)
+        if facts.get("input_notes"):  # what reading did besides decoding (EXIF orientation, transparency)
+            headers["X-Input-Notes"] = _header_text("; ".join(facts["input_notes"]))
         overlay_px = (facts.get("safeguard") or {}).get("overlay_px")
         if isinstance(overlay_px, int):
             headers["X-Burned-In-Overlay-Px"] = str(overlay_px)  # kept out of deblurring, unchanged
-        if outcome.media_type != "application/json":
+        if outcome.media_type in ("image/png", "application/dicom"):  # files (not JSON or the page's view answer)
             suffix = "dcm" if outcome.media_type == "application/dicom" else "png"
             headers["Content-Disposition"] = f'inline; filename="deblurred.{suffix}"'
         return Response(outcome.body, media_type=outcome.media_type, headers=headers)

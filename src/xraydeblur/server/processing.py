@@ -190,6 +190,7 @@ def process(
         "bits": rad.bits_stored,
         "value_max": rad.max_stored,
         "photometric": rad.photometric,
+        "input_notes": list(rad.info.get("notes", [])),  # e.g. EXIF orientation applied on read
         "sigma": sigma,
         "kernel": kernel_label,
         **(extra or {}),
