@@ -19,7 +19,7 @@ VIEW = MEDIA_TYPE
 def view(client, data, **params):
     response = post(client, data, accept=VIEW, **params)
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == VIEW
+    assert response.headers["content-type"] == VIEW and "content-disposition" not in response.headers
     return decode_view(response.content), response.content
 
 
