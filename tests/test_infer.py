@@ -52,7 +52,7 @@ def test_tile_layout_covers_evenly_with_at_least_the_overlap(length):
 
 @pytest.mark.parametrize("length", [600, 900, 2080, 2532, 3001])
 def test_tile_layout_prefers_sides_that_are_odd_multiples_of_16(length):
-    """Multiples of 32 px ran slower per pixel (benchmarks/tile_layout.py)."""
+    """Multiples of 32 px ran slower per pixel (benchmarks/trials/tile_layout.py)."""
     side, _ = tile_layout(length, 448, 64)
     assert side % 16 == 0 and (side // 16) % 2 == 1 and side <= 448
 

@@ -115,7 +115,7 @@ below 0.01 (``benchmarks/results/trials/data_step_gain-small-gains.json``). Unti
 earlier version the choice was made on 12 of the 60 images, where rules within 0.01 dB
 of each other were told apart; that choice (the discrepancy rule for noisy motion and
 disk blur) over-corrected some test images with strong signal-dependent noise
-(docs/results.md section 2). (``benchmarks/kernel_blend_trial.py`` compares this with
+(docs/results.md section 2). (``benchmarks/trials/kernel_blend_trial.py`` compares this with
 the former separately fine-tuned 2-channel kernel-aware network.)
 """
 
@@ -144,7 +144,7 @@ CG_ITERATIONS = 200
 
 #: conjugate-gradient iterations of the step on noisy input ("+noise" classes): the
 #: noise sets a large balance, the system is well conditioned and converges early. On
-#: validation (``python benchmarks/cg_iterations_trial.py``), 20 iterations were within
+#: validation (``python benchmarks/trials/cg_iterations_trial.py``), 20 iterations were within
 #: 0.004 dB of 200 on every noisy case: 360 of the benchmark's 256 px crops (60 images,
 #: trials/cg_iterations-crops.json) and 18 whole radiographs (3 images,
 #: trials/cg_iterations.json), in 4.5 times less solve time on whole radiographs.

@@ -19,7 +19,7 @@ from .tiling import tiled_apply
 #: target (they stay in cache) but the network's channel attention then pools over
 #: less of the image: 240 px tiles were 18 % faster and 0.06 dB further from
 #: whole-image inference on validation, 448 px (this) 0.011 dB
-#: (``benchmarks/tile_layout.py``, benchmarks/results/tile_layout.json).
+#: (``benchmarks/trials/tile_layout.py``, benchmarks/results/trials/tile_layout.json).
 TILE = 448
 
 #: reflect padding added around the image before tiling (px): keeps image borders

@@ -1,6 +1,6 @@
 """What the trust rule of blind PSF identification does on the validation trials.
 
-Reads the per-sample JSONs of ``benchmarks/blind_psf_trial.py`` (validation split:
+Reads the per-sample JSONs of ``benchmarks/trials/blind_psf_trial.py`` (validation split:
 in-family float, in-family 8-bit, out-of-family float and 8-bit) and, for the shipped
 rule (:attr:`xraydeblur.classical.psf_search.PsfEstimate.trusted`) and a few others,
 prints per degradation row the mean PSNR change of ``nafnet-psf`` over the blind
@@ -8,7 +8,7 @@ flagship (the data step with the identified PSF where the rule trusts it, the bl
 output elsewhere), the worst single case and how many cases lose more than 0.05 dB.
 Writes JSON with ``--out``. No network runs: the trial JSONs hold every PSNR.
 
-    python benchmarks/psf_trust_rule.py --out benchmarks/results/trials/psf_trust_rule.json
+    python benchmarks/trials/psf_trust_rule.py --out benchmarks/results/trials/psf_trust_rule.json
 """
 
 import argparse
@@ -42,7 +42,7 @@ def main() -> int:
 
     assert RULES[0] == (MAX_TRUSTED_SCORE, MIN_NO_BLUR_RATIO), "the first rule must be the shipped one"
     samples = [s for name in TRIALS for s in json.load(open(f"{args.trials}/{name}"))["samples"]]
-    result = {"command": "python benchmarks/psf_trust_rule.py " + " ".join(sys.argv[1:]), "split": "val", "trials": TRIALS, "rules": {}}
+    result = {"command": "python benchmarks/trials/psf_trust_rule.py " + " ".join(sys.argv[1:]), "split": "val", "trials": TRIALS, "rules": {}}
     for max_score, min_ratio in RULES:
         label = f"score < {max_score:g}, no-blur ratio >= {min_ratio:g}"
         rows = defaultdict(list)

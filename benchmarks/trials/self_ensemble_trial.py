@@ -13,7 +13,7 @@ For each of ``--images`` validation images (every 5th row) x the 14 benchmark
 degradations (256 px crops): PSNR of the input, the blind flagship, ``x2`` and ``x8``.
 Prints per-row means and writes JSON with every sample.
 
-    python benchmarks/self_ensemble_trial.py --out benchmarks/results/trials/self_ensemble.json
+    python benchmarks/trials/self_ensemble_trial.py --out benchmarks/results/trials/self_ensemble.json
 """
 
 import argparse
@@ -70,7 +70,7 @@ def main() -> int:
     table = row_means(samples, COLUMNS)
     for fam, means in table.items():
         print(f"| {fam} | " + " | ".join(f"{means[c]:.2f}" for c in COLUMNS) + f" | {means['blind x8'] - means['blind']:+.2f} |")
-    write_trial(args.out, "benchmarks/self_ensemble_trial.py", table, samples)
+    write_trial(args.out, "benchmarks/trials/self_ensemble_trial.py", table, samples)
     return 0
 
 

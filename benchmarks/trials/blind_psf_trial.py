@@ -22,7 +22,7 @@ and which PSF was identified. Prints the per-row means and the identification pe
 row, writes JSON with every sample (so a rule for when to trust the identification
 can be chosen from it without re-running).
 
-    python benchmarks/blind_psf_trial.py --out benchmarks/results/trials/blind_psf.json
+    python benchmarks/trials/blind_psf_trial.py --out benchmarks/results/trials/blind_psf.json
 """
 
 import argparse
@@ -111,7 +111,7 @@ def main() -> int:
     for fam, means in table.items():
         found = Counter(s["found"]["family"] for s in samples if s["family"] == fam)
         print(f"| {fam} | " + " | ".join(f"{means[c]:.2f}" for c in COLUMNS) + " | " + ", ".join(f"{k} {v}" for k, v in found.items()) + " |")
-    write_trial(args.out, "benchmarks/blind_psf_trial.py", table, samples)
+    write_trial(args.out, "benchmarks/trials/blind_psf_trial.py", table, samples)
     return 0
 
 

@@ -16,13 +16,13 @@ after each of ``--iterations`` iterations, and reports the PSNR against the shar
 minus the PSNR after 200 iterations (dB) and the step's seconds. Prints a table and
 writes JSON.
 
-    python benchmarks/cg_iterations_trial.py --out benchmarks/results/trials/cg_iterations.json
+    python benchmarks/trials/cg_iterations_trial.py --out benchmarks/results/trials/cg_iterations.json
 
 ``--identified``: instead, the noise-free float inputs whose class has such a gain among
 the gains for an identified PSF (``nafnet-psf``: Gaussian, gain 3), the true kernel
 standing in for the identified one.
 
-    python benchmarks/cg_iterations_trial.py --identified --out benchmarks/results/trials/cg_iterations-identified.json
+    python benchmarks/trials/cg_iterations_trial.py --identified --out benchmarks/results/trials/cg_iterations-identified.json
 
 ``--crop N``: instead of whole radiographs, the benchmark's N px crops
 (:func:`xraydeblur.data.benchmark_cases`, the crops the benchmark tables and the
@@ -31,8 +31,8 @@ more slowly than a whole image's. With ``--identified`` the kernel is then the P
 ``nafnet-psf`` identifies from the crop (:func:`xraydeblur.infer.identify.identified_kernel`;
 untrusted crops are left out), as that method runs.
 
-    python benchmarks/cg_iterations_trial.py --crop 256 --images 60 --every 1 --iterations 20 40 60 100 --out benchmarks/results/trials/cg_iterations-crops.json
-    python benchmarks/cg_iterations_trial.py --crop 256 --identified --images 60 --every 1 --iterations 20 40 60 100 --out benchmarks/results/trials/cg_iterations-identified-crops.json
+    python benchmarks/trials/cg_iterations_trial.py --crop 256 --images 60 --every 1 --iterations 20 40 60 100 --out benchmarks/results/trials/cg_iterations-crops.json
+    python benchmarks/trials/cg_iterations_trial.py --crop 256 --identified --images 60 --every 1 --iterations 20 40 60 100 --out benchmarks/results/trials/cg_iterations-identified-crops.json
 """
 
 import argparse
@@ -131,7 +131,7 @@ def main() -> int:
     print(f"| iterations | PSNR minus {REFERENCE} iterations, mean (dB) | largest |difference| (dB) | seconds, all cases |\n|---|---|---|---|")
     for cap, row in table.items():
         print(f"| {cap} | {row['mean_psnr_minus_reference']:+.5f} | {row['largest_abs_psnr_difference']:.5f} | {row['seconds']:.1f} |")
-    write_trial(args.out, "benchmarks/cg_iterations_trial.py", table, samples)
+    write_trial(args.out, "benchmarks/trials/cg_iterations_trial.py", table, samples)
     return 0
 
 

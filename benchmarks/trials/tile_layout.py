@@ -23,7 +23,7 @@ The rule it prints (``choice``): the fastest layout (2) whose mean PSNR minus
 whole-image (3) is at most 0.01 dB below the reference layout's (the first of
 ``--layouts``). Prints tables and writes JSON.
 
-    python benchmarks/tile_layout.py --out benchmarks/results/tile_layout.json
+    python benchmarks/trials/tile_layout.py --out benchmarks/results/trials/tile_layout.json
 """
 
 import argparse
@@ -147,7 +147,7 @@ def main() -> int:
     print(f"choice: {choice} (fastest within {MAX_LOSS_DB} dB of {args.layouts[0]}'s closeness to whole-image inference)")
     if args.out:
         with open(args.out, "w") as fh:
-            meta = {"command": "python benchmarks/tile_layout.py " + " ".join(sys.argv[1:]), "split": "val", "backend": backend.name, "cpu_count": os.cpu_count()}
+            meta = {"command": "python benchmarks/trials/tile_layout.py " + " ".join(sys.argv[1:]), "split": "val", "backend": backend.name, "cpu_count": os.cpu_count()}
             json.dump({**meta, "seconds_per_mp_by_side": {str(k): v for k, v in per_side.items()}, "summary": summary, "choice": choice, "cases": rows}, fh, indent=1)
     return 0
 

@@ -20,7 +20,7 @@ Prints mean PSNR per degradation and per run-time class, writes JSON. The 2-chan
 weights are training runs (``configs/nafnet_kernel.yaml`` is the former shipped
 recipe, ``configs/nafnet_kernel_stage2.yaml`` the same from the stage-2 blind weights):
 
-    python benchmarks/kernel_blend_trial.py --kernel-weights runs/nafnet-kernel-stage2/best --out benchmarks/results/trials/kernel_blend-stage2.json
+    python benchmarks/trials/kernel_blend_trial.py --kernel-weights runs/nafnet-kernel-stage2/best --out benchmarks/results/trials/kernel_blend-stage2.json
 """
 
 import argparse
@@ -73,7 +73,7 @@ def main() -> int:
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(
-                {"command": "python benchmarks/kernel_blend_trial.py " + " ".join(sys.argv[1:]), "split": "val", "images": args.images, "table": table, "class_table": class_table},
+                {"command": "python benchmarks/trials/kernel_blend_trial.py " + " ".join(sys.argv[1:]), "split": "val", "images": args.images, "table": table, "class_table": class_table},
                 fh,
                 indent=1,
             )

@@ -15,7 +15,7 @@ benchmark degradations (256 px crops; the test split is never read), mean PSNR o
 
 plus the mean estimated width. Prints a table and writes JSON.
 
-    python benchmarks/blind_data_step_trial.py --out benchmarks/results/blind_data_step_trial.json
+    python benchmarks/trials/blind_data_step_trial.py --out benchmarks/results/trials/blind_data_step_trial.json
 
 The committed JSON's last column was made with the former 2-channel ``nafnet-kernel``
 network (shipped up to commit 6a6b122; its files are in git at that commit): pass its
@@ -72,7 +72,7 @@ def main() -> int:
         with open(args.out, "w") as fh:
             json.dump(
                 {
-                    "command": "python benchmarks/blind_data_step_trial.py " + " ".join(sys.argv[1:]),
+                    "command": "python benchmarks/trials/blind_data_step_trial.py " + " ".join(sys.argv[1:]),
                     "split": "val",
                     "images": args.images,
                     "estimated_sigma": {fam: float(np.mean(v)) for fam, v in widths.items()},

@@ -19,7 +19,7 @@ def row_means(samples: list[dict], columns: tuple[str, ...]) -> dict[str, dict[s
 
 def write_trial(path: str | None, script: str, table: dict, samples: list[dict]) -> None:
     """Write the trial's JSON to ``path`` (nothing when None); ``script`` is the path the
-    command line names, e.g. ``benchmarks/blind_psf_trial.py``."""
+    command line names, e.g. ``benchmarks/trials/blind_psf_trial.py``."""
     if path:
         with open(path, "w") as fh:
             json.dump({"command": f"python {script} " + " ".join(sys.argv[1:]), "split": "val", "table": table, "samples": samples}, fh, indent=1)

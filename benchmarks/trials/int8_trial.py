@@ -8,7 +8,7 @@ benchmark degradations; the test split is never read) the mean PSNR of the float
 the int8 network, the worst per-crop loss, and single-threaded seconds per 400 px tile
 (the shipped tile size) for both. The ONNX files live in a temporary folder.
 
-    python benchmarks/int8_trial.py --out benchmarks/results/int8_trial.json
+    python benchmarks/trials/int8_trial.py --out benchmarks/results/trials/int8_trial.json
 """
 
 import argparse
@@ -76,7 +76,7 @@ def main() -> int:
         tile_s = {name: seconds_per_tile(s) for name, s in sessions.items()}
     loss = np.array(values["int8"]) - np.array(values["float32"])
     result = {
-        "command": "python benchmarks/int8_trial.py " + " ".join(sys.argv[1:]),
+        "command": "python benchmarks/trials/int8_trial.py " + " ".join(sys.argv[1:]),
         "split": "val",
         "crops_scored": len(scored),
         "psnr": {name: float(np.mean(v)) for name, v in values.items()},
