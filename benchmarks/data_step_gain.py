@@ -19,8 +19,8 @@ is never read):
   (Poisson-Gaussian) noise level fitted to the input, target 1,
 - ``weighted G`` (with ``--weighted``; noisy samples only): gain G with the data term
   weighted per pixel by the inverse of that signal-dependent noise variance
-  (:func:`xraydeblur.infer.data_step.weighted_correction`; a trial, docs/results.md
-  section 6),
+  (:func:`xraydeblur.infer.data_step.weighted_correction`; a trial, CHANGELOG.md
+  "Earlier results"),
 
 (``--quantise8``: the noise-free degradations only, their input rounded to 8 bit as
 a PNG or JPEG holds it, fixed gains only; the data step's classes then end in "+8bit"

@@ -395,7 +395,7 @@ def test_masked_solve_matches_a_dense_solve():
 
 
 def test_psf_search_identifies_family_and_size_on_a_power_law_scene():
-    """Blind PSF identification (experimental, docs/results.md section 6): on a scene
+    """Blind PSF identification (experimental, CHANGELOG.md "Earlier results"): on a scene
     whose spectrum is the model's power law it finds the family and the size."""
     from xraydeblur.classical.psf_search import estimate_psf
     from xraydeblur.degrade import Degradation

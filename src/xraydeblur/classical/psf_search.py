@@ -34,7 +34,7 @@ to use an estimate (the ``nafnet-psf`` method does): a fit score below
 0.01-0.18) and "no blur" fitting at least :data:`MIN_NO_BLUR_RATIO` times worse
 (exponential detector blur: 1.00-1.17; true Gaussians: 1.6 and up). Both were chosen on
 the validation split (``benchmarks/trials/blind_psf_trial.py``, results in
-``benchmarks/results/trials/blind_psf*.json`` and docs/results.md, section 6).
+``benchmarks/results/trials/blind_psf*.json`` and CHANGELOG.md "Earlier results").
 
 >>> from xraydeblur.data.synthetic import power_law_scene
 >>> from xraydeblur.degrade import Degradation
