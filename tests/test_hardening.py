@@ -183,15 +183,17 @@ def test_fault3_workers_exit_when_the_parent_is_killed_and_the_run_resumes(tmp_p
     assert f"{8 - len(recorded)} done, {len(recorded)} skipped, 0 failed" in capsys.readouterr().out
 
 
-def test_item_b_ctrl_c_stops_within_2s_and_resume_skips_finished(tmp_path, capsys, test_methods):
-    """Default --workers 1 (the file still runs in a worker process, which Ctrl-C kills
-    at once); the pool of several workers is stopped the same way (see fault 3's test)."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_item_b_ctrl_c_stops_within_2s_and_resume_skips_finished(tmp_path, capsys, test_methods, workers):
+    """One file at a time (the process stops at once from its Ctrl-C handler) and a pool
+    of workers (killed at once)."""
     _tree(tmp_path, 8)
-    proc = _start_cli(tmp_path, ["deblur", "in", "-o", "out", "-q", "--method", SLOW_TEST_METHOD], delay=0.6)
-    children = _workers(proc, 1)
+    proc = _start_cli(tmp_path, ["deblur", "in", "-o", "out", "-q", "--workers", workers, "--method", SLOW_TEST_METHOD], delay=0.6)
     deadline = time.monotonic() + 60
     while len(list((tmp_path / "out").glob("*.png"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) == (0 if workers == "1" else 2)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)

@@ -545,7 +545,6 @@ def run_batch(
     on_record: Callable[[int, ManifestRecord], None] | None = None,
     completed: dict[int, ManifestRecord] | None = None,
     settings: str = "",
-    isolate: bool = False,
     denoise: float = DEFAULT_DENOISE,
     force: bool = False,
 ) -> list[ManifestRecord]:
@@ -555,8 +554,7 @@ def run_batch(
     with several workers). ``completed``: records (job index -> record, e.g. from
     :func:`resume_records`) of jobs not to run again; they are reported first.
     ``settings``: the :func:`settings_key` written into each record. With
-    ``workers > 1``, or with ``isolate`` (the CLI: even one file runs in a worker
-    process, which Ctrl-C can stop at once), a process pool is used (see :func:`pool_context`), each worker
+    ``workers > 1`` a process pool is used (see :func:`pool_context`), each worker
     resolving the method once and exiting when this process dies. On Ctrl-C no new
     file is started, the workers are killed at once (their unfinished outputs' temporary
     files are removed, so no partial output remains), the records of finished files
@@ -579,7 +577,7 @@ def run_batch(
         else:
             pending.append(index)
 
-    if not pending or (not isolate and (workers <= 1 or len(pending) <= 1)):
+    if workers <= 1 or len(pending) <= 1:
         resolved = resolve_method(method) if method is None or isinstance(method, str) else method
         for index in pending:
             job = jobs[index]
@@ -589,7 +587,7 @@ def run_batch(
     name = method if method is None or isinstance(method, str) else method.name
     threads = max(1, (os.cpu_count() or 1) // workers)
     executor = ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(pending))), mp_context=pool_context(device), initializer=_init_worker, initargs=(name, device, threads, os.getpid())
+        max_workers=min(workers, len(pending)), mp_context=pool_context(device), initializer=_init_worker, initargs=(name, device, threads, os.getpid())
     )
     futures = {}
     try:

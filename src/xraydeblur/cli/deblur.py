@@ -18,13 +18,14 @@ not valid UTF-8 appear in the manifest and messages with \\xHH escapes.
 
 Re-running the same command resumes: files the manifest records as done, whose input
 and output are unchanged since and that were made with the same method and options,
-are skipped (--redo does them all again). Ctrl-C stops within a second or two: no new
-file is started, files in progress are abandoned (no partial output), and the
-manifest lists what was finished. Exit status: 0 all done, 1 some file failed, 2 bad
+are skipped (--redo does them all again). Ctrl-C stops at once: no new file is
+started, files in progress are abandoned (no partial output) and worker processes
+killed, and the manifest lists what was finished. Exit status: 0 all done, 1 some file failed, 2 bad
 usage, 130 interrupted.
 """
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def kernel_from_args(args):
 
 
 def run(args) -> int:
-    from ..batch import MANIFEST_NAME, ManifestWriter, plan_jobs, resolve_method, resume_records, run_batch, settings_key, summarize
+    from ..batch import MANIFEST_NAME, ManifestWriter, plan_jobs, remove_partial_outputs, resolve_method, resume_records, run_batch, settings_key, summarize
 
     if args.list_methods or args.method == "list":
         return print_methods()
@@ -192,25 +193,47 @@ def run(args) -> int:
         if bar is not None:
             bar.update(1)
 
+    def stop(in_progress: int | None = None) -> None:
+        """Ctrl-C: the in-progress file's temporary files removed, the manifest written
+        with what was finished, and one line saying how to resume."""
+        if bar is not None:
+            bar.close()
+        if in_progress is not None:
+            remove_partial_outputs(jobs[in_progress].output)
+        if writer is not None:
+            writer.flush()
+        finished = sum(r is not None for r in records)
+        how = "run the same command again to resume" if writer is not None else "run the same command again"
+        print(f"xraydeblur: interrupted after {finished} of {len(jobs)} files; {how}", file=sys.stderr, flush=True)
+
+    console = Path(sys.argv[0]).stem == "xraydeblur"  # the console script, not main() called from Python
+    todo = sum(1 for i, job in enumerate(jobs) if not job.refused and i not in completed)
+    previous = None
+    if console and (args.workers <= 1 or todo <= 1):
+        # one file at a time in this process: Ctrl-C stops at once instead of waiting for
+        # the method's tile threads and the interpreter's teardown (1-2 s with torch)
+        def stop_now(signum, frame):
+            stop(next((i for i, r in enumerate(records) if r is None), None))
+            sys.stdout.flush()
+            os._exit(130)
+
+        previous = signal.signal(signal.SIGINT, stop_now)
     start = time.perf_counter()
     try:
         run_batch(
             jobs, method=method, kernel=kernel, fmt=args.format, report=args.report, skip_existing=args.skip_existing,
-            workers=args.workers, device=args.device, on_record=on_record, completed=completed, settings=settings, isolate=True,
+            workers=args.workers, device=args.device, on_record=on_record, completed=completed, settings=settings,
             denoise=args.denoise, force=args.force,
         )
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.flush()  # what was finished before Ctrl-C
-        finished = sum(r is not None for r in records)
-        how = "run the same command again to resume" if writer is not None else "run the same command again"
-        print(f"xraydeblur: interrupted after {finished} of {len(jobs)} files; {how}", file=sys.stderr, flush=True)
-        if Path(sys.argv[0]).stem == "xraydeblur":  # the console script: skip the slow interpreter teardown
+    except KeyboardInterrupt:  # the pool (already stopped), or main() called from Python
+        stop()
+        if console:  # skip the slow interpreter teardown: everything is written, the workers are gone
             sys.stdout.flush()
-            os._exit(130)  # (about 1-2 s with torch loaded); everything is written and the workers are gone
+            os._exit(130)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - start

@@ -29,15 +29,17 @@ def format_for_path(path: str | os.PathLike, default: str) -> str:
 
 
 def _to_uint(pixels: np.ndarray, bits: int) -> np.ndarray:
-    """float [0, 1] (H, W) -> uint8 (bits <= 8) or uint16 stored values, rounded.
-
-    Works in one float32 temporary (4 bytes per pixel; float32 holds every 16-bit
-    value exactly, so pixels read from a file give back its values)."""
-    scale = np.float32((1 << bits) - 1)
-    values = np.clip(np.asarray(pixels, dtype=np.float32), 0, 1)
-    values *= scale
-    np.rint(values, out=values)
-    return values.astype(np.uint8 if bits <= 8 else np.uint16)
+    """float [0, 1] (H, W) -> uint8 (bits <= 8) or uint16 stored values, rounded in
+    float64 as everywhere else (the API's raw values match the PNG exactly), a block
+    of rows at a time so the float64 temporaries stay near 8 MB whatever the size."""
+    scale = float((1 << bits) - 1)
+    pixels = np.asarray(pixels)
+    out = np.empty(pixels.shape, np.uint8 if bits <= 8 else np.uint16)
+    rows = max(1, (1 << 20) // max(1, pixels.shape[-1]))
+    for start in range(0, pixels.shape[0], rows):
+        block = np.clip(pixels[start:start + rows].astype(np.float64), 0, 1) * scale
+        out[start:start + rows] = np.rint(block, out=block)
+    return out
 
 
 def encode_radiograph(
