@@ -18,105 +18,17 @@ cannot (a known 9 px motion path), and on a noisy one it leaves the network's de
 estimate (nearly) untouched.
 
 The gains were chosen on the validation split (all 60 images x 14 benchmark
-degradations, 256 px crops; the test split was not used), with ``z`` the blind
-flagship's output, by ``python benchmarks/data_step_gain.py`` (its ``gains`` are copied
-here; a test checks that they agree). Candidates: fixed gains 0.01-100, no step, and
-the per-image discrepancy rule (:func:`discrepancy_correction`, with one global or a
-signal-dependent noise level). With noise the step barely helps: the network output
-already explains the input, and pulling it towards the noisier Wiener solution costs.
-Mean validation PSNR (dB) per class of the blind flagship (``z``), of Wiener with the
-true kernel and of ``z`` after the step with the chosen gain (wide classes: Gaussian
-sigma 3 and 15 px motion of the benchmark; narrow: sigma 1-2, 5-9 px motion, disk):
-
-===================  =======  ========  ======  =======  ==============
-class                samples  blind, z  Wiener  gain     z + data step
-===================  =======  ========  ======  =======  ==============
-disk                      60     40.78   49.17  0.01     55.42
-disk+noise                60     37.96   37.33  no step  37.96
-gaussian                 120     40.78   43.99  0.01     46.88
-gaussian+noise           120     37.67   37.05  100      37.67
-gaussian-wide             60     37.90   38.92  0.03     39.52
-gaussian-wide+noise       60     36.48   36.15  100      36.48
-motion                   120     38.99   47.28  0.01     51.81
-motion+noise             120     37.46   37.03  30       37.50
-motion-wide               60     36.31   42.83  0.1      45.29
-motion-wide+noise         60     35.77   35.97  3        36.07
-===================  =======  ========  ======  =======  ==============
-
-An input rounded to 8 bit (a PNG or JPEG upload) carries rounding noise (0.0011 rms)
-that the noise estimate misses, so it has its own "+8bit" classes, chosen the same
-way on the same validation crops rounded to 8 bit (``python
-benchmarks/data_step_gain.py --quantise8``, fixed gains only;
-``benchmarks/results/data_step_gain-8bit.json``). Their balance is the classical
-Wiener's for 8-bit input (:func:`xraydeblur.classical.tuned_balance` of the "+8bit"
-class), whose floor keeps it above the
-rounding noise. (The first 8-bit gains, 30-100, multiplied the float class's balance,
-which on such input is the float settings' floor (3e-6 to 1e-4) or whatever the noise
-estimate makes of JPEG artefacts, so one gain fits it badly: on the test crops they left the
-kernel-aware result 0.15-0.93 dB below the best classical method given the same kernel on every noise-free
-row once Wiener had its own 8-bit settings. With the float gains 0.01-0.1 the step had
-amplified the rounding noise: 20-31 dB per benchmark row instead of the blind
-network's 36.3-41.9 dB.) Mean validation PSNR (dB):
-
-===================  =======  ========  ======================  =======  ==============
-class                samples  blind, z  Wiener (8-bit settings)  gain     z + data step
-===================  =======  ========  ======================  =======  ==============
-disk+8bit                 60     40.51   41.14                   3        41.21
-gaussian+8bit            120     40.46   40.73                   1        40.68
-gaussian-wide+8bit        60     37.71   37.88                   no step  37.71
-motion+8bit              120     38.92   41.47                   1        41.42
-motion-wide+8bit          60     36.32   39.27                   1        39.20
-===================  =======  ========  ======================  =======  ==============
-
-On 8-bit noise-free input the step thus brings the blind network up to, not beyond,
-tuned Wiener given the same kernel (within 0.07 dB; above it on disk blur): the
-rounding noise, not the prior, limits what the kernel adds there.
-
-Input on a 10- or 12-bit grid (a DICOM's BitsStored; 9 and 11 bit take the next
-coarser gains) has "+10bit" / "+12bit" classes, chosen the same way (``python
-benchmarks/data_step_gain.py --quantise-bits 10`` and ``12``, 2 shards + ``--merge``,
-``benchmarks/results/data_step_gain-10bit.json``, ``-12bit.json``). Before them such
-input took the float gains, and at 10 bit the step amplified the rounding noise
-(validation: gain 0.01, the float Gaussian choice, 35.62 dB on "gaussian+10bit"
-against 40.76 blind). Mean validation PSNR (dB), Wiener with its settings for that bit
-depth:
-
-===================  =======  ========  ======================  =======  ==============
-class                samples  blind, z  Wiener                  gain     z + data step
-===================  =======  ========  ======================  =======  ==============
-disk+10bit                60     40.76   44.08                   3        44.15
-gaussian+10bit           120     40.76   42.38                   1        42.29
-gaussian-wide+10bit       60     37.88   38.64                   1        38.52
-motion+10bit             120     38.99   43.54                   1        43.66
-motion-wide+10bit         60     36.31   39.55                   3        40.78
-disk+12bit                60     40.78   48.07                   0.1      49.38
-gaussian+12bit           120     40.78   43.68                   0.3      44.06
-gaussian-wide+12bit       60     37.90   38.88                   0.3      39.10
-motion+12bit             120     38.99   46.10                   0.1      48.08
-motion-wide+12bit         60     36.31   40.18                   0.3      43.61
-===================  =======  ========  ======================  =======  ==============
-
-At 10 bit, as at 8, the step reaches tuned Wiener (-0.12 to +1.23 dB); at 12 bit the
-rounding noise is small enough for the prior to add to the kernel (+0.22 to +3.43 dB
-over Wiener).
-
-Smaller gains (a stronger pull towards the data) win for narrow kernels, whose
-inversion is well conditioned; wide ones need more of the network's prior. Before the
-classes were split by width one gain served each family: 0.01 for every noise-free
-family, 10 for noisy motion; the split gains +0.53 dB on 15 px motion, +0.06 dB on
-Gaussian sigma 3 and +0.08 dB on noisy 15 px motion (validation). The step's solve runs
-:data:`CG_ITERATIONS` (200) conjugate-gradient iterations (:data:`CG_ITERATIONS_NOISY`
-on noisy input, whose solve converges sooner); with the 50 of the classical
-Wiener default the noise-free families reached 53.94 / 43.21 / 47.88 dB (disk /
-Gaussian / motion, gains 0.03 / 0.1 / 0.1; ``git show
-81d296f:benchmarks/results/data_step_gain.json``), with 200 iterations and one gain per
-family 55.42 / 44.40 / 49.46 dB, and now 55.42 / 44.43 / 49.64 dB. Gain 0.003 was
-below 0.01 (``benchmarks/results/trials/data_step_gain-small-gains.json``). Until an
-earlier version the choice was made on 12 of the 60 images, where rules within 0.01 dB
-of each other were told apart; that choice (the discrepancy rule for noisy motion and
-disk blur) over-corrected some test images with strong signal-dependent noise
-(docs/results.md section 2). (``benchmarks/trials/kernel_blend_trial.py`` compares this with
-the former separately fine-tuned 2-channel kernel-aware network.)
+degradations, 256 px crops; never the test split) by ``python benchmarks/data_step_gain.py``
+(``--quantise8`` / ``--quantise-bits 10|12`` for the "+8bit" / "+10bit" / "+12bit"
+classes, ``--identified`` for :data:`IDENTIFIED_GAINS`); its JSONs
+(``benchmarks/results/data_step_gain*.json``) hold the scores, a test checks that
+:data:`GAINS` agrees with them, and docs/results.md (section 10) tabulates them.
+Why these shapes: smaller gains (a stronger pull towards the data) win for narrow
+kernels, whose inversion is well conditioned, wide kernels need more of the network's
+prior, hence the "-wide" classes; with noise the network output already explains the
+input and pulling it towards the noisier Wiener solution costs, hence large gains or no
+step; rounded input (8-12 bit) carries rounding noise the noise estimate misses, hence
+its own classes, whose balance is the classical Wiener's for that bit depth.
 """
 
 import numpy as np
@@ -143,17 +55,11 @@ DISCREPANCY = "discrepancy"
 CG_ITERATIONS = 200
 
 #: conjugate-gradient iterations of the step on noisy input ("+noise" classes): the
-#: noise sets a large balance, the system is well conditioned and converges early. On
-#: validation (``python benchmarks/trials/cg_iterations_trial.py``), 20 iterations were within
-#: 0.004 dB of 200 on every noisy case: 360 of the benchmark's 256 px crops (60 images,
-#: trials/cg_iterations-crops.json) and 18 whole radiographs (3 images,
-#: trials/cg_iterations.json), in 4.5 times less solve time on whole radiographs.
-#: Noise-free input keeps :data:`CG_ITERATIONS`, also with the large gains of 8-bit and
-#: identified-PSF classes: their tiny noise-free balance converges slowly near the
-#: borders. On crops 20 iterations lost up to 0.36 dB on 8-bit input (15 px motion;
-#: 100 iterations up to 0.04) and up to 0.84 dB with an identified Gaussian PSF (gain 3,
-#: ``--identified``, trials/cg_iterations-identified-crops.json; 100 iterations up to
-#: 0.10); on whole radiographs, where the border is a smaller share, at most 0.008 dB.
+#: noise sets a large balance, the system is well conditioned and converges early
+#: (``benchmarks/trials/cg_iterations_trial.py``, results in
+#: ``benchmarks/results/trials/cg_iterations*.json``). Noise-free input keeps
+#: :data:`CG_ITERATIONS`, also with the large gains of 8-bit and identified-PSF classes:
+#: their tiny noise-free balance converges slowly near the image borders.
 CG_ITERATIONS_NOISY = 20
 
 #: rule-name prefix in :data:`GAINS`: ``"weighted G"`` = balance gain G with the data term
@@ -201,8 +107,8 @@ GAINS: dict[str, float | str | None] = {
 #: ``benchmarks/results/data_step_gain-identified.json``): a slightly wrong PSF makes a
 #: small gain ring. Noise-free float classes only; the others use :data:`GAINS`.
 IDENTIFIED_GAINS: dict[str, float | str | None] = {
-    "disk": None,  # a mis-sized or mis-identified disk lost up to 9.7 dB at gain 0.01, 4.8 at 1, 1.2 at 10
-    "gaussian": 3.0,  # gain 0.03 is best on average (+2.8 dB) but lost up to 4.9 dB on one crop
+    "disk": None,  # a mis-sized disk makes every gain ring past the loss bound
+    "gaussian": 3.0,  # cautious: the best-mean gain lost beyond the bound on one crop
     "gaussian-wide": 0.03,
     "motion": 0.01,
     "motion-wide": 0.03,
