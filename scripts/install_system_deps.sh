@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs: chromium (browser tests), dicom3tools
-# (dciodvfy validates DICOM output) and orthanc (a real PACS for tests/test_pacs.py;
-# the package installs /usr/sbin/Orthanc, which may be off a non-root PATH).
+# (dciodvfy validates DICOM output) and orthanc (a real PACS for tests/test_pacs.py and
+# tests/test_node.py; the package installs /usr/sbin/Orthanc, which may be off a non-root
+# PATH) with its DICOMweb plugin (orthanc-dicomweb).
 # Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || need+=(orthanc)
+[ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need+=(orthanc-dicomweb)  # STOW-RS in tests/test_node.py
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
