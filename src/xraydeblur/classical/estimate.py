@@ -27,10 +27,9 @@ so the two can be separated by a fit:
    ``sigma = GAIN * sqrt(max(S^2 - s0^2, 0))``.
 
 ``s0`` = :data:`INTRINSIC_SIGMA` and :data:`GAIN` were calibrated on the training
-split only (``benchmarks/classical_benchmark.py --calibrate-sigma``). On all 130
-test-split radiographs (512 px crops) blurred with sigma 1, 2, 3, 4 px (noise-free)
-every estimate is within 20 % (worst 19.2 % at sigma 1, 8-13 % above); see
-``docs/classical.md``. Strong noise hides the roll-off of small blurs (sigma 1 px at
+split only (``benchmarks/classical_benchmark.py --calibrate-sigma``,
+``benchmarks/results/classical_sigma_calibration.json``); the accuracy on the test
+split is in ``docs/classical.md``. Strong noise hides the roll-off of small blurs (sigma 1 px at
 the benchmark's dose is often missed), and non-Gaussian blur (motion, disk) has no
 single correct answer.
 """

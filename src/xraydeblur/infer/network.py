@@ -17,9 +17,9 @@ from .tiling import tiled_apply
 #: multiples of 16 px (:func:`.tiling.tile_layout`; a 2048 px image with its margins
 #: takes 6 x 6 tiles of 400 px). Smaller tiles run faster per pixel on the 2-core
 #: target (they stay in cache) but the network's channel attention then pools over
-#: less of the image: 240 px tiles were 18 % faster and 0.06 dB further from
-#: whole-image inference on validation, 448 px (this) 0.011 dB
-#: (``benchmarks/trials/tile_layout.py``, benchmarks/results/trials/tile_layout.json).
+#: less of the image; 448 px was the fastest side within 0.01 dB of the closest to
+#: whole-image inference on validation (``benchmarks/trials/tile_layout.py``,
+#: benchmarks/results/trials/tile_layout.json).
 TILE = 448
 
 #: reflect padding added around the image before tiling (px): keeps image borders

@@ -18,10 +18,9 @@ def tile_layout(length: int, tile: int, overlap: int, align: int = 16) -> tuple[
 
     Evenly spread tiles are smaller than ``tile`` where that is enough, so less work is
     repeated in overlaps. The side is an *odd* multiple of ``align`` px (``align``:
-    what a 4-level U-Net pads to anyway): on the 2-core target the flagship ran 3-47 %
-    slower per pixel on sides that are multiples of 32 px (256 px: 0.72 s per
-    megapixel, 240 and 272 px: 0.49 and 0.51; ``benchmarks/trials/tile_layout.py``), a cache
-    effect of power-of-two strides. Up to 3 more tiles are taken to reach an odd side;
+    what a 4-level U-Net pads to anyway): on the 2-core target the flagship ran slower
+    per pixel on sides that are multiples of 32 px, a cache effect of power-of-two
+    strides (``benchmarks/trials/tile_layout.py``, benchmarks/results/trials/tile_layout.json). Up to 3 more tiles are taken to reach an odd side;
     if none fits, the side is the plain multiple of ``align`` (at most ``tile``).
 
     >>> tile_layout(2080, 256, 32)
