@@ -178,7 +178,7 @@ def test_burned_in_text_is_returned_unchanged_and_reported(client):
 
     labelled, _ = burned_in_text(phantom().astype(np.float32), "AP", top=6, left=6, height=12)
     values = np.rint(labelled * 65535).astype(np.uint16)
-    response = post(client, encode("png16", labelled), accept="application/json", pixels="true")
+    response = post(client, encode("png16", labelled), accept="application/json", pixels="true", force="true")
     assert response.status_code == 200, response.text
     body = response.json()
     mask = burned_in_mask(values / 65535.0)

@@ -72,9 +72,9 @@ def _ring_layout(tile: int, rings: int):
     return ring, ok, counts, d2_ring, centres
 
 
-def _gradient_power(x: np.ndarray, tile: int) -> np.ndarray:
+def _gradient_power(x: np.ndarray, tile: int, max_tiles: int = _MAX_TILES) -> np.ndarray:
     """Welch power spectrum (tile, tile // 2 + 1) of the x- plus y-differences of ``x``
-    (H, W) over overlapping Hann-windowed tiles (at most :data:`_MAX_TILES` per direction)."""
+    (H, W) over overlapping Hann-windowed tiles (at most ``max_tiles`` per direction)."""
     gx = np.diff(x, axis=1)[:-1, :]
     gy = np.diff(x, axis=0)[:, :-1]
     step = tile // 2
@@ -82,7 +82,7 @@ def _gradient_power(x: np.ndarray, tile: int) -> np.ndarray:
     nx = (gx.shape[1] - tile) // step + 1
     if ny < 1 or nx < 1:
         raise ValueError(f"image {x.shape} too small to estimate blur")
-    stride = max(1, int(np.ceil(np.sqrt(ny * nx / _MAX_TILES))))
+    stride = max(1, int(np.ceil(np.sqrt(ny * nx / max_tiles))))
     win = np.outer(np.hanning(tile), np.hanning(tile))
     total = np.zeros((tile, tile // 2 + 1))
     n = 0
@@ -127,17 +127,25 @@ def _fit_width(f: np.ndarray, P: np.ndarray, d2: np.ndarray, f_max: float) -> fl
     ff, lp, dd = f[m], np.log(P[m]), d2[m]
     tiny = np.log(1e-30)
 
+    logf, f2 = np.log(ff), 4 * np.pi**2 * ff**2
+
     def residual(p):
         a, g, s2, ln = p
-        signal = np.exp(np.clip(a - g * np.log(ff) - 4 * np.pi**2 * s2 * ff**2, tiny, 50))
+        signal = np.exp(np.clip(a - g * logf - s2 * f2, tiny, 50))
         return np.log((signal + np.exp(ln)) * dd) - lp
+
+    def jacobian(p):  # analytic: 4x fewer model evaluations than finite differences
+        a, g, s2, ln = p
+        signal = np.exp(np.clip(a - g * logf - s2 * f2, tiny, 50))
+        share = signal / (signal + np.exp(ln))
+        return np.stack([share, -logf * share, -f2 * share, 1.0 - share], axis=1)
 
     best = None
     a0 = lp[0] - np.log(dd[0]) + 2 * np.log(ff[0])
     for s2 in (0.1, 1.0, 4.0, 9.0, 25.0):
         p0 = [a0, 2.0, s2, lp[-1] - np.log(dd[-1]) - 3]
         try:
-            sol = least_squares(residual, p0, bounds=([-80, -2, 0, -80], [80, 6, 100, 10]))
+            sol = least_squares(residual, p0, jac=jacobian, bounds=([-80, -2, 0, -80], [80, 6, 100, 10]))
         except ValueError:
             continue
         cost = float(np.sum(sol.fun**2))
@@ -205,8 +213,12 @@ def _width_from_spectrum(f: np.ndarray, P: np.ndarray, d2: np.ndarray) -> float:
     return float(GAIN * np.sqrt(max(s * s - INTRINSIC_SIGMA**2, 0.0)))
 
 
-#: orientation sectors of :func:`estimate_directional_sigma` (each 180 / SECTORS degrees wide)
+#: orientation sectors of :func:`blur_evidence` (each 180 / SECTORS degrees wide)
 SECTORS = 4
+#: tiles per difference direction sampled by :func:`blur_evidence`: as many as the
+#: radial estimate (1024 made the per-sector fits of a sharp 2000 x 2128 DICOM unstable:
+#: 0.44 -> 1.00 px)
+EVIDENCE_TILES = _MAX_TILES
 
 
 def blur_evidence(image: np.ndarray, sectors: int = SECTORS) -> dict:
@@ -239,7 +251,7 @@ def blur_evidence(image: np.ndarray, sectors: int = SECTORS) -> dict:
     if min(x.shape) < 32 or not np.isfinite(x).all() or x.std() == 0:
         return none
     tile = _tile_for(x, _TILE)
-    P = _gradient_power(x, tile)
+    P = _gradient_power(x, tile, EVIDENCE_TILES)
     fy = np.fft.fftfreq(tile)[:, None]
     fx = np.fft.rfftfreq(tile)[None, :]
     angle = np.degrees(np.arctan2(fy, fx)) % 180.0 + 0 * fx  # orientation of the frequency vector

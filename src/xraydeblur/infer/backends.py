@@ -72,6 +72,7 @@ class OnnxBackend:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
+        self.onnx_bytes = onnx_bytes
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(["output"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
@@ -88,12 +89,25 @@ def _seconds_per_tile(backend, batch: np.ndarray, rounds: int = 2) -> float:
     return (time.perf_counter() - t) / (n * rounds)
 
 
-def choose_backend(model: torch.nn.Module, in_channels: int, device: str | None = None, fixed_size: int | None = None, prefer: str | None = None):
+def choose_backend(model, in_channels: int, device: str | None = None, fixed_size: int | None = None, prefer: str | None = None, cache_key: str | None = None):
     """The executor to use. ``device``: "cuda" forces PyTorch on the GPU; ``prefer``
     ("torch" | "onnxruntime" | None = automatic, see the module doc) overrides the choice.
-    Env ``XRAYDEBLUR_DEVICE`` and ``XRAYDEBLUR_BACKEND`` give the defaults."""
+    Env ``XRAYDEBLUR_DEVICE`` and ``XRAYDEBLUR_BACKEND`` give the defaults. ``model``:
+    the network, or a function that builds it (called only when needed: an ONNX export
+    found under ``cache_key`` in :mod:`.onnx_cache` passed the probe when it was stored,
+    so neither PyTorch model nor probe is needed then)."""
+    from . import onnx_cache
+
     device = device or os.environ.get("XRAYDEBLUR_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     prefer = prefer or os.environ.get("XRAYDEBLUR_BACKEND") or None
+    automatic_cpu = not device.startswith("cuda") and prefer in (None, "onnxruntime")
+    cached = onnx_cache.load(cache_key) if automatic_cpu else None
+    if cached is not None:
+        try:
+            return OnnxBackend(cached)
+        except Exception:  # a damaged entry: export again below
+            pass
+    model = model() if callable(model) and not isinstance(model, torch.nn.Module) else model
     torch_backend = TorchBackend(model, device)
     if device.startswith("cuda") or prefer == "torch":
         return torch_backend
@@ -107,4 +121,5 @@ def choose_backend(model: torch.nn.Module, in_channels: int, device: str | None 
     probe = np.random.default_rng(0).random((1, in_channels, size, size), dtype=np.float32)
     if np.abs(onnx_backend(probe) - torch_backend(probe)).max() > 1e-4:
         return torch_backend
+    onnx_cache.store(cache_key, onnx_backend.onnx_bytes)
     return onnx_backend  # deterministic: see the module doc (timing the two is benchmarks' business)

@@ -88,7 +88,11 @@ class NetworkMethod:
 
     @cached_property
     def backend(self):
-        return choose_backend(self.model, self.in_channels, self.device, self.fixed_size, self.prefer)
+        from .onnx_cache import cache_key
+
+        key = cache_key(self.meta.get("weights_sha256", ""), self.in_channels, self.fixed_size)
+        # the PyTorch model is built only when the cache has no checked export of it
+        return choose_backend(lambda: self.model, self.in_channels, self.device, self.fixed_size, self.prefer, cache_key=key)
 
     def network_input(self, image: np.ndarray, kernel: np.ndarray | None) -> np.ndarray:
         """(C, H, W) float32 input: the image, plus the Wiener channel for 2-channel networks."""

@@ -268,11 +268,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app):
-        try:  # import the method providers once, before the first request
-            names = await run_in_threadpool(available_methods)
-            log.info("xraydeblur %s serving methods: %s", __version__, ", ".join(names) or "none")
+        names = await run_in_threadpool(available_methods)  # import the method providers once, before the first request
+        log.info("xraydeblur %s serving methods: %s", __version__, ", ".join(names))
+        try:  # load the default network now, so the first request is no slower than later ones
+            await run_in_threadpool(warm_default_method)
         except Exception as exc:
-            log.error("loading deblurring methods failed: %s", type(exc).__name__)
+            log.warning("warming the default method failed: %s", type(exc).__name__)
         yield
 
     app = FastAPI(
@@ -315,11 +316,7 @@ def create_app(
 
     @app.get("/api/v1/models", summary="Deblurring methods with versions; the default is marked")
     async def models():
-        try:
-            names = await run_in_threadpool(available_methods)
-        except Exception:
-            log.error("method providers failed to load", exc_info=True)
-            return error_response(503, "the deblurring methods failed to load; see the server log", {"Retry-After": "60"})
+        names = await run_in_threadpool(available_methods)
         methods = []
         for position, name in enumerate(names):
             method = get_method(name)
@@ -394,13 +391,7 @@ def create_app(
 
         psf, label = known
         choice = choose_output(format_param, request.headers.get("accept"))
-        try:
-            names = await run_in_threadpool(available_methods)
-        except Exception:
-            log.error("method providers failed to load", exc_info=True)
-            names = []
-        if not names:
-            raise ApiError(503, "no deblurring method is available on this server", {"Retry-After": "60"})
+        names = await run_in_threadpool(available_methods)
         if method_name is not None and method_name not in names:
             raise ApiError(422, f"unknown method {method_name[:60]!r}; available: {', '.join(names)}")
 
@@ -488,6 +479,14 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def warm_default_method() -> None:
+    """Run the default method once on a small blank image: loads its weights and builds
+    its executor (:mod:`xraydeblur.infer.backends`) before the first request."""
+    import numpy as np
+
+    get_method(default_method(False))(np.zeros((64, 64), np.float32))
 
 
 def declared_size(data: bytes, kind: str) -> tuple[int, int] | None:

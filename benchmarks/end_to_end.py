@@ -1,0 +1,221 @@
+"""End-to-end latency and memory of what users wait for: the CLI, the API, the page.
+
+    python benchmarks/end_to_end.py --out benchmarks/results/end_to_end.json
+
+Everything runs in one process tree on this machine, on the same images, in one run:
+
+* the machine-speed reference: scikit-image ``richardson_lucy`` (30 iterations,
+  Gaussian PSF sigma 2 px) on the 2048 x 2048 image, in this process;
+* images (written to a temporary folder, deleted afterwards; never committed): a
+  2048 x 2048 16-bit PNG and the real 2000 x 2128 12-bit DICOM ``966_fixed.dcm`` from
+  ``../shared/data/dicom``, both blurred with a Gaussian of sigma 2 px (so the default
+  deblurs them; unblurred they are returned unchanged, timed as well), and a
+  3000 x 3000 16-bit DICOM (the same radiograph resampled) for peak memory;
+* the CLI in a fresh process each time (``xraydeblur deblur IN -o OUT``: PNG -> PNG,
+  DICOM -> DICOM), ``xraydeblur info FILE`` and ``xraydeblur deblur --method list``;
+* the API on a warm server started by this script: the first request after start and
+  later ones (DICOM -> DICOM, PNG -> PNG), and the page's request (the compact binary
+  view answer) with its payload size against a 16-bit PNG of the result.
+
+Wall time is what the user waits for (process start to exit, request sent to answer
+read); peak memory is the largest resident set of the process tree (sampled every
+20 ms). The goals of issue 28 are checked as ratios to the Richardson-Lucy reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+XRAYDEBLUR = [sys.executable, "-c", "import sys; from xraydeblur.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+class PeakMemory:
+    """Samples the resident memory (MB) of a process and its children until stopped."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                total = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+                self.peak = max(self.peak, total / 1e6)
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return round(self.peak, 1)
+
+
+def run_cli(args: list[str]) -> dict:
+    """Wall seconds and peak MB of ``xraydeblur ARGS`` in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(XRAYDEBLUR + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    memory = PeakMemory(proc.pid)
+    _, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"xraydeblur {' '.join(args)} failed: {err.decode()[-300:]}")
+    return {"seconds": round(seconds, 3), "peak_mb": memory.stop()}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str, data: bytes, accept: str) -> tuple[float, bytes, dict]:
+    request = urllib.request.Request(url, data=data, headers={"Accept": accept, "Content-Type": "application/octet-stream"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        body = response.read()
+        headers = dict(response.headers)
+    return time.perf_counter() - t0, body, headers
+
+
+def make_images(folder: Path) -> dict:
+    """The benchmark's inputs in ``folder``: blurred and unblurred PNG (2048 x 2048) and
+    DICOM (2000 x 2128), and a 3000 x 3000 DICOM. Returns their paths."""
+    from PIL import Image
+    from skimage.transform import resize
+
+    from xraydeblur.data import data_root
+    from xraydeblur.degrade import gaussian_blur
+    from xraydeblur.io import encode_radiograph, read_radiograph
+
+    rad = read_radiograph(data_root() / "dicom" / "966_fixed.dcm")
+    paths = {"dicom_sharp": data_root() / "dicom" / "966_fixed.dcm"}
+    blurred, _ = gaussian_blur(rad.pixels, 2.0)
+    paths["dicom"] = folder / "blurred.dcm"
+    paths["dicom"].write_bytes(encode_radiograph(rad, blurred, "dicom", method="benchmark input: Gaussian blur sigma 2", synthetic=True))
+    square = resize(rad.pixels, (2048, 2048), order=1, preserve_range=True).astype(np.float32)
+    for name, pixels in (("png_sharp", square), ("png", gaussian_blur(square, 2.0)[0])):
+        paths[name] = folder / f"{name}.png"
+        Image.fromarray(np.rint(np.clip(pixels, 0, 1) * 65535).astype(np.uint16)).save(paths[name])
+    big = resize(rad.pixels, (3000, 3000), order=1, preserve_range=True).astype(np.float32)
+    paths["dicom_3000"] = folder / "big.dcm"
+    paths["dicom_3000"].write_bytes(encode_radiograph(rad, gaussian_blur(big, 2.0)[0], "dicom", method="benchmark input", synthetic=True))
+    return paths
+
+
+def reference_seconds(png: Path) -> float:
+    """scikit-image Richardson-Lucy, 30 iterations, on the 2048 x 2048 image."""
+    from skimage.restoration import richardson_lucy
+
+    from xraydeblur.degrade import gaussian_kernel
+    from xraydeblur.io import read_radiograph
+
+    image = read_radiograph(png).pixels.astype(np.float64)
+    t0 = time.perf_counter()
+    richardson_lucy(image, gaussian_kernel(2.0), num_iter=30)
+    return round(time.perf_counter() - t0, 3)
+
+
+def api_rows(paths: dict) -> dict:
+    """Timings of a server started here: ready, first request, later requests, page."""
+    from PIL import Image
+
+    from xraydeblur.server.view_payload import MEDIA_TYPE
+
+    port = free_port()
+    t0 = time.perf_counter()
+    server = subprocess.Popen(XRAYDEBLUR + ["serve", "--port", str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    memory = PeakMemory(server.pid)
+    base = f"http://127.0.0.1:{port}"
+    rows: dict = {}
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if time.perf_counter() - t0 > 300:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.1)
+        rows["server_ready_seconds"] = round(time.perf_counter() - t0, 3)
+        url = base + "/api/v1/deblur"
+        dicom = paths["dicom"].read_bytes()
+        for key in ("api_dicom_first", "api_dicom"):
+            seconds, _, headers = post(url, dicom, "application/dicom")
+            rows[key] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan"))}
+        seconds, _, headers = post(url, paths["png"].read_bytes(), "image/png")
+        rows["api_png"] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan"))}
+        seconds, body, headers = post(url, dicom, MEDIA_TYPE)
+        from xraydeblur.server.view_payload import decode_view
+
+        _, arrays = decode_view(body)
+        after = arrays["after"]
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(after, np.uint16)).save(buffer, format="PNG")
+        rows["page_request"] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan")),
+                                "payload_bytes": len(body), "png16_of_result_bytes": buffer.tell()}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        rows["server_peak_mb"] = memory.stop()
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
+    args = p.parse_args()
+    result: dict = {"machine": f"{os.cpu_count()} CPU cores", "python": sys.version.split()[0]}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = make_images(folder)
+        result["richardson_lucy_30_seconds"] = reference_seconds(paths["png"])
+        result["cli_method_list"] = run_cli(["deblur", "--method", "list"])
+        result["cli_info_dicom"] = run_cli(["info", str(paths["dicom"])])
+        result["cli_png_2048"] = run_cli(["deblur", str(paths["png"]), "-o", str(folder / "out.png")])
+        result["cli_png_2048_unblurred"] = run_cli(["deblur", str(paths["png_sharp"]), "-o", str(folder / "out-sharp.png")])
+        result["cli_dicom_2000x2128"] = run_cli(["deblur", str(paths["dicom"]), "-o", str(folder / "out.dcm")])
+        result["cli_dicom_unblurred"] = run_cli(["deblur", str(paths["dicom_sharp"]), "-o", str(folder / "out-sharp.dcm")])
+        result["cli_dicom_3000"] = run_cli(["deblur", str(paths["dicom_3000"]), "-o", str(folder / "out-big.dcm")])
+        result.update(api_rows(paths))
+    rl = result["richardson_lucy_30_seconds"]
+    page = result["page_request"]
+    result["goals"] = {
+        "cli_png_2048_over_rl30": round(result["cli_png_2048"]["seconds"] / rl, 3),
+        "api_dicom_overhead_seconds": round(result["api_dicom"]["seconds"] - result["api_dicom"]["method_seconds"], 3),
+        "page_overhead_seconds": round(page["seconds"] - page["method_seconds"], 3),
+        "first_over_later_request": round(result["api_dicom_first"]["seconds"] / result["api_dicom"]["seconds"], 3),
+        "payload_over_png16": round(page["payload_bytes"] / page["png16_of_result_bytes"], 3),
+        "info_seconds": result["cli_info_dicom"]["seconds"],
+        "method_list_seconds": result["cli_method_list"]["seconds"],
+        "peak_mb_3000x3000_dicom": result["cli_dicom_3000"]["peak_mb"],
+    }
+    print(f"{'what':34s} {'seconds':>8s} {'peak MB':>8s}")
+    for key, value in result.items():
+        if isinstance(value, dict) and "seconds" in value:
+            print(f"{key:34s} {value['seconds']:8.2f} {value.get('peak_mb', float('nan')):8.0f}")
+    print(f"{'richardson_lucy_30 (reference)':34s} {rl:8.2f}")
+    print("goals:", json.dumps(result["goals"]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
