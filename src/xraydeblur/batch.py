@@ -269,8 +269,6 @@ def resolve_method(name: str | None, kernel_known: bool = False):
     from .methods import available_methods, default_method, get_method
 
     available = available_methods()
-    if not available:
-        raise InputError("no deblurring method is available in this installation")
     key = name or default_method(kernel_known)
     if key not in available:
         raise InputError(f"unknown method {key!r}; available: {', '.join(available)}")

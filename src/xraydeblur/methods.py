@@ -96,12 +96,7 @@ def _load_providers() -> None:
         return
     _loaded = True
     for module in PROVIDERS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # provider not built yet
-            raise
+        importlib.import_module(module)
 
 
 def available_methods() -> list[str]:
@@ -114,8 +109,6 @@ def default_method(kernel_known: bool = False) -> str:
     """The best available method: the highest-ranked one, or, when the blur is known
     (``kernel_known``), the highest-ranked kernel-aware network if there is one."""
     names = available_methods()
-    if not names:
-        raise RuntimeError("no deblurring method is available")
     if kernel_known:
         aware = [n for n in names if _REGISTRY[n].extra.get("kernel_aware")]
         if aware:

@@ -14,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import InputError
 
-COMMANDS = ("info", "blur", "deblur", "train", "evaluate", "export", "serve", "node")
+COMMANDS = ("info", "blur", "deblur", "train", "evaluate", "serve", "node")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xraydeblur {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.endswith(f"cli.{name}"):
-                continue  # command not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f".{name}", __name__).register(subparsers)
     return parser
 
 

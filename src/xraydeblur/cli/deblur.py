@@ -97,11 +97,7 @@ def register(subparsers) -> None:
 def print_methods() -> int:
     from ..methods import available_methods, get_method
 
-    names = available_methods()
-    if not names:
-        print("no deblurring method is available in this installation", file=sys.stderr)
-        return 0
-    rows = [get_method(name) for name in names]
+    rows = [get_method(name) for name in available_methods()]
     width = max(len(m.name) for m in rows) + len(" (default)")
     kind_width = max(len(m.kind) for m in rows)
     ver_width = max([len(m.version or "-") for m in rows])
@@ -112,10 +108,8 @@ def print_methods() -> int:
 
 
 def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
+    import torch  # imported here: it costs seconds at every CLI start
+
     return bool(torch.cuda.is_available())
 
 

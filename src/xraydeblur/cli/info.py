@@ -42,10 +42,7 @@ def describe(rad) -> dict:
     if flat is not None or min(rad.width, rad.height) < MIN_SIDE:
         facts["blur_assessment"] = "skipped: " + ("flat image" if flat is not None else f"image under {MIN_SIDE}x{MIN_SIDE} pixels")
         return facts
-    try:
-        from ..classical.estimate import blur_assessment
-    except ImportError:
-        return facts
+    from ..classical.estimate import blur_assessment
     from ..overlay import burned_in_mask
 
     facts.update(blur_assessment(rad.pixels))
