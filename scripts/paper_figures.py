@@ -3,7 +3,8 @@
 * ``loss_curves.png`` - training loss and validation loss / PSNR versus epoch for every
   shipped network (from the ``NAME.log.csv`` committed beside its weights);
 * ``examples.png`` - blurred / ground truth / deblurred for test images of the paper
-  protocol (224x224, Gaussian sigma drawn in 0.5-3 px), one column per method.
+  protocol (224x224, Gaussian sigma 1.5 px), one column per method: 160 px crops of CC BY
+  radiographs only (Kermany et al. 2018, CC BY 4.0; Hannover Medical School, CC BY 3.0).
 
     python scripts/paper_figures.py --methods srcnn dae unet --out docs/figures
 """
@@ -53,22 +54,25 @@ def examples(names, out: Path, count: int = 2) -> Path:
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
-    rows = subset(split_rows("test"), count)
-    cases = list(paper_cases(rows, sigmas=(None,)))
+    licensed = [r for r in split_rows("test") if r.license.startswith("CC BY")]  # figures show CC BY images only
+    rows = subset(licensed, count)
+    crop = (slice(32, 192), slice(32, 192))
+    cases = [(k, f, s[crop], b[crop], kern) for k, f, s, b, kern in paper_cases(rows, sigmas=(1.5,))]
     cols = ["blurred", "ground truth"] + list(names)
     fig, axes = plt.subplots(len(cases), len(cols), figsize=(2.6 * len(cols), 2.8 * len(cases)))
     axes = np.atleast_2d(axes)
     for i, (key, family, sharp, blurred, kernel) in enumerate(cases):
         images = {"blurred": blurred, "ground truth": sharp}
         for name in names:
-            images[name] = get_method(name)(blurred, None)
+            images[name] = get_method(name)(blurred, None)  # the crop, as a user would send it
         for j, col in enumerate(cols):
             ax = axes[i, j]
             ax.imshow(images[col], cmap="gray", vmin=0, vmax=1)
             label = col if col == "ground truth" else f"{col}\n{psnr(sharp, images[col]):.2f} dB"
             ax.set_title(label, fontsize=8)
             ax.axis("off")
-    fig.tight_layout()
+    fig.text(0.5, 0.005, "Radiographs: Kermany et al. 2018 (CC BY 4.0); Hannover Medical School COVID-19 repository (CC BY 3.0)", ha="center", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     path = out / "examples.png"
     fig.savefig(path, dpi=55)
     plt.close(fig)

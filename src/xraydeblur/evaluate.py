@@ -80,7 +80,7 @@ def check_trained_for_split(variants: list[Variant], scheme: str, held_out: str)
             raise ValueError(f"{name} was trained with {seen}, so it may have seen these test images; use weights trained with {wanted} (--weights-dir)")
 
 
-def paper_cases(rows, sigmas=(None, 1.0, 2.0, 3.0), seed: int = 0):
+def paper_cases(rows, sigmas=(None, 1.0, 1.5, 2.0, 3.0), seed: int = 0):
     """(key, family, sharp, blurred, kernel) for the paper protocol; ``None`` = drawn sigma."""
     from .data.pairs import PaperPairs
     from .degrade import Degradation

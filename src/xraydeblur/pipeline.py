@@ -43,8 +43,8 @@ DEFAULT_DENOISE = 0.0
 
 #: what a safeguard failure means and what to do, for every interface
 SAFEGUARD_EXPLANATION = (
-    "The safeguard re-blurs the restoration with the blur in use and compares it with the input, "
-    "at several scales. 'passed': the restoration explains the input up to noise. 'failed': some "
+    "The safeguard re-blurs the restoration with the blur in use and compares it with the input "
+    "(averaged over a few pixels). 'passed': the restoration explains the input up to noise. 'failed': some "
     "region of the restoration does not (structure added or removed, or the blur in use is wrong); "
     "look at the residual map, and read the original instead of the restoration there."
 )
@@ -207,5 +207,19 @@ def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: 
     raw = check_consistency(degraded, estimate, kernel=k, kernel_source=source, with_map=with_map)
     residual_map = raw.pop("residual_map", None)
     report = {key: (_number(value, 6) if isinstance(value, (float, np.floating)) else value.item() if isinstance(value, np.generic) else value) for key, value in raw.items()}
-    report["explanation"] = SAFEGUARD_EXPLANATION
+    report["explanation"] = explain_safeguard(report)
     return report, residual_map
+
+
+def explain_safeguard(report: dict) -> str:
+    """The safeguard's verdict in words: what the score means, the threshold, and what
+    to do when it fails (for the CLI report, the API answer and the page)."""
+    from .safeguard import MIN_REGION_PX
+
+    verdict = "passed" if report.get("consistent") else "FAILED"
+    return (
+        f"Safeguard {verdict}. {SAFEGUARD_EXPLANATION} Score {report.get('score')}: the residual's RMS over what "
+        f"noise explains (about 1 for an honest restoration). A region is flagged where the locally averaged residual "
+        f"exceeds {report.get('threshold')} times its expected spread over at least {MIN_REGION_PX} px; largest flagged "
+        f"region here: {report.get('largest_flagged_region_px')} px."
+    )
