@@ -270,6 +270,10 @@ def create_app(
     async def lifespan(app):
         names = await run_in_threadpool(available_methods)  # import the method providers once, before the first request
         log.info("xraydeblur %s serving methods: %s", __version__, ", ".join(names))
+        try:  # load the default network now, so the first request is no slower than later ones
+            await run_in_threadpool(warm_default_method)
+        except Exception as exc:
+            log.warning("warming the default method failed: %s", type(exc).__name__)
         yield
 
     app = FastAPI(
@@ -475,6 +479,14 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def warm_default_method() -> None:
+    """Run the default method once on a small blank image: loads its weights and builds
+    its executor (:mod:`xraydeblur.infer.backends`) before the first request."""
+    import numpy as np
+
+    get_method(default_method(False))(np.zeros((64, 64), np.float32))
 
 
 def declared_size(data: bytes, kind: str) -> tuple[int, int] | None:
