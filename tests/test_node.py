@@ -479,6 +479,31 @@ def test_destination_killed_mid_run_loses_nothing_once_it_is_back(make_node, tmp
         destination.close()
 
 
+def test_refused_or_unreachable_destination_is_reported_not_dropped(make_node, caplog):
+    """A destination that refuses the image (0xA900) is reported at once; one that stays
+    down is retried for --retry-for seconds, then reported: both as forward_failed."""
+    from pynetdicom import AE, evt
+
+    refusing = AE(ae_title="REFUSER")
+    refusing.add_supported_context(DX, ExplicitVRLittleEndian)
+    refusing_port = free_port()
+    server = refusing.start_server(("127.0.0.1", refusing_port), block=False, evt_handlers=[(evt.EVT_C_STORE, lambda event: 0xA900)])
+    try:
+        refused = make_node(forward=[f"REFUSER@127.0.0.1:{refusing_port}"])
+        down = make_node(forward=[f"NOBODY@127.0.0.1:{free_port()}"], retry_for=1.5, retry_max_interval=0.5)
+        first, second = radiograph_dataset(seed=50), radiograph_dataset(seed=51)
+        assert send(refused.port, [first]) == [(0x0000, "")]
+        assert send(down.port, [second]) == [(0x0000, "")]
+        wait_for(lambda: refused.stats.snapshot()["forward_failed"] == 1 and down.stats.snapshot()["forward_failed"] == 1, 30, "both reported")
+    finally:
+        server.shutdown()
+    assert refused.stats.snapshot()["retries"] == 0 and down.stats.snapshot()["retries"] >= 1
+    assert refused.in_memory() == down.in_memory() == 0  # their slots are free again
+    reports = {json.loads(r.getMessage())["sop"]: json.loads(r.getMessage())["reason"] for r in caplog.records if '"outcome":"forward_failed"' in r.getMessage()}
+    assert "0xA900" in reports[first.SOPInstanceUID]
+    assert "gave up after" in reports[second.SOPInstanceUID]
+
+
 # -- DICOMweb, rules, status page ------------------------------------------------------
 
 

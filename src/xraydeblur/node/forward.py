@@ -79,7 +79,7 @@ class DicomSender:
         assoc = self._association()
         try:
             status = assoc.send_c_store(ds)
-        except (RuntimeError, ValueError) as exc:  # no accepted context for this SOP class
+        except ValueError as exc:  # no accepted presentation context for this SOP class
             self.close()
             raise PermanentError(f"{self.destination.label} cannot take {derived.sop_class}: {str(exc).splitlines()[0][:120]}") from None
         except Exception as exc:
