@@ -1,10 +1,22 @@
-"""Shared by the validation trial scripts: per-row means of scored samples and the
-trial JSON (command, split, table, samples)."""
+"""Shared by the validation trial scripts: the benchmark's crops of validation images,
+per-row means of scored samples and the trial JSON (command, split, table, samples)."""
 
 import json
 import sys
 
 import numpy as np
+
+
+def validation_crops(images: int, every: int = 5, crop: int = 256):
+    """Yield ``(row, case, sharp, blurred, kernel)`` for the fixed benchmark's crops
+    (:func:`xraydeblur.data.benchmark_cases`, ``crop`` px) of every ``every``-th
+    validation image, at most ``images`` images; the test split is never read."""
+    from xraydeblur.data import benchmark_cases, load_image, split_rows
+
+    for row in split_rows("val")[::every][:images]:
+        image = load_image(row)
+        for case in benchmark_cases([row], crop=crop):
+            yield (row, case, *case.load(image))
 
 
 def row_means(samples: list[dict], columns: tuple[str, ...]) -> dict[str, dict[str, float]]:

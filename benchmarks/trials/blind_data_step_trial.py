@@ -29,6 +29,8 @@ import sys
 
 import numpy as np
 
+from _trial import validation_crops
+
 GAINS = (0.1, 1.0, 10.0)
 
 
@@ -40,7 +42,6 @@ def main() -> int:
     args = p.parse_args()
     from xraydeblur.classical import tuned_balance, wiener_correction
     from xraydeblur.classical.estimate import estimate_gaussian_sigma
-    from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.degrade import gaussian_kernel
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
@@ -51,19 +52,16 @@ def main() -> int:
     cols = ["input", "blind"] + [f"blind + step {g:g}" for g in GAINS] + ["kernel net, estimated k"]
     scores: dict = {}
     widths: dict = {}
-    for row in split_rows("val")[::5][: args.images]:
-        image = load_image(row)
-        for case in benchmark_cases([row], crop=256):
-            sharp, y, _ = case.load(image)
-            width = max(0.3, estimate_gaussian_sigma(y))
-            k_hat = gaussian_kernel(width)
-            z = blind(y)
-            balance, reg = tuned_balance(y, k_hat)
-            outs = [y, z] + [wiener_correction(y, z, k_hat, balance * g, reg) for g in GAINS] + [kernel_net(y, k_hat)]
-            cell = scores.setdefault(case.family, {})
-            for name, out in zip(cols, outs):
-                cell.setdefault(name, []).append(psnr(sharp, out))
-            widths.setdefault(case.family, []).append(width)
+    for _, case, sharp, y, _ in validation_crops(args.images):
+        width = max(0.3, estimate_gaussian_sigma(y))
+        k_hat = gaussian_kernel(width)
+        z = blind(y)
+        balance, reg = tuned_balance(y, k_hat)
+        outs = [y, z] + [wiener_correction(y, z, k_hat, balance * g, reg) for g in GAINS] + [kernel_net(y, k_hat)]
+        cell = scores.setdefault(case.family, {})
+        for name, out in zip(cols, outs):
+            cell.setdefault(name, []).append(psnr(sharp, out))
+        widths.setdefault(case.family, []).append(width)
     table = {fam: {name: float(np.mean(v)) for name, v in cell.items()} for fam, cell in scores.items()}
     print("| degradation | estimated sigma (px) | " + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for fam, cell in table.items():

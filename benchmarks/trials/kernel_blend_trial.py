@@ -29,6 +29,8 @@ import sys
 
 import numpy as np
 
+from _trial import validation_crops
+
 BLENDS = (0.0, 0.5, 0.75, 1.0)
 
 
@@ -39,7 +41,6 @@ def main() -> int:
     p.add_argument("--out")
     args = p.parse_args()
     from xraydeblur.classical._defaults import run_time_class
-    from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.infer.data_step import data_step
     from xraydeblur.infer.network import NetworkMethod
     from xraydeblur.methods import get_method
@@ -49,20 +50,17 @@ def main() -> int:
     kernel_net = NetworkMethod(args.kernel_weights, data_step=False)
     scores: dict = {}
     by_class: dict = {}
-    for row in split_rows("val")[::5][: args.images]:
-        image = load_image(row)
-        for case in benchmark_cases([row], crop=256):
-            sharp, y, k = case.load(image)
-            z_b, z_k = blind(y), kernel_net(y, k)
-            key = run_time_class(y, k)
-            outs = [("blind", z_b), ("z_k", z_k)]
-            for w in BLENDS:
-                outs.append((f"blend {w:g}", data_step(y, (w * z_k + (1 - w) * z_b).astype(np.float32), k)))
-            for name, out in outs:
-                value = psnr(sharp, out)
-                scores.setdefault(case.family, {}).setdefault(name, []).append(value)
-                by_class.setdefault(key, {}).setdefault(name, []).append(value)
-        print(f"done {row.file}", file=sys.stderr, flush=True)
+    for row, case, sharp, y, k in validation_crops(args.images):
+        z_b, z_k = blind(y), kernel_net(y, k)
+        key = run_time_class(y, k)
+        outs = [("blind", z_b), ("z_k", z_k)]
+        for w in BLENDS:
+            outs.append((f"blend {w:g}", data_step(y, (w * z_k + (1 - w) * z_b).astype(np.float32), k)))
+        for name, out in outs:
+            value = psnr(sharp, out)
+            scores.setdefault(case.family, {}).setdefault(name, []).append(value)
+            by_class.setdefault(key, {}).setdefault(name, []).append(value)
+        print(f"done {row.file} {case.family}", file=sys.stderr, flush=True)
     table = {fam: {n: float(np.mean(v)) for n, v in cells.items()} for fam, cells in scores.items()}
     class_table = {cls: {n: float(np.mean(v)) for n, v in cells.items()} for cls, cells in by_class.items()}
     for title, tab in (("degradation", table), ("run-time class", class_table)):

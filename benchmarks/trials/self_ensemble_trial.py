@@ -20,7 +20,7 @@ import argparse
 import sys
 
 import numpy as np
-from _trial import row_means, write_trial
+from _trial import row_means, validation_crops, write_trial
 
 COLUMNS = ("input", "blind", "blind x2", "blind x8")
 
@@ -53,19 +53,15 @@ def main() -> int:
     p.add_argument("--images", type=int, default=12, help="validation images (every 5th row)")
     p.add_argument("--out")
     args = p.parse_args()
-    from xraydeblur.data import benchmark_cases, load_image, split_rows
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
     blind = get_method("nafnet-blind")
     samples = []
-    for row in split_rows("val")[::5][: args.images]:
-        image = load_image(row)
-        for case in benchmark_cases([row], crop=256):
-            sharp, y, _ = case.load(image)
-            outs = (y, blind(y), ensemble(blind, y, 2), ensemble(blind, y, 8))
-            samples.append({"case": f"{row.file}::{case.family}", "family": case.family, "psnr": {c: float(psnr(sharp, o)) for c, o in zip(COLUMNS, outs)}})
-            print(f"{samples[-1]['case'][-48:]:48s} " + " ".join(f"{v:6.2f}" for v in samples[-1]["psnr"].values()), flush=True)
+    for row, case, sharp, y, _ in validation_crops(args.images):
+        outs = (y, blind(y), ensemble(blind, y, 2), ensemble(blind, y, 8))
+        samples.append({"case": f"{row.file}::{case.family}", "family": case.family, "psnr": {c: float(psnr(sharp, o)) for c, o in zip(COLUMNS, outs)}})
+        print(f"{samples[-1]['case'][-48:]:48s} " + " ".join(f"{v:6.2f}" for v in samples[-1]["psnr"].values()), flush=True)
     print("\n| degradation | " + " | ".join(COLUMNS) + " | x8 − blind |\n|---|" + "---|" * (len(COLUMNS) + 1))
     table = row_means(samples, COLUMNS)
     for fam, means in table.items():
