@@ -235,6 +235,15 @@ def test_yaml_config_destinations_rules_and_cli_override(tmp_path):
     assert [d.name for d in config.destinations_for({"Modality": "CT", "StationName": "ward3-dr"})] == ["web"]
     assert config.destinations_for({"Modality": "CT", "BodyPartExamined": "CHEST"}) == []
 
+    # through the real parser: options not given leave the file's values alone
+    from xraydeblur.cli import build_parser
+    from xraydeblur.cli.node import config_from_args
+
+    path.write_text("allow: [PACS]\nforward: ['PACS@127.0.0.1:104']\nkernel: motion\nlength: 9\nangle: 30\n")
+    parsed = config_from_args(build_parser().parse_args(["node", "--config", str(path), "--queue-size", "2", "--stow", "http://127.0.0.1:8042/dicom-web/studies"]))
+    assert (parsed.blur["kernel"], parsed.blur["length"], parsed.blur["angle"], parsed.queue_size, parsed.port) == ("motion", 9, 30, 2, 11112)
+    assert [d.kind for d in parsed.destinations] == ["dicom", "stow"]
+
     path.write_text("allow: [PACS]\nforward_to: nowhere\n")
     with pytest.raises(InputError, match="unknown setting 'forward_to'"):
         build_config(dict.fromkeys(DEFAULTS), str(path))

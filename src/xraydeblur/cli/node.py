@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     work.add_argument("--workers", type=int, metavar="N", help=f"images deblurred in parallel (default {DEFAULTS['workers']})")
     work.add_argument("--queue-size", type=int, metavar="N", help=f"images held in memory at most (received, not yet delivered); more get 0xA700 (default {DEFAULTS['queue_size']})")
     work.add_argument("--max-pixels", type=int, metavar="N", help="largest accepted image in pixels (default: the readers' limit)")
-    add_kernel_arguments(work, default_kernel=None)
+    add_kernel_arguments(p, default_kernel=None)  # its own group (argparse deprecates nesting)
     add_psf_argument(work)
     sec = p.add_argument_group("security and operation")
     sec.add_argument("--tls-cert", metavar="PEM", help="the node's certificate: turns on TLS on the DICOM port (and is shown to TLS destinations)")
@@ -79,7 +79,7 @@ def register(subparsers) -> None:
     sec.add_argument("--http-host", help=f"address of the status port (default {DEFAULTS['http_host']})")
     sec.add_argument("--drain-timeout", type=float, metavar="S", help=f"on SIGTERM, time to finish what is in memory (default {DEFAULTS['drain_timeout']:g})")
     sec.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info", help="log verbosity (stderr, one JSON object per line)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, angle=None)  # None: not given here, so a config file's angle counts
 
 
 def _setup_logging(level: str) -> None:
@@ -97,15 +97,22 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)  # its lines may carry dataset details
 
 
-def run(args) -> int:
-    import signal
-
-    from ..node import Node, build_config
+def config_from_args(args):
+    """The :class:`~xraydeblur.node.config.NodeConfig` of parsed ``xraydeblur node`` options."""
+    from ..node import build_config
     from ..node.config import DEFAULTS
 
     cli = {key: getattr(args, key, None) for key in DEFAULTS}
     cli["forward"], cli["stow"] = args.forward, args.stow
-    config = build_config(cli, args.config)
+    return build_config(cli, args.config)
+
+
+def run(args) -> int:
+    import signal
+
+    from ..node import Node
+
+    config = config_from_args(args)
     _setup_logging(args.log_level)
     node = Node(config)
 

@@ -22,7 +22,7 @@ which only the file can describe in full::
         send_to: [pacs, web]
 
 An option given on the command line wins over the file; ``--allow``, ``--forward`` and
-``--stow`` add to the file's lists. Without rules every image goes to every destination;
+``--stow`` add to the file's lists (``allow:``, ``forward:``, ``stow:``). Without rules every image goes to every destination;
 with rules an image is deblurred only when a rule matches it and goes to that rule's
 destinations (all when the rule names none).
 """
@@ -202,7 +202,7 @@ def load_yaml(path: str | Path) -> dict:
         raise InputError(f"--config {path}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
     if not isinstance(data, dict):
         raise InputError(f"--config {path}: expected a mapping of settings at the top level")
-    known = set(DEFAULTS) | {"destinations", "rules"}
+    known = set(DEFAULTS) | {"forward", "stow", "destinations", "rules"}
     unknown = sorted(str(k) for k in data if str(k).replace("-", "_") not in known)
     if unknown:
         raise InputError(f"--config {path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
@@ -267,8 +267,8 @@ def build_config(cli: dict, config_file: str | None = None) -> NodeConfig:
     aet = _check_aet(str(merged["aet"]), "--aet")
 
     destinations = _destinations(file.get("destinations"), bool(merged["forward_tls"]))
-    destinations += [parse_forward(s, tls=bool(merged["forward_tls"])) for s in cli.get("forward") or []]
-    destinations += [parse_stow(s) for s in cli.get("stow") or []]
+    destinations += [parse_forward(s, tls=bool(merged["forward_tls"])) for s in [*_as_list(file.get("forward")), *(cli.get("forward") or [])]]
+    destinations += [parse_stow(s) for s in [*_as_list(file.get("stow")), *(cli.get("stow") or [])]]
     if not destinations:
         raise InputError("no destination: give --forward AET@HOST:PORT and/or --stow URL, or destinations: in the config")
     seen = set()
