@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ..errors import InputError
 from .forward import DicomSender, Delivery, Forwarder, StowSender, client_ssl_context
 from .scp import Intake, make_ae, server_ssl_context
 from .stats import Stats, log_event
@@ -74,11 +75,18 @@ class Node:
         self.ae = make_ae(self.config)
         ssl_context = server_ssl_context(self.config.tls_cert, self.config.tls_key, self.config.tls_ca) if self.config.tls_cert else None
         self.accepting = True
-        self.server = self.ae.start_server((self.config.host, self.config.port), block=False, ssl_context=ssl_context, evt_handlers=Intake(self).handlers())
+        try:
+            self.server = self.ae.start_server((self.config.host, self.config.port), block=False, ssl_context=ssl_context, evt_handlers=Intake(self).handlers())
+        except OSError as exc:
+            raise InputError(f"cannot listen on {self.config.host}:{self.config.port} ({exc.strerror or exc}); choose another --port or --host") from None
         if self.config.http_port is not None:
             from .http import StatusServer
 
-            self.http = StatusServer(self, self.config.http_host, self.config.http_port).start()
+            try:
+                self.http = StatusServer(self, self.config.http_host, self.config.http_port).start()
+            except OSError as exc:
+                self.server.shutdown()
+                raise InputError(f"cannot serve the status page on {self.config.http_host}:{self.config.http_port} ({exc.strerror or exc}); choose another --http-port") from None
         log_event(
             "started", aet=self.config.aet, host=self.config.host, port=self.port, tls=bool(ssl_context),
             http_port=self.http.port if self.http else None, method=self.settings.method.name,
