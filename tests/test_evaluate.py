@@ -30,7 +30,7 @@ def test_cli_evaluate_paper_protocol_writes_json_and_markdown(tmp_path, test_met
     assert main(["evaluate", "--protocol", "paper", "--methods", test_methods[0], "--max-images", "1", "--out", str(out), "--quiet"]) == 0
     data = json.loads(out.read_text())
     assert data["protocol"] == "paper" and data["images"] == 1 and len(data["data_manifest_sha256"]) == 64
-    assert set(data["summary"]) == {"sigma 0.5-3 (drawn)", "sigma 1", "sigma 2", "sigma 3"}
+    assert set(data["summary"]) == {"sigma 0.5-3 (drawn)", "sigma 1", "sigma 1.5", "sigma 2", "sigma 3"}
     assert out.with_suffix(".md").read_text().count("|") > 10
     assert "PSNR" in capsys.readouterr().out
 
@@ -216,3 +216,19 @@ def test_benchmark_inputs_rounded_to_8bit_are_on_the_8bit_grid():
         assert np.array_equal(sharp, sharp8) and np.array_equal(kernel, kernel8)
         assert np.abs(degraded8 - degraded).max() <= 0.5 / 255 + 1e-6
         assert is_8bit_quantised(degraded8) and not is_8bit_quantised(degraded)
+
+
+def test_denoise_zero_is_scored_against_the_sharp_image_plus_its_own_noise():
+    """A perfect restoration given the true kernel, with the noise put back, is exactly
+    the S = 0 target x + n; the blurred input is scored as it is."""
+    from xraydeblur.data.synthetic import power_law_scene
+    from xraydeblur.degrade import Degradation
+    from xraydeblur.evaluate import Variant, keep_noise_pair
+
+    sharp = power_law_scene(96, seed=2)
+    degraded, kernel = Degradation("gaussian", {"sigma": 2.0}, dose=2000.0, read_noise=0.002).apply(sharp)
+    target, out = keep_noise_pair(sharp, degraded, kernel, sharp, Variant("wiener", "true"), None)
+    np.testing.assert_allclose(out, np.clip(target, 0, 1), atol=1e-6)
+    assert np.abs(target - sharp).std() > 0.003  # the noise is in the target
+    _, as_is = keep_noise_pair(sharp, degraded, kernel, degraded, Variant("blurred", "none"), None)
+    assert np.array_equal(as_is, degraded)

@@ -125,8 +125,28 @@ def run_variant(variant: Variant, degraded: np.ndarray, kernel: np.ndarray) -> t
     return out, time.perf_counter() - t
 
 
+def keep_noise_pair(sharp: np.ndarray, degraded: np.ndarray, kernel: np.ndarray, out: np.ndarray, variant: "Variant", blind_k) -> tuple[np.ndarray, np.ndarray]:
+    """(target, output) for denoise strength 0: the target is ``x + n`` (the sharp image
+    plus the case's own noise, ``degraded - kernel * sharp``; exact away from the
+    border, so score it on the interior), the output the variant's restoration with the
+    noise put back (:func:`xraydeblur.pipeline.keep_noise`, with the true kernel when
+    the variant was given it, else the blind kernel the pipeline would use)."""
+    from .degrade import blur
+    from .pipeline import keep_noise
+
+    target = sharp + (degraded - blur(sharp, kernel).astype(np.float32))
+    if variant.method == "blurred":
+        return target, degraded
+    return target, keep_noise(degraded, out, kernel if variant.kernel == "true" else blind_k, 0.0)
+
+
 def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dict]:
-    """One record per (case, variant): PSNR/SSIM full and interior (border 8 px), seconds."""
+    """One record per (case, variant): PSNR/SSIM full and interior (border 8 px), seconds,
+    and ``psnr_s0``/``ssim_s0``: denoise strength 0 scored against ``x + n`` on the
+    interior (:func:`keep_noise_pair`); the plain scores are strength 1 against ``x``."""
+    from .classical.estimate import blur_evidence
+    from .pipeline import blind_kernel
+
     records = []
     cases = list(cases) if progress else cases
     iterator = cases
@@ -135,8 +155,10 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
 
         iterator = tqdm(cases, desc="cases")
     for key, family, sharp, degraded, kernel in iterator:
+        blind_k = blind_kernel(blur_evidence(degraded))
         for v in variants:
             out, seconds = run_variant(v, degraded, kernel)
+            target0, out0 = keep_noise_pair(sharp, degraded, kernel, out, v, blind_k)
             records.append(
                 {
                     "case": key,
@@ -147,6 +169,8 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
                     "psnr_interior": psnr(sharp, out, border=BORDER),
                     "ssim_interior": ssim(sharp, out, border=BORDER),
                     "seconds_per_mp": seconds / (sharp.size / 1e6),
+                    "psnr_s0": psnr(target0, out0, border=BORDER),
+                    "ssim_s0": ssim(target0, out0, border=BORDER),
                 }
             )
     return records
@@ -171,8 +195,9 @@ def summarise(records: list[dict], by: str = "family") -> dict:
     for family in table.values():
         for variant, cell in family.items():
             rows = cell.pop("_rows")
-            for k in ("psnr", "ssim", "psnr_interior", "ssim_interior", "seconds_per_mp"):
-                cell[k] = float(np.mean([r[k] for r in rows]))
+            for k in ("psnr", "ssim", "psnr_interior", "ssim_interior", "seconds_per_mp", "psnr_s0", "ssim_s0"):
+                if all(k in r for r in rows):  # records written before psnr_s0 existed lack it
+                    cell[k] = float(np.mean([r[k] for r in rows]))
             cell["n"] = len(rows)
     return table
 
@@ -189,7 +214,7 @@ def markdown_table(summary: dict, metric: str = "psnr") -> str:
         values = [cells.get(v, {}).get(metric) for v in variants]
         present = [x for x in values if x is not None]
         best = max(present) if present and metric != "seconds_per_mp" else None
-        fmt = "{:.2f}" if metric.startswith("psnr") or metric == "seconds_per_mp" else "{:.4f}"
+        fmt = "{:.2f}" if metric.startswith("psnr") or metric == "seconds_per_mp" else "{:.4f}"  # psnr_s0 / ssim_s0 too
         cells_txt = [("**" + fmt.format(x) + "**" if x == best else fmt.format(x)) if x is not None else "" for x in values]
         lines.append(f"| {family} | " + " | ".join(cells_txt) + " |")
     return "\n".join(lines)

@@ -98,7 +98,7 @@ def run(args) -> int:
         meta["speed"] = speed
     summary = write_results(args.out, meta, records) if args.out else summarise(records)
     text = []
-    for metric in ("psnr", "ssim", "seconds_per_mp"):
+    for metric in ("psnr", "ssim", "psnr_s0", "ssim_s0", "seconds_per_mp"):
         text += [f"\n### {metric.upper().replace('_', ' ')}\n", markdown_table(summary, metric)]
     text += ["\n### PSNR BY SOURCE (mean over every degradation)\n", markdown_table(summarise(records, by="source"), "psnr").replace("| degradation |", "| source |", 1)]
     if speed:
