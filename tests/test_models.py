@@ -17,7 +17,7 @@ def _rand(*shape, seed=0):
 
 
 def test_build_model_and_registry():
-    assert set(ARCHITECTURES) == {"srcnn", "dae", "unet", "nafnet"}
+    assert set(ARCHITECTURES) == {"srcnn", "dae", "dae_spatial", "unet", "nafnet"}
     assert isinstance(build_model("srcnn"), SRCNN)
     assert isinstance(build_model("nafnet", width=8), NAFNet)
     with pytest.raises(ValueError, match="nafnet"):
@@ -173,3 +173,19 @@ def test_fused_nafnet_is_the_same_function():
     with torch.no_grad():
         assert torch.allclose(fused(x), model(x), atol=1e-5)
     assert not any(isinstance(m, FusedNAFBlock) for m in model.modules())  # original untouched
+
+
+def test_srcnn_identity_init_starts_as_the_identity_and_spatial_vae_keeps_the_size():
+    """SRCNN's identity_init changes only the initial weights (the paper's 9-1-5 layers);
+    the spatial-latent VAE takes any size and starts close to its input (residual)."""
+    x = torch.rand(2, 1, 40, 52)
+    srcnn = build_model("srcnn", paper_padding=True, identity_init=True)
+    assert torch.equal(srcnn(x)[..., 4:-4, 4:-4], x[..., 4:-4, 4:-4])
+    assert [p.shape for p in srcnn.parameters()] == [p.shape for p in build_model("srcnn").parameters()]
+    vae = build_model("dae_spatial", base=8, latent_channels=4).eval()
+    y = vae(x)
+    assert y.shape == x.shape
+    vae.train()
+    vae.return_kl = True
+    _, kl = vae(x)
+    assert kl.ndim == 0 and kl >= 0

@@ -87,13 +87,14 @@ def _gradient_power(x: np.ndarray, tile: int, max_tiles: int = _MAX_TILES) -> np
     total = np.zeros((tile, tile // 2 + 1))
     n = 0
     for g in (gx, gy):
-        tiles = np.lib.stride_tricks.sliding_window_view(g, (tile, tile))[:: step * stride, :: step * stride]
-        tiles = tiles.reshape(-1, tile, tile)
-        for start in range(0, tiles.shape[0], 512):
-            chunk = tiles[start : start + 512]
+        # a strided view: tiles are copied a few rows of tiles at a time, never all at once
+        view = np.lib.stride_tricks.sliding_window_view(g, (tile, tile))[:: step * stride, :: step * stride]
+        rows = max(1, 512 // view.shape[1])
+        for start in range(0, view.shape[0], rows):
+            chunk = view[start : start + rows].reshape(-1, tile, tile)
             chunk = chunk - chunk.mean(axis=(1, 2), keepdims=True)
             total += (np.abs(np.fft.rfft2(chunk * win)) ** 2).sum(axis=0)
-        n = tiles.shape[0]
+        n = view.shape[0] * view.shape[1]
     return total / (n * (win**2).sum())
 
 
