@@ -127,12 +127,15 @@ def restore(
     force: bool = False,
     safeguard: bool = True,
     with_map: bool = False,
+    measure_output: bool = False,
 ) -> Restoration:
     """Run the pipeline of the module docstring on ``image`` (float (H, W) in [0, 1])
     with ``method`` (a :class:`xraydeblur.methods.Method`); ``kernel``: the known PSF
     (float (K, K), sum 1) or None (blind); ``denoise``: S in [0, 1]; ``force``: deblur
     even when no blur is detected; ``safeguard``: run the consistency check;
-    ``with_map``: keep its residual map."""
+    ``with_map``: keep its residual map; ``measure_output``: also measure the output's
+    blur (``estimated_blur_after``; a second spectrum fit, about a third of a second per
+    megapixel, so only reports that are asked for do it; else None)."""
     from .classical.estimate import blur_evidence
     from .classical.no_blur import shipped_rule, shows_blur
     from .metrics import sharpness
@@ -180,15 +183,17 @@ def restore(
     if kernel_used is None:
         kernel_used = blind_kernel(evidence)
     out = keep_noise(y, estimate, kernel_used, denoise)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        after = blur_evidence(out)
+    after = None
+    if measure_output:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            after = blur_evidence(out)["sigma_px"]
     facts.update({
         "unchanged": False,
         "psf_identified": psf_facts,
         "kernel_source": source if kernel_used is not None else None,
         "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
-        "estimated_blur_after": _number(after["sigma_px"], 3),
+        "estimated_blur_after": None if after is None else _number(after, 3),
         "sharpness_after": _number(sharpness(out), 6),
     })
     residual_map = None

@@ -48,8 +48,6 @@ GAIN = 1.054
 #: below this ratio of low- to high-frequency power the image is taken as pure noise
 #: (white noise: about 1; radiographs: 6-20 with the benchmark noise, 1e3 and more without)
 MIN_CONTRAST = 3.0
-#: blur above which deblurring is advised by :func:`blur_assessment` (px)
-DEBLUR_THRESHOLD_PX = 1.0
 
 _TILE = 64
 _RINGS = 32
@@ -283,24 +281,26 @@ def blur_evidence(image: np.ndarray, sectors: int = SECTORS) -> dict:
     return out
 
 
-def blur_assessment(image: np.ndarray, threshold_px: float = DEBLUR_THRESHOLD_PX) -> dict:
-    """How blurred a radiograph looks, for ``xraydeblur info``.
+def blur_assessment(image: np.ndarray) -> dict:
+    """How blurred a radiograph looks, for ``xraydeblur info``: the same evidence and
+    rule the default pipeline decides with (:func:`blur_evidence`,
+    :func:`xraydeblur.classical.no_blur.shows_blur`), so ``deblur_advisable`` is False
+    exactly when deblurring would return the image unchanged.
 
     Returns ``{"estimated_blur_sigma_px": float, "deblur_advisable": bool,
-    "estimated_noise_sigma": float}``: the Gaussian-equivalent blur from
-    :func:`estimate_gaussian_sigma`, whether it exceeds ``threshold_px`` (default
-    :data:`DEBLUR_THRESHOLD_PX` = 1.0 px: below that the image is about as sharp as
-    the sharp training radiographs and deconvolution gains little), and the robust
-    (wavelet MAD) noise level in [0, 1] units.
+    "estimated_noise_sigma": float}``: the blur width (px) in the most blurred direction,
+    the rule's verdict, and the robust (wavelet MAD) noise level in [0, 1] units.
 
     >>> import numpy as np
     >>> sorted(blur_assessment(np.full((64, 64), 0.5, np.float32)))
     ['deblur_advisable', 'estimated_blur_sigma_px', 'estimated_noise_sigma']
     """
+    from .no_blur import shows_blur
+
     x = as_image(image)
-    sigma = estimate_gaussian_sigma(x)
+    evidence = blur_evidence(x)
     return {
-        "estimated_blur_sigma_px": round(float(sigma), 3),
-        "deblur_advisable": bool(sigma > threshold_px),
+        "estimated_blur_sigma_px": round(float(evidence["sigma_px"]), 3),
+        "deblur_advisable": bool(shows_blur(evidence)),
         "estimated_noise_sigma": round(float(estimate_noise_sigma(x)), 5),
     }

@@ -5,13 +5,12 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..models import build_model
-from ..models.kernel_input import network_input
-from ..train.weights import load_weights
-from .backends import choose_backend
 from .tiling import tiled_apply
+
+# PyTorch, the models and the backends are imported where a network first runs: listing
+# the methods (``xraydeblur deblur --method list``, the API's model list) must not pay
+# for importing torch.
 
 #: largest tile side (px). Tiles are then spread evenly, with sides that are odd
 #: multiples of 16 px (:func:`.tiling.tile_layout`; a 2048 px image with its margins
@@ -58,7 +57,7 @@ class NetworkMethod:
         self.kernel_aware = bool(self.meta.get("kernel_aware")) if kernel_aware is None else kernel_aware
 
     @cached_property
-    def model(self) -> torch.nn.Module:
+    def model(self):
         """The network, built from the metadata read at construction. The weights file
         must be the one that metadata describes (same sha256): a file swapped in
         between (e.g. re-shipped weights) raises instead of running a mismatched pair."""
@@ -68,6 +67,9 @@ class NetworkMethod:
         expected = self.meta.get("weights_sha256")
         if expected and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
             raise RuntimeError(f"{path.name} does not match its metadata (sha256 differs); the weights changed since they were registered")
+        from ..models import build_model
+        from ..train.weights import load_weights
+
         state, _ = load_weights(self.stem)
         model = build_model(self.meta["arch"], **dict(self.meta.get("kwargs", {})))
         model.load_state_dict(state)
@@ -88,6 +90,7 @@ class NetworkMethod:
 
     @cached_property
     def backend(self):
+        from .backends import choose_backend
         from .onnx_cache import cache_key
 
         key = cache_key(self.meta.get("weights_sha256", ""), self.in_channels, self.fixed_size)
@@ -104,6 +107,10 @@ class NetworkMethod:
             from ..degrade import gaussian_kernel
 
             kernel = gaussian_kernel(max(0.3, estimate_gaussian_sigma(image)))
+        import torch
+
+        from ..models.kernel_input import network_input
+
         with torch.no_grad():
             both = network_input(torch.from_numpy(x)[None], torch.from_numpy(np.asarray(kernel, np.float32))[None, None])
         return both[0].numpy()

@@ -8,26 +8,18 @@ and return (N, 1, H, W).
 * ``unet``   - 23-layer UNet with reduced width, any H, W.
 * ``nafnet`` - NAFNet-style network with global residual, any H, W; in_channels=2
   for the kernel-aware variant (blurred + Wiener estimate).
+
+The names below are loaded on first use (:mod:`.zoo`), so that importing the shipped
+weights' registry (``xraydeblur.models.registry``, needed to list the methods) does not
+import PyTorch.
 """
 
-from torch import nn
-
-from ._utils import count_parameters
-from .dae import DeepAutoencoder, SpatialVAE
-from .nafnet import NAFNet
-from .srcnn import SRCNN
-from .unet import UNet
-
-ARCHITECTURES = {"srcnn": SRCNN, "dae": DeepAutoencoder, "dae_spatial": SpatialVAE, "unet": UNet, "nafnet": NAFNet}
-
-
-def build_model(arch: str, **kwargs) -> nn.Module:
-    """Instantiate the architecture named ``arch`` (a key of ARCHITECTURES) with ``kwargs``."""
-    try:
-        cls = ARCHITECTURES[arch]
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}") from None
-    return cls(**kwargs)
-
-
 __all__ = ["ARCHITECTURES", "build_model", "count_parameters", "SRCNN", "DeepAutoencoder", "SpatialVAE", "UNet", "NAFNet"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import zoo
+
+        return getattr(zoo, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
