@@ -162,8 +162,10 @@ def test_web_page_end_to_end(live_server, tmp_path):
             assert page.get_attribute("#viewer", "data-ready") == "false" and page.is_hidden("#identity")
             assert "notes.png" in page.inner_text("#empty-state")
 
-            # upload a real radiograph and wait for the comparison (deblurred even if no blur is found)
+            # upload a real radiograph and wait for the comparison (deblurred even if no blur is
+            # found, full restoration: at denoise 0 a sharp image comes back as it was)
             page.check("#force-input")
+            page.fill("#denoise-input", "1")
             _upload_and_wait(page, TEST_METHOD, str(radiograph))
             assert page.inner_text("#identity").strip() == radiograph.name
             assert page.is_hidden("#error")
@@ -244,7 +246,7 @@ def test_web_page_end_to_end(live_server, tmp_path):
             import httpx
 
             api_png = httpx.post(
-                server.url + "/api/v1/deblur", params={"format": "png", "method": TEST_METHOD, "force": "1"},
+                server.url + "/api/v1/deblur", params={"format": "png", "method": TEST_METHOD, "force": "1", "denoise": "1"},
                 content=radiograph.read_bytes(), timeout=120,
             )
             with Image.open(saved) as result, Image.open(io.BytesIO(api_png.content)) as expected:

@@ -110,3 +110,26 @@ def test_denoise_strength_is_checked_and_recorded():
             check_denoise(bad)
     assert derivation_label("nafnet-blind", {"denoise": 0.5, "unchanged": False}) == "nafnet-blind, denoise 0.5"
     assert "not run" in derivation_label("nafnet-blind", {"unchanged": True})
+
+
+def test_api_passes_denoise_and_force_to_the_pipeline():
+    """``denoise`` and ``force`` reach the pipeline; a bad strength is a one-line 422."""
+    from fastapi.testclient import TestClient
+
+    import io
+
+    from PIL import Image
+
+    from xraydeblur.server.app import create_app
+
+    sharp = np.round(power_law_scene(128, seed=5) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(sharp).save(buffer, format="PNG")
+    client = TestClient(create_app())
+    url = "/api/v1/deblur?method=wiener&format=json"
+    plain = client.post(url, content=buffer.getvalue()).json()
+    assert plain["unchanged"] is True and plain["denoise"] == 0.0
+    forced = client.post(url + "&force=true&denoise=0.5", content=buffer.getvalue())
+    assert forced.headers["x-denoise"] == "0.5" and forced.json()["force"] is True and forced.json()["unchanged"] is False
+    bad = client.post(url + "&denoise=2", content=buffer.getvalue())
+    assert bad.status_code == 422 and "denoise" in bad.text

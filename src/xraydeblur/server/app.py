@@ -358,12 +358,14 @@ def create_app(
         scale: float | None = Query(None, description="exponential: decay length (px)"),
         format: str | None = Query(None, description="png, dicom or json; overrides Accept"),
         pixels: bool = Query(False, description="JSON only: include raw uint16 before/after pixels"),
+        denoise: float = Query(DEFAULT_DENOISE, ge=0.0, le=1.0, description="denoise strength: 0 keeps the noise texture (deblurs only), 1 removes noise too (full restoration)"),
+        force: bool = Query(False, description="deblur even when no blur is detected (by default such an image is returned unchanged)"),
     ):
         try:
             psf, label = kernel_from_query(kernel, sigma=sigma, sigma_y=sigma_y, length=length, angle=angle, radius=radius, scale=scale)
             booked = _admit(request)
             try:
-                return await _deblur(request, method, sigma, (psf, label), format, pixels)
+                return await _deblur(request, method, sigma, (psf, label), format, pixels, denoise, force)
             finally:
                 budget.release(booked)
                 if booked >= 1_000_000:  # a large body was freed: hand its memory back
