@@ -21,6 +21,10 @@ Writes ``<out>/summary.json`` (sweeps, choices, steps, CPU minutes); each run fo
 ``log.csv``, TensorBoard events and ``best.safetensors``. Ship with
 ``scripts/ship_weights.py <out>/<net>/main <net>``. ``--scheme source`` trains with the
 Hannover (mhh) source held out (configs/unseen-mhh).
+
+The state of the shipped runs is committed in ``training/paper/<net>/`` (plan, the main
+run's ``last.pt``, logs and TensorBoard events, the sweeps' logs): to go on training
+from there, ``cp -r training/paper runs/`` and raise the step count in the plan.
 """
 
 import argparse

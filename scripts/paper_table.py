@@ -1,0 +1,59 @@
+"""Table I of the paper reproduction, from the committed results and weights.
+
+    python scripts/paper_table.py docs/results/paper.json > docs/results/paper-table.md
+
+Rows: the blurred input, each paper network (shipped weights) and the classical methods
+given the true kernel; columns: PSNR and SSIM per sigma of the protocol (the drawn
+0.5-3 mix, 1, 1.5, 2, 3; test split, 224 x 224), then for the networks the validation
+loss and PSNR of the shipped weights, the optimiser steps and the CPU minutes they were
+trained (``training/paper/<net>/plan.json``), next to the paper's published numbers
+(``docs/results/paper_published.json``).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from xraydeblur.models.registry import WEIGHTS_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+NETWORKS = ("srcnn", "dae", "dae-fc", "unet")
+ROWS = ("blurred input", "srcnn [blind]", "dae [blind]", "dae-fc [blind]", "unet [blind]", "nafnet-blind [blind]", "wiener [true kernel]", "richardson-lucy [true kernel]")
+
+
+def training_facts(name: str) -> dict:
+    """Validation metrics, steps and CPU minutes of the shipped weights of ``name``."""
+    meta = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+    metrics = meta.get("metrics", {})
+    plan_path = ROOT / "training" / "paper" / name / "plan.json"
+    minutes = None
+    if plan_path.exists():
+        plan = json.loads(plan_path.read_text())
+        runs = list(plan.get("sweep", [])) + ([plan["main"]] if plan.get("main") else [])
+        minutes = round(sum(r.get("seconds_per_step", 0) * r.get("steps", 0) for r in runs) / 60, 1)
+    return {"val_loss": metrics.get("val_loss"), "val_psnr": metrics.get("val_psnr"), "steps": meta.get("steps"), "cpu_minutes": minutes}
+
+
+def main() -> None:
+    results = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs/results/paper.json").read_text())
+    summary = results["summary"]
+    sigmas = [s for s in ("sigma 0.5-3 (drawn)", "sigma 1", "sigma 1.5", "sigma 2", "sigma 3") if s in summary]
+    head = ["method"] + [f"{s.replace('sigma ', 'σ ')} PSNR / SSIM" for s in sigmas] + ["val. loss", "val. PSNR", "steps", "CPU min"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in ROWS:
+        cells = [summary[s].get(row) for s in sigmas]
+        if not any(cells):
+            continue
+        text = [f"{c['psnr']:.2f} / {c['ssim']:.4f}" if c else "" for c in cells]
+        name = row.split(" [")[0]
+        facts = training_facts(name) if name in NETWORKS else {}
+        extra = [f"{facts['val_loss']:.5f}" if facts.get("val_loss") is not None else "", f"{facts['val_psnr']:.2f}" if facts.get("val_psnr") is not None else "",
+                 str(facts.get("steps") or ""), str(facts.get("cpu_minutes") or "")]
+        print(f"| {row} | " + " | ".join(text + extra) + " |")
+    published = json.loads((ROOT / "docs/results/paper_published.json").read_text())
+    print(f"\nPublished (the paper's own data and protocol): {json.dumps(published['table'])}")
+
+
+if __name__ == "__main__":
+    main()
