@@ -182,7 +182,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "end_to_end.json")
     args = p.parse_args()
-    result: dict = {"machine": f"{os.cpu_count()} CPU cores", "python": sys.version.split()[0]}
+    result: dict = {"machine": f"{os.cpu_count()} CPU cores", "python": sys.version.split()[0], "load_average_1min_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = make_images(folder)
@@ -195,6 +195,7 @@ def main() -> None:
         result["cli_dicom_unblurred"] = run_cli(["deblur", str(paths["dicom_sharp"]), "-o", str(folder / "out-sharp.dcm")])
         result["cli_dicom_3000"] = run_cli(["deblur", str(paths["dicom_3000"]), "-o", str(folder / "out-big.dcm")])
         result.update(api_rows(paths))
+    result["load_average_1min_after"] = round(os.getloadavg()[0], 2)  # above the core count: other work shared the CPUs
     rl = result["richardson_lucy_30_seconds"]
     page = result["page_request"]
     result["goals"] = {
