@@ -5,7 +5,7 @@
 set -euo pipefail
 mkdir -p docs/results
 METHODS="nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy low-rank"
-xraydeblur evaluate --protocol paper --methods srcnn dae unet nafnet-blind wiener richardson-lucy \
+xraydeblur evaluate --protocol paper --methods srcnn dae dae-fc unet nafnet-blind wiener richardson-lucy \
   --out docs/results/paper.json --quiet
 xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --methods $METHODS \
   --out docs/results/benchmark-patient.json --quiet
