@@ -5,7 +5,7 @@
 Rows: the blurred input, each paper network (shipped weights) and the classical methods
 given the true kernel; columns: PSNR and SSIM per sigma of the protocol (the drawn
 0.5-3 mix, 1, 1.5, 2, 3; test split, 224 x 224), then for the networks the validation
-loss and PSNR of the shipped weights, the optimiser steps and the CPU minutes they were
+loss and PSNR of the shipped weights, the optimiser steps of the shipped checkpoint and the wall-clock minutes the network was
 trained (``training/paper/<net>/plan.json``), next to the paper's published numbers
 (``docs/results/paper_published.json``).
 """
@@ -38,7 +38,7 @@ def main() -> None:
     results = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs/results/paper.json").read_text())
     summary = results["summary"]
     sigmas = [s for s in ("sigma 0.5-3 (drawn)", "sigma 1", "sigma 1.5", "sigma 2", "sigma 3") if s in summary]
-    head = ["method"] + [f"{s.replace('sigma ', 'σ ')} PSNR / SSIM" for s in sigmas] + ["val. loss", "val. PSNR", "steps", "CPU min"]
+    head = ["method"] + [f"{s.replace('sigma ', 'σ ')} PSNR / SSIM" for s in sigmas] + ["val. loss", "val. PSNR", "steps", "training min (wall, sweep + main)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in ROWS:
