@@ -133,3 +133,16 @@ def test_api_passes_denoise_and_force_to_the_pipeline():
     assert forced.headers["x-denoise"] == "0.5" and forced.json()["force"] is True and forced.json()["unchanged"] is False
     bad = client.post(url + "&denoise=2", content=buffer.getvalue())
     assert bad.status_code == 422 and "denoise" in bad.text
+
+
+def test_cli_says_in_one_line_that_a_sharp_image_was_returned_unchanged(tmp_path, capsys):
+    from PIL import Image
+
+    from xraydeblur.cli import main
+
+    sharp = np.round(power_law_scene(128, seed=6) * 255).astype(np.uint8)
+    Image.fromarray(sharp).save(tmp_path / "sharp.png")
+    assert main(["deblur", str(tmp_path / "sharp.png"), "-o", str(tmp_path / "out.png"), "--method", "wiener"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "no blur detected" in line]
+    assert len(lines) == 1 and "sharp.png" in lines[0] and "force" in lines[0]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), sharp)

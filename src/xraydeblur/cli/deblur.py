@@ -178,8 +178,12 @@ def run(args) -> int:
         if writer is not None:
             writer.add(index, record)
         records[index] = record
+        message = None
         if record.status == "failed":
             message = f"xraydeblur: failed: {printable(record.input)}: {record.error}"
+        elif record.status == "ok" and record.note and not args.quiet:
+            message = f"xraydeblur: {printable(record.input)}: {record.note}"  # e.g. no blur detected: returned unchanged
+        if message is not None:
             if bar is not None:
                 bar.write(message, file=sys.stderr)
             else:
