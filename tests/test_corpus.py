@@ -158,8 +158,10 @@ def test_deblur_whole_corpus(corpus, tmp_path, capfd, test_methods):
     assert code == 1 and "Traceback" not in err + stdout
     bad = sorted(n for n, (_, e) in CORPUS.items() if e != "ok")
     assert f"{len(CORPUS) - len(bad)} done, 0 skipped, {len(bad)} failed" in stdout, stdout
-    failures = [line for line in err.splitlines() if line.strip()]
+    lines = [line for line in err.splitlines() if line.strip()]
+    failures = [line for line in lines if line.startswith("xraydeblur: failed: ")]
     assert len(failures) == len(bad), err
+    assert all(line.startswith("xraydeblur: ") for line in lines), err  # the rest: one note line per image
     for name in bad:
         line = next(line for line in failures if f"{os.sep}{name}: " in line)
         assert CORPUS[name][1] in line, line
