@@ -24,7 +24,15 @@ Hannover (mhh) source held out (configs/unseen-mhh).
 
 The state of the shipped runs is committed in ``training/paper/<net>/`` (plan, the main
 run's ``last.pt``, logs and TensorBoard events, the sweeps' logs): to go on training
-from there, ``cp -r training/paper runs/`` and raise the step count in the plan.
+from there, ``cp -r training/paper runs/`` and add continuation stages:
+
+    python scripts/train_paper_models.py --nets unet --continue-minutes 70 --out runs/paper
+
+A continuation stage ``cont<k>`` starts from the previous stage's best weights with a
+fresh cosine schedule whose peak is a third of the chosen learning rate (a warm restart
+below the rate that was best from scratch); its steps, CPU minutes and result are
+appended to ``plan["continuations"]`` and ``plan["main_folder"]`` points at the last
+stage that improved validation PSNR.
 """
 
 import argparse
@@ -118,6 +126,26 @@ def plan_and_train(net: str, out: Path, minutes: float, sweep_steps: int, scheme
     return plan
 
 
+def continue_training(net: str, out: Path, minutes: float) -> dict:
+    """Run one more stage from the best weights so far (see the module docstring)."""
+    folder = out / net
+    plan = json.loads((folder / "plan.json").read_text())
+    stages = plan.setdefault("continuations", [])
+    start = Path(plan.get("main_folder") or folder / "main")
+    cfg = load_config(f"configs/{CONFIG[net]}.yaml")
+    lr = float(plan["choice"]["optimizer.lr"]) / 3
+    steps = int(minutes * 60 / plan["seconds_per_step"])
+    changes = {**plan["choice"], "optimizer.lr": lr, "init_weights": str(start / "best")}
+    stage = folder / f"cont{len(stages) + 1}"
+    result = _run(_with(cfg, steps, **changes), stage)
+    previous = max([plan["main"]["best_val_psnr"]] + [s["best_val_psnr"] for s in stages])
+    stages.append({"folder": stage.name, "from": start.name, "optimizer.lr": lr, "planned_steps": steps, **result})
+    if result["best_val_psnr"] > previous:
+        plan["main_folder"] = str(stage)
+    (folder / "plan.json").write_text(json.dumps(plan, indent=2))
+    return plan
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nets", nargs="+", choices=sorted(CONFIG), default=["srcnn", "unet", "dae", "dae-fc"])
@@ -125,10 +153,15 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=40.0, help="CPU minutes of each main run")
     p.add_argument("--sweep-steps", type=int, default=200)
     p.add_argument("--scheme", choices=["patient", "source"], default="patient")
+    p.add_argument("--continue-minutes", type=float, default=0.0,
+                   help="instead of planning, add one continuation stage of this many CPU minutes")
     args = p.parse_args()
     summary_path = args.out / "summary.json"
     for net in args.nets:
-        plan = plan_and_train(net, args.out, args.minutes, args.sweep_steps, args.scheme)
+        if args.continue_minutes > 0:
+            plan = continue_training(net, args.out, args.continue_minutes)
+        else:
+            plan = plan_and_train(net, args.out, args.minutes, args.sweep_steps, args.scheme)
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
         summary[net] = plan
         summary_path.write_text(json.dumps(summary, indent=2))

@@ -82,17 +82,19 @@ def blind_kernel(evidence: dict) -> np.ndarray | None:
     return gaussian_kernel(along, max(0.3, across), float(evidence.get("direction_deg", 0.0)))
 
 
-def keep_noise(degraded: np.ndarray, estimate: np.ndarray, kernel: np.ndarray | None, denoise: float) -> np.ndarray:
+def keep_noise(degraded: np.ndarray, estimate: np.ndarray, kernel: np.ndarray | None, denoise: float, reblurred: np.ndarray | None = None) -> np.ndarray:
     """``estimate + (1 - denoise) * (degraded - kernel * estimate)``, clipped to [0, 1]
-    (float32 (H, W)); ``kernel`` None stands for no blur (a delta). Pixels the method
-    returned exactly as they were (burned-in overlays, :mod:`xraydeblur.overlay`) stay
-    as they were."""
+    (float32 (H, W)); ``kernel`` None stands for no blur (a delta); ``reblurred``:
+    ``kernel * estimate`` when already computed. Pixels the method returned exactly as
+    they were (burned-in overlays, :mod:`xraydeblur.overlay`) stay as they were."""
     if denoise >= 1.0:
         return estimate
     from .degrade import blur
 
     y = np.asarray(degraded, np.float32)
-    reblurred = estimate if kernel is None else blur(estimate, kernel).astype(np.float32)
+    if reblurred is None:
+        reblurred = estimate if kernel is None else blur(estimate, kernel)
+    reblurred = np.asarray(reblurred, np.float32)
     out = np.clip(estimate + np.float32(1.0 - denoise) * (y - reblurred), 0.0, 1.0).astype(np.float32)
     kept = estimate == y
     out[kept] = y[kept]
@@ -138,6 +140,7 @@ def restore(
     megapixel, so only reports that are asked for do it; else None)."""
     from .classical.estimate import blur_evidence
     from .classical.no_blur import shipped_rule, shows_blur
+    from .degrade import blur
     from .metrics import sharpness
 
     denoise = check_denoise(denoise)
@@ -182,7 +185,9 @@ def restore(
     source = "given" if kernel is not None else "identified" if kernel_used is not None else "estimated"
     if kernel_used is None:
         kernel_used = blind_kernel(evidence)
-    out = keep_noise(y, estimate, kernel_used, denoise)
+    # the estimate re-blurred by the kernel: once, for the noise add-back and the safeguard
+    reblurred = None if kernel_used is None or (denoise >= 1.0 and not safeguard) else blur(estimate, kernel_used)
+    out = keep_noise(y, estimate, kernel_used, denoise, reblurred)
     after = None
     if measure_output:
         with warnings.catch_warnings():
@@ -198,18 +203,19 @@ def restore(
     })
     residual_map = None
     if safeguard:
-        report, residual_map = safeguard_facts(y, estimate, kernel_used, source, with_map)
+        report, residual_map = safeguard_facts(y, estimate, kernel_used, source, with_map, reblurred)
         facts["safeguard"] = report
     return Restoration(out, estimate, facts, residual_map, kernel_used)
 
 
-def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: str, with_map: bool) -> tuple[dict, np.ndarray | None]:
-    """The safeguard's JSON-safe report (with its explanation) and its map (or None)."""
+def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: str, with_map: bool, reblurred: np.ndarray | None = None) -> tuple[dict, np.ndarray | None]:
+    """The safeguard's JSON-safe report (with its explanation) and its map (or None);
+    ``reblurred``: ``kernel * estimate`` when already computed (with a kernel only)."""
     from .degrade import gaussian_kernel
     from .safeguard import check_consistency
 
     k = kernel if kernel is not None else gaussian_kernel(0.3)
-    raw = check_consistency(degraded, estimate, kernel=k, kernel_source=source, with_map=with_map)
+    raw = check_consistency(degraded, estimate, kernel=k, kernel_source=source, with_map=with_map, reblurred=reblurred if kernel is not None else None)
     residual_map = raw.pop("residual_map", None)
     report = {key: (_number(value, 6) if isinstance(value, (float, np.floating)) else value.item() if isinstance(value, np.generic) else value) for key, value in raw.items()}
     report["explanation"] = explain_safeguard(report)

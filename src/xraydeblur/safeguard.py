@@ -47,6 +47,7 @@ def check_consistency(
     noise_sigma: float | None = None,
     with_map: bool = False,
     kernel_source: str = "given",
+    reblurred: np.ndarray | None = None,
 ) -> dict:
     """Report whether ``restored`` re-blurred by ``kernel`` matches ``degraded``.
 
@@ -57,6 +58,8 @@ def check_consistency(
     noise_sigma : known noise std ([0, 1] units); default estimated from ``degraded``.
     kernel_source : how ``kernel`` was obtained, reported as is ("given", or
         "identified" when the method identified it from the image).
+    reblurred : ``restored`` blurred by ``kernel`` (float (H, W)) when the caller has
+        it already (the pipeline's noise add-back needs it too); else computed here.
     with_map : also return ``residual_map`` (float32 (H, W), the locally averaged
         residual divided by its expected standard deviation: |values| above
         ``threshold`` are flagged).
@@ -85,7 +88,7 @@ def check_consistency(
         kernel = gaussian_kernel(max(0.3, sigma_blur))
         source = "estimated"
     sigma_n = estimate_noise_sigma(y) if noise_sigma is None else float(noise_sigma)
-    residual = y - blur(x, kernel).astype(np.float64)
+    residual = y - (blur(x, kernel) if reblurred is None else np.asarray(reblurred)).astype(np.float64)
     overlay = burned_in_mask(y)  # burned-in text: no kernel explains it, methods keep it as is
     if overlay.any():
         residual[binary_dilation(overlay, iterations=kernel.shape[0] // 2 + 1)] = 0.0

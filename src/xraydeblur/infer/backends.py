@@ -6,15 +6,21 @@ output matches PyTorch's within 1e-4 on a fixed probe tile, else PyTorch. The ch
 fixed, never timed: the two differ by up to 1e-4, enough to move a pixel by one grey
 level, so a timed choice (which depends on the machine's load) made outputs differ
 between runs of the same input, method and version (issue 25).
+
+PyTorch is imported only when it is needed (a model to run, export or probe, or a
+machine that may have a GPU): a cached, checked ONNX export on a machine without an
+accelerator runs without it (importing torch costs about 2 s of a CLI run).
 """
 
+from __future__ import annotations
+
+import glob
 import io
 import os
 import time
 import warnings
 
 import numpy as np
-import torch
 
 # onnxruntime otherwise writes a telemetry session file (".ses") into the temp folder:
 # nothing may be written to disk while serving, and nothing is sent anywhere.
@@ -26,18 +32,24 @@ class TorchBackend:
     #: tiles to run at once (PyTorch parallelises inside each call)
     parallel = 1
 
-    def __init__(self, model: torch.nn.Module, device: str = "cpu"):
+    def __init__(self, model: "torch.nn.Module", device: str = "cpu"):
+        import torch
+
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
             return self.model(x).float().cpu().numpy()
 
 
-def export_onnx(model: torch.nn.Module, in_channels: int, fixed_size: int | None = None) -> bytes:
+def export_onnx(model: "torch.nn.Module", in_channels: int, fixed_size: int | None = None) -> bytes:
     """ONNX (opset 17) of ``model`` with dynamic batch/height/width (unless ``fixed_size``)."""
+    import torch
+
     size = fixed_size or 64
     example = torch.zeros(1, in_channels, size, size)
     axes = {"input": {0: "n"}, "output": {0: "n"}} if fixed_size else {"input": {0: "n", 2: "h", 3: "w"}, "output": {0: "n", 2: "h", 3: "w"}}
@@ -89,6 +101,24 @@ def _seconds_per_tile(backend, batch: np.ndarray, rounds: int = 2) -> float:
     return (time.perf_counter() - t) / (n * rounds)
 
 
+def accelerator_present() -> bool:
+    """Whether this machine shows a GPU device node (NVIDIA, AMD ROCm or WSL's GPU);
+    without one, CUDA cannot be available and PyTorch need not be imported to ask."""
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")) or bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def default_device() -> str:
+    """Env ``XRAYDEBLUR_DEVICE``, else "cuda" when PyTorch sees a GPU, else "cpu"."""
+    chosen = os.environ.get("XRAYDEBLUR_DEVICE")
+    if chosen:
+        return chosen
+    if not accelerator_present():
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def choose_backend(model, in_channels: int, device: str | None = None, fixed_size: int | None = None, prefer: str | None = None, cache_key: str | None = None):
     """The executor to use. ``device``: "cuda" forces PyTorch on the GPU; ``prefer``
     ("torch" | "onnxruntime" | None = automatic, see the module doc) overrides the choice.
@@ -98,7 +128,7 @@ def choose_backend(model, in_channels: int, device: str | None = None, fixed_siz
     so neither PyTorch model nor probe is needed then)."""
     from . import onnx_cache
 
-    device = device or os.environ.get("XRAYDEBLUR_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     prefer = prefer or os.environ.get("XRAYDEBLUR_BACKEND") or None
     automatic_cpu = not device.startswith("cuda") and prefer in (None, "onnxruntime")
     cached = onnx_cache.load(cache_key) if automatic_cpu else None
@@ -107,6 +137,8 @@ def choose_backend(model, in_channels: int, device: str | None = None, fixed_siz
             return OnnxBackend(cached)
         except Exception:  # a damaged entry: export again below
             pass
+    import torch
+
     model = model() if callable(model) and not isinstance(model, torch.nn.Module) else model
     torch_backend = TorchBackend(model, device)
     if device.startswith("cuda") or prefer == "torch":

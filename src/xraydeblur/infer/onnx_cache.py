@@ -31,12 +31,13 @@ def cache_key(weights_sha256: str, in_channels: int, fixed_size: int | None) -> 
     """The entry name for these weights and libraries (None without a weights hash)."""
     if not weights_sha256:
         return None
-    import onnxruntime
-    import torch
+    from importlib.metadata import version
 
     from .. import __version__
 
-    text = "|".join([weights_sha256, str(in_channels), str(fixed_size), torch.__version__, onnxruntime.__version__, __version__])
+    # library versions from their metadata: importing torch here would cost the 2 s the
+    # cache saves
+    text = "|".join([weights_sha256, str(in_channels), str(fixed_size), version("torch"), version("onnxruntime"), __version__])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

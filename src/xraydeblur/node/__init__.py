@@ -16,6 +16,15 @@ See docs/node.md.
 """
 
 from .config import NodeConfig, build_config
-from .service import Node
 
 __all__ = ["Node", "NodeConfig", "build_config"]
+
+
+def __getattr__(name: str):
+    # the service (pydicom, pynetdicom) is imported when a node starts, not when the
+    # command line is built for another subcommand
+    if name == "Node":
+        from .service import Node
+
+        return Node
+    raise AttributeError(name)
