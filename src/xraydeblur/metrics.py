@@ -66,5 +66,7 @@ def sharpness(image: np.ndarray, border: int = 8) -> float:
     var = float(x.var())
     if var <= 1e-12:
         return 0.0
-    gx, gy = sobel(x, axis=1) / 8.0, sobel(x, axis=0) / 8.0
-    return float(np.mean(gx * gx + gy * gy) / var)
+    # float32 filtering (half the time of float64 on a radiograph; sums in float64)
+    x = (x - x.mean()).astype(np.float32)
+    gx, gy = sobel(x, axis=1), sobel(x, axis=0)
+    return float((np.einsum("ij,ij->", gx, gx, dtype=np.float64) + np.einsum("ij,ij->", gy, gy, dtype=np.float64)) / (64.0 * x.size) / var)

