@@ -6,8 +6,10 @@
    ``--crop`` px centre crops at native resolution under the benchmark's 14 degradations
    (Gaussian 1/2/3, motion 5/9/15, disk 2 px, without and with dose noise), restored by
    the default pipeline (blind, forced, safeguard on the full restoration with the PSF
-   the pipeline uses); and the 5 real unblurred DICOMs, forced. The pass rate is the
-   share judged consistent (goal, issue 27: at least 95 %).
+   the pipeline uses); the first ``--full`` of them at full size under Gaussian sigma
+   2 px without and with dose noise; and the 5 real DICOMs at full size, unblurred and
+   blurred with Gaussian sigma 2 px, forced. The pass rate is the share judged
+   consistent (goal, issue 27: at least 95 %).
 2. **Invented structure**: on the honest restorations of Gaussian sigma 2 (with and
    without noise), a Gaussian blob of contrast 1-5 % of full scale and sigma 3-30 px is
    pasted at the centre of the restoration; the detection rate is the share flagged
@@ -23,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from xraydeblur.data import benchmark_cases, data_root, load_image
+from xraydeblur.data.benchmark import BENCHMARK_DOSE, BENCHMARK_READ_NOISE, BenchmarkCase
+from xraydeblur.degrade import Degradation, gaussian_blur
 from xraydeblur.data.splits import split_rows
 from xraydeblur.io import read_radiograph
 from xraydeblur.methods import get_method
 from xraydeblur.pipeline import restore, safeguard_facts
 
-CONTRASTS = (0.01, 0.02, 0.03, 0.05)
+CONTRASTS = (0.01, 0.02, 0.03, 0.04, 0.05)
 SIZES = (3.0, 5.0, 12.0, 20.0, 30.0)
 
 
@@ -43,6 +47,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--crop", type=int, default=384)
+    p.add_argument("--full", type=int, default=3, help="test radiographs also restored at full size")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/safeguard_rates.json"))
     args = p.parse_args()
     method = get_method()
@@ -60,10 +65,18 @@ def main() -> None:
                         forged = np.clip(result.estimate + blob(degraded.shape, contrast, size), 0, 1)
                         report, _ = safeguard_facts(degraded, forged, result.kernel, source, False)
                         detections.append({"case": case.key, "noise": "noise" in case.family, "contrast": contrast, "sigma": size, "flagged": not report["consistent"]})
+    def record(case: str, family: str, degraded: np.ndarray) -> None:
+        report = restore(degraded, method, force=True).facts["safeguard"]
+        honest.append({"case": case, "family": family, "consistent": bool(report["consistent"]), "score": report["score"], "flagged_scales_px": report["flagged_scales_px"]})
+
+    for row in split_rows("test")[: args.full]:
+        image = load_image(row)
+        for deg in (Degradation("gaussian", {"sigma": 2.0}), Degradation("gaussian", {"sigma": 2.0}, dose=BENCHMARK_DOSE, read_noise=BENCHMARK_READ_NOISE)):
+            record(f"{row.file}::{deg.name}", f"full size {deg.name}", BenchmarkCase(row, deg, 0, 10**6).load(image)[1])
     for path in sorted((data_root() / "dicom").glob("*.dcm")):
         pixels = read_radiograph(path).pixels
-        result = restore(pixels, method, force=True)
-        honest.append({"case": path.name, "family": "unblurred DICOM", "consistent": bool(result.facts["safeguard"]["consistent"]), "score": result.facts["safeguard"]["score"]})
+        record(path.name, "unblurred DICOM", pixels)
+        record(path.name, "DICOM gaussian-sigma2", gaussian_blur(pixels, 2.0)[0])
     pass_rate = float(np.mean([h["consistent"] for h in honest]))
     table = {}
     for d in detections:
@@ -80,7 +93,7 @@ def main() -> None:
     for key, value in table.items():
         print(f"  {key:34s} {100 * value:5.1f} %")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"images": args.images, "crop": args.crop, "method": method.name, "honest_pass_rate": pass_rate,
+    args.out.write_text(json.dumps({"images": args.images, "crop": args.crop, "full": args.full, "method": method.name, "honest_pass_rate": pass_rate,
                                     "honest_pass_by_family": {k: float(np.mean(v)) for k, v in by_family.items()}, "blob_detection": table,
                                     "honest": honest, "detections": detections}, indent=1) + "\n")
 
