@@ -127,3 +127,13 @@ def test_dicom_without_the_pixels_as_stored_is_sent_whole():
     body = encode_view(facts, values, values, dicom=b"DICM-compressed-pixels", info={"inverted": False})
     header, arrays = decode_view(body)
     assert arrays["dicom"] == b"DICM-compressed-pixels" and "dicom_splice" not in header
+
+
+def test_dicom_splice_holds_for_monochrome1_values_exactly_half_way():
+    """A MONOCHROME1 result pixel of exactly 0.5 (2047.5 of 4095) must be stored as the
+    page's display value flipped; otherwise the page gets the whole DICOM again."""
+    from xraydeblur.io.dicom_read import unit_to_stored
+    from xraydeblur.server.processing import to_u16
+
+    unit = np.array([[0.5, 0.25, 1.0, 0.0]], np.float32)
+    assert np.array_equal(unit_to_stored(unit, 12, False, True), 4095 - to_u16(unit, 4095).astype(np.int64))

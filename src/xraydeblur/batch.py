@@ -408,7 +408,7 @@ def process_one(
         flat = flat_value(rad.pixels)
         result = None
         if flat is None:
-            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=report, with_map=report, measure_output=report)
+            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=report, with_map=report, measure_output=report, measure_sharpness=report)
             restored = result.pixels
             if result.facts["unchanged"]:
                 notes.append(result.facts["unchanged_reason"])

@@ -130,6 +130,7 @@ def restore(
     safeguard: bool = True,
     with_map: bool = False,
     measure_output: bool = False,
+    measure_sharpness: bool = True,
 ) -> Restoration:
     """Run the pipeline of the module docstring on ``image`` (float (H, W) in [0, 1])
     with ``method`` (a :class:`xraydeblur.methods.Method`); ``kernel``: the known PSF
@@ -137,10 +138,12 @@ def restore(
     even when no blur is detected; ``safeguard``: run the consistency check;
     ``with_map``: keep its residual map; ``measure_output``: also measure the output's
     blur (``estimated_blur_after``; a second spectrum fit, about a third of a second per
-    megapixel, so only reports that are asked for do it; else None)."""
+    megapixel, so only reports that are asked for do it; else None);
+    ``measure_sharpness``: the sharpness before and after (else None; the CLI skips
+    them unless it writes a report)."""
     from .classical.estimate import blur_evidence
     from .classical.no_blur import shipped_rule, shows_blur
-    from .degrade import blur
+    from .degrade.convolve import blur_float32
     from .metrics import sharpness
 
     denoise = check_denoise(denoise)
@@ -173,7 +176,7 @@ def restore(
         "no_blur": {"estimated_blur_px": _number(evidence["sigma_px"], 3), "threshold_px": rule["max_sigma_px"],
                     "hf_anisotropy": _number(evidence["hf_anisotropy"], 3), "min_hf_anisotropy": rule["min_hf_anisotropy"]},
         "estimated_blur_before": _number(evidence["sigma_px"], 3),
-        "sharpness_before": _number(sharpness(y), 6),
+        "sharpness_before": _number(sharpness(y), 6) if measure_sharpness else None,
         "seconds_by_step": steps,
     }
     lap("sharpness_before")
@@ -200,7 +203,7 @@ def restore(
     if kernel_used is None:
         kernel_used = blind_kernel(evidence)
     # the estimate re-blurred by the kernel: once, for the noise add-back and the safeguard
-    reblurred = None if kernel_used is None or (denoise >= 1.0 and not safeguard) else blur(estimate, kernel_used)
+    reblurred = None if kernel_used is None or (denoise >= 1.0 and not safeguard) else blur_float32(estimate, kernel_used)
     out = keep_noise(y, estimate, kernel_used, denoise, reblurred)
     lap("noise_add_back")
     after = None
@@ -214,7 +217,7 @@ def restore(
         "kernel_source": source if kernel_used is not None else None,
         "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
         "estimated_blur_after": None if after is None else _number(after, 3),
-        "sharpness_after": _number(sharpness(out), 6),
+        "sharpness_after": _number(sharpness(out), 6) if measure_sharpness else None,
     })
     lap("measure_output")
     residual_map = None

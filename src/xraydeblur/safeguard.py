@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import binary_dilation, gaussian_filter, label
 
-from .degrade import blur
+from .degrade.convolve import blur_float32
 from .overlay import burned_in_mask
 
 #: window (Gaussian sigma, image px) of each scale the residual is judged at
@@ -132,7 +132,7 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
 
 def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarray, reblurred: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(residual, overlay, structure)``: what of the input the re-blurred output does
-    not explain (float64 (H, W), [0, 1] units), the burned-in overlay mask (bool
+    not explain (float32 (H, W), [0, 1] units), the burned-in overlay mask (bool
     (H, W)), and the local structure of the re-blurred output: the norm of its Hessian
     (float32 (H, W), [0, 1] units per px^2; large on edges, lines and markers).
 
@@ -146,9 +146,9 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     pixels outside the image, and the networks restored it from reflected content:
     :data:`BORDER_PX` at least)."""
     y = np.asarray(degraded, dtype=np.float32)
-    reblurred = blur(restored, kernel) if reblurred is None else np.asarray(reblurred)
+    reblurred = blur_float32(restored, kernel) if reblurred is None else np.asarray(reblurred)
     b = reblurred.astype(np.float32)
-    residual = (y - b).astype(np.float64)
+    residual = y - b  # float32: residuals of [0, 1] images need no more
     overlay = burned_in_mask(y)
     judged = np.ones(y.shape, bool)
     band = min(max(kernel.shape[0], BORDER_PX), (min(y.shape) - 1) // 4)
@@ -165,11 +165,11 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     terms = [np.ascontiguousarray(d[every]) for d in basis]
     weighted = [t * weight for t in terms]
     gram = np.array([[float(np.vdot(a, t)) for t in terms] for a in weighted])
-    rhs = np.array([float(np.vdot(a, residual[every].astype(np.float32))) for a in weighted])
+    rhs = np.array([float(np.vdot(a, residual[every])) for a in weighted])
     if weight.sum() > 10 * len(terms) and np.all(np.isfinite(gram)):
         coef = np.linalg.lstsq(gram + 1e-12 * np.trace(gram) * np.eye(len(terms)), rhs, rcond=None)[0]
         for c, d in zip(coef, basis):
-            residual -= float(c) * d
+            residual -= np.float32(c) * d
     residual[~judged] = 0.0
     bxx, byy, bxy = basis[2], basis[3], basis[4]
     structure = np.sqrt(bxx * bxx + byy * byy + 2 * bxy * bxy)
@@ -213,8 +213,8 @@ def check_consistency(
     (pixels of burned-in overlays in ``degraded``, :mod:`xraydeblur.overlay`: the
     residual on them and within a kernel radius of them is ignored).
     """
-    y = np.asarray(degraded, dtype=np.float64)
-    x = np.asarray(restored, dtype=np.float64)
+    y = np.asarray(degraded, dtype=np.float32)
+    x = np.asarray(restored, dtype=np.float32)
     if x.shape != y.shape:
         raise ValueError(f"shapes differ: {x.shape} vs {y.shape}")
     source = kernel_source
@@ -228,12 +228,12 @@ def check_consistency(
         source = "estimated"
     sigma_n = estimate_noise_sigma(y) if noise_sigma is None else float(noise_sigma)
     residual, overlay, structure = masked_residual(y, x, kernel, reblurred)
-    rms = float(np.sqrt(np.mean(residual**2)))
+    rms = float(np.sqrt(np.mean(np.square(residual, dtype=np.float64))))
     expected = float(np.hypot(sigma_n, SCORE_FLOOR))
     floor_of = dict(zip(SCALES_PX, floors()))
     per_scale, maps = [], []
     relative = relative_tolerance()
-    for level in residual_scales(residual.astype(np.float32), sigma_n, structure if relative > 0 else None):
+    for level in residual_scales(residual, sigma_n, structure if relative > 0 else None):
         floor = floor_of[level["scale_px"]]
         spread = float(np.hypot(level["noise"], floor))
         z = level["smoothed"] / (spread if level["structure"] is None else np.sqrt(spread**2 + (relative * level["structure"]) ** 2))

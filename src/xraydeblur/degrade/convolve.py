@@ -33,6 +33,17 @@ def _valid_convolution(padded: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return full[ky - 1 : h, kx - 1 : w]
 
 
+def blur_float32(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """:func:`blur` computed in float32 (half the FFT time; differs from it by about
+    1e-7): for re-blurring a restoration in the pipeline, not for making benchmark data."""
+    image = np.asarray(image, dtype=np.float32)
+    kernel = np.asarray(kernel, dtype=np.float32)
+    py, px = kernel.shape[0] // 2, kernel.shape[1] // 2
+    mode = "symmetric" if py >= image.shape[0] or px >= image.shape[1] else "reflect"
+    out = _valid_convolution(np.pad(image, ((py, py), (px, px)), mode=mode), kernel)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
 def blur(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect") -> np.ndarray:
     """Blur a [0, 1] image (H, W) with a normalised PSF; returns float32 (H, W) in [0, 1]."""
     out = convolve_same(image, kernel, mode=mode)

@@ -50,9 +50,11 @@ def unit_to_stored(unit: np.ndarray, bits_stored: int, signed: bool, inverted: b
     """Inverse of :func:`stored_to_unit`: float [0, 1] -> integer stored values (int64)."""
     scale = (1 << bits_stored) - 1
     unit = np.clip(np.asarray(unit, dtype=np.float64), 0.0, 1.0)
-    if inverted:
-        unit = 1.0 - unit
     stored = np.rint(unit * scale).astype(np.int64)
+    if inverted:
+        # flipped after rounding: a value exactly half-way (0.5 -> 2047.5 of 4095) then
+        # gives the same stored value as the display value the page and the API compute
+        stored = scale - stored
     if signed:
         stored -= 1 << (bits_stored - 1)
     return stored

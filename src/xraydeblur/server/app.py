@@ -484,11 +484,21 @@ def create_app(
 
 
 def warm_default_method() -> None:
-    """Run the default method once on a small blank image: loads its weights and builds
-    its executor (:mod:`xraydeblur.infer.backends`) before the first request."""
+    """Run the whole pipeline once, forced, on a small synthetic image and encode the
+    page's answer for it: loads the default method's weights, builds its executor
+    (:mod:`xraydeblur.infer.backends`) and imports everything a request uses (blur
+    evidence, safeguard, encoders) before the first request."""
     import numpy as np
 
-    get_method(default_method(False))(np.zeros((64, 64), np.float32))
+    from ..pipeline import restore
+    from .processing import to_u16
+    from .view_payload import encode_view
+
+    yy, xx = np.mgrid[0:96, 0:96] / 96.0
+    image = (0.5 + 0.3 * np.sin(9 * xx) * np.cos(7 * yy)).astype(np.float32)
+    result = restore(image, get_method(default_method(False)), force=True, with_map=True)
+    facts = {"value_max": 65535, "bits": 16}
+    encode_view(facts, to_u16(image, 65535), to_u16(result.pixels, 65535), residual=result.residual_map)
 
 
 def declared_size(data: bytes, kind: str) -> tuple[int, int] | None:
