@@ -15,7 +15,10 @@ Everything runs in one process tree on this machine, on the same images, in one 
   DICOM -> DICOM), ``xraydeblur info FILE`` and ``xraydeblur deblur --method list``;
 * the API on a warm server started by this script: the first request after start and
   later ones (DICOM -> DICOM, PNG -> PNG), and the page's request (the compact binary
-  view answer) with its payload size against a 16-bit PNG of the result.
+  view answer) with its payload size against a 16-bit PNG of the result;
+* where the time goes: the steps of the CLI's PNG run timed inside a fresh process
+  (start-up, imports, decode, each pipeline step, encode) and the server's steps of the
+  page's request (from the answer's ``seconds_by_step``).
 
 Wall time is what the user waits for (process start to exit, request sent to answer
 read); peak memory is the largest resident set of the process tree (sampled every
@@ -169,13 +172,47 @@ def api_rows(paths: dict) -> dict:
         after = arrays["after"]
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(after, np.uint16)).save(buffer, format="PNG")
+        header, _ = decode_view(body)
+        steps = dict(header.get("seconds_by_step") or {})
+        steps["decode_and_encode"] = round(float(header["seconds"]) - sum(steps.values()), 3)
+        steps["http_and_transfer"] = round(seconds - float(header["seconds"]), 3)
         rows["page_request"] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan")),
-                                "payload_bytes": len(body), "png16_of_result_bytes": buffer.tell()}
+                                "payload_bytes": len(body), "png16_of_result_bytes": buffer.tell(), "steps": steps}
     finally:
         server.terminate()
         server.wait(timeout=30)
         rows["server_peak_mb"] = memory.stop()
     return rows
+
+
+CLI_STEPS = """
+import json, sys, time
+t0 = time.perf_counter()
+from xraydeblur.io import read_radiograph, write_radiograph
+from xraydeblur.methods import get_method
+from xraydeblur.pipeline import restore
+method = get_method()
+t1 = time.perf_counter()
+rad = read_radiograph(sys.argv[1])
+t2 = time.perf_counter()
+result = restore(rad.pixels, method, safeguard=False, measure_sharpness=False)
+t3 = time.perf_counter()
+write_radiograph(rad, result.pixels, sys.argv[2])
+t4 = time.perf_counter()
+print(json.dumps({"imports_and_method_lookup": t1 - t0, "decode": t2 - t1, **result.facts["seconds_by_step"], "pipeline_other": t3 - t2 - sum(result.facts["seconds_by_step"].values()), "encode_and_write": t4 - t3}))
+"""
+
+
+def cli_breakdown(png: Path, out: Path) -> dict:
+    """Where a CLI run's time goes: the steps of ``xraydeblur deblur`` (PNG -> PNG) timed
+    inside a fresh process; ``interpreter_start`` is the process wall time they leave."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CLI_STEPS, str(png), str(out)], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    steps = json.loads(done.stdout.strip().splitlines()[-1])
+    steps = {k: round(v, 3) for k, v in steps.items() if v > 0 or k in ("method",)}
+    steps["interpreter_start"] = round(wall - sum(steps.values()), 3)
+    return {"seconds": round(wall, 3), "steps": steps}
 
 
 def main() -> None:
@@ -194,6 +231,7 @@ def main() -> None:
         result["cli_dicom_2000x2128"] = run_cli(["deblur", str(paths["dicom"]), "-o", str(folder / "out.dcm")])
         result["cli_dicom_unblurred"] = run_cli(["deblur", str(paths["dicom_sharp"]), "-o", str(folder / "out-sharp.dcm")])
         result["cli_dicom_3000"] = run_cli(["deblur", str(paths["dicom_3000"]), "-o", str(folder / "out-big.dcm")])
+        result["cli_png_2048_breakdown"] = cli_breakdown(paths["png"], folder / "out-steps.png")
         result.update(api_rows(paths))
     result["load_average_1min_after"] = round(os.getloadavg()[0], 2)  # above the core count: other work shared the CPUs
     rl = result["richardson_lucy_30_seconds"]
@@ -213,6 +251,8 @@ def main() -> None:
         if isinstance(value, dict) and "seconds" in value:
             print(f"{key:34s} {value['seconds']:8.2f} {value.get('peak_mb', float('nan')):8.0f}")
     print(f"{'richardson_lucy_30 (reference)':34s} {rl:8.2f}")
+    for key in ("cli_png_2048_breakdown", "page_request"):
+        print(f"where the time goes, {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in result[key]["steps"].items()))
     print("goals:", json.dumps(result["goals"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
