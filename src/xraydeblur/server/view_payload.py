@@ -33,7 +33,8 @@ Arrays: ``before`` and ``after`` (``uint16``, or ``uint8`` when ``value_max`` <=
 shape ``[height, width]``; values on the 0..``value_max`` scale, bright = dense, as
 ``before_u16``/``after_u16`` of the JSON answer); ``residual`` when the safeguard
 produced a residual map: ``int8`` of ``round(z * 127 / residual_scale)``, clipped,
-where ``z`` is the local residual over its expected standard deviation
+where ``z`` is the local residual over its expected spread at the scale where it is
+largest in magnitude (:mod:`xraydeblur.safeguard`)
 (``header["residual_scale"]``; ``|z|`` above ``safeguard.threshold`` is flagged);
 for DICOM input either ``dicom_head`` and ``dicom_tail`` (``bytes``: the derived
 DICOM is head + the ``after`` pixels as stored values + tail, see ``dicom_splice``)
