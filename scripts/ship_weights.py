@@ -5,16 +5,35 @@ log, a description and a rank (the highest rank is the default method).
         --description "NAFNet, blind, realistic degradations"
 
 ``--dest`` writes elsewhere than the package, e.g. the held-out-source weights that only
-the benchmark uses (``benchmarks/weights/unseen-mhh``).
+the benchmark uses (``benchmarks/weights/unseen-mhh``). ``--after`` names the earlier
+stages of a continued run (``scripts/train_paper_models.py --continue-minutes``), oldest
+first: their logs are put before the run's own in the shipped ``NAME.log.csv``, epochs and
+steps counted on, with a ``stage`` column.
 """
 
 import argparse
+import csv
 import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from xraydeblur.models.registry import WEIGHTS_DIR
+
+
+def write_history(stages: list[Path], path: Path) -> None:
+    """The stages' log.csv rows, one after the other, epochs and steps counted on."""
+    rows, epoch, step = [], 0, 0
+    for stage in stages:
+        own = list(csv.DictReader((stage / "log.csv").open()))
+        for row in own:
+            rows.append({**row, "epoch": int(row["epoch"]) + epoch, "step": int(row["step"]) + step, "stage": stage.name})
+        if own:
+            epoch, step = rows[-1]["epoch"], rows[-1]["step"]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def main() -> None:
@@ -24,6 +43,7 @@ def main() -> None:
     p.add_argument("--rank", type=int, default=50)
     p.add_argument("--description", default="")
     p.add_argument("--dest", type=Path, default=WEIGHTS_DIR, help="folder (default: the package's weights)")
+    p.add_argument("--after", type=Path, nargs="*", default=[], help="earlier stages of a continued run, oldest first")
     args = p.parse_args()
     args.dest.mkdir(parents=True, exist_ok=True)
     dst = args.dest / args.name
@@ -33,7 +53,7 @@ def main() -> None:
     meta.update({"name": args.name, "rank": args.rank, "description": args.description or meta.get("description", "")})
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     if (args.run / "log.csv").exists():
-        shutil.copyfile(args.run / "log.csv", args.dest / f"{args.name}.log.csv")
+        write_history([*args.after, args.run], args.dest / f"{args.name}.log.csv")
     print(f"shipped {dst.with_suffix('.safetensors')} ({dst.with_suffix('.safetensors').stat().st_size / 1e6:.1f} MB), sha256 {meta['weights_sha256'][:16]}…")
 
 
