@@ -37,6 +37,7 @@ from xraydeblur.data.splits import split_rows
 from xraydeblur.degrade import Degradation, gaussian_kernel
 from xraydeblur.methods import get_method
 from xraydeblur.pipeline import restore
+from safeguard_rates import blob  # the same pasted blob the test-split rates use (benchmarks/)
 from xraydeblur.safeguard import FLOORS_PATH, MIN_REGION_PX, SCALES_PX, Z_THRESHOLD, _largest_region, estimate_noise_sigma, masked_residual, residual_scales
 
 
@@ -69,11 +70,6 @@ def floors_needed(degraded: np.ndarray, estimate: np.ndarray, kernel: np.ndarray
     residual, _, structure = masked_residual(degraded, estimate, kernel)
     levels = residual_scales(residual.astype(np.float32), estimate_noise_sigma(degraded), structure)
     return {str(a): {str(level["scale_px"]): needed_floor(level, a) for level in levels} for a in RELATIVE}
-
-
-def blob(shape, contrast: float, sigma: float) -> np.ndarray:
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    return (contrast * np.exp(-((yy - shape[0] / 2) ** 2 + (xx - shape[1] / 2) ** 2) / (2 * sigma**2))).astype(np.float32)
 
 
 def case_floors(degraded: np.ndarray, method, with_blobs: bool) -> tuple[dict, list[dict]]:

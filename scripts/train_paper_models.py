@@ -134,7 +134,10 @@ def continue_training(net: str, out: Path, minutes: float) -> dict:
     start = Path(plan.get("main_folder") or folder / "main")
     cfg = load_config(f"configs/{CONFIG[net]}.yaml")
     lr = float(plan["choice"]["optimizer.lr"]) / 3
-    steps = int(minutes * 60 / plan["seconds_per_step"])
+    # the budget at the pace the latest stage measured (the sweep's pace, in the plan,
+    # was taken while other work shared the cores)
+    pace = (stages[-1] if stages else plan["main"])["seconds_per_step"]
+    steps = int(minutes * 60 / pace)
     changes = {**plan["choice"], "optimizer.lr": lr, "init_weights": str(start / "best")}
     stage = folder / f"cont{len(stages) + 1}"
     result = _run(_with(cfg, steps, **changes), stage)

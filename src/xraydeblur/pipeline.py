@@ -143,7 +143,7 @@ def restore(
     them unless it writes a report)."""
     from .classical.estimate import blur_evidence
     from .classical.no_blur import shipped_rule, shows_blur
-    from .degrade.convolve import blur_float32
+    from .degrade import blur
     from .metrics import sharpness
 
     denoise = check_denoise(denoise)
@@ -203,7 +203,7 @@ def restore(
     if kernel_used is None:
         kernel_used = blind_kernel(evidence)
     # the estimate re-blurred by the kernel: once, for the noise add-back and the safeguard
-    reblurred = None if kernel_used is None or (denoise >= 1.0 and not safeguard) else blur_float32(estimate, kernel_used)
+    reblurred = None if kernel_used is None or (denoise >= 1.0 and not safeguard) else blur(estimate, kernel_used, dtype=np.float32)
     out = keep_noise(y, estimate, kernel_used, denoise, reblurred)
     lap("noise_add_back")
     after = None

@@ -13,11 +13,15 @@ the same test on a coarser grid. A blur cannot create or remove low-frequency
 structure, so a faint, wide opacity that the fine scale loses in kernel-mismatch
 tolerance stands out at a coarse one. At scale ``s`` a region is flagged where the
 smoothed residual exceeds :data:`Z_THRESHOLD` times its expected spread,
-``hypot(noise / (2 sqrt(pi) s), floor_s)``, over at least :data:`MIN_REGION_PX` coarse
-pixels (``MIN_REGION_PX * d**2`` image pixels). The floors (what kernel mismatch,
-rounding and an honest network's small errors leave at each scale) were chosen on honest
-restorations of the validation split (``benchmarks/safeguard_calibration.py``, written
-to ``safeguard_floors.json``).
+``hypot(noise / (2 sqrt(pi) s), floor_s, relative x structure_s)``, over at least
+:data:`MIN_REGION_PX` coarse pixels (``MIN_REGION_PX * d**2`` image pixels); the
+residual is first cleared of what a slightly wrong kernel explains
+(:func:`masked_residual`), and ``structure_s`` is the smoothed Hessian norm of the
+re-blurred output (strong edges and lead markers leave some residual however honest the
+restoration). The floors (what kernel mismatch, rounding and an honest network's small
+errors leave at each scale) and ``relative`` were chosen on honest restorations of the
+validation split (``benchmarks/safeguard_calibration.py``, written to
+``safeguard_floors.json``).
 
 >>> import numpy as np
 >>> from xraydeblur.degrade import gaussian_blur
@@ -34,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import binary_dilation, gaussian_filter, label
 
-from .degrade.convolve import blur_float32
+from .degrade import blur
 from .overlay import burned_in_mask
 
 #: window (Gaussian sigma, image px) of each scale the residual is judged at
@@ -61,13 +65,11 @@ def _calibration() -> dict:
     return data
 
 
-@lru_cache(maxsize=1)
 def floors() -> tuple[float, ...]:
     """The residual floor ([0, 1] units) of each scale in :data:`SCALES_PX`."""
     return tuple(float(f) for f in _calibration()["floors"])
 
 
-@lru_cache(maxsize=1)
 def relative_tolerance() -> float:
     """The share of the local structure (smoothed Hessian norm of the re-blurred output)
     that the residual may reach without being flagged (see :func:`check_consistency`)."""
@@ -146,7 +148,7 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     pixels outside the image, and the networks restored it from reflected content:
     :data:`BORDER_PX` at least)."""
     y = np.asarray(degraded, dtype=np.float32)
-    reblurred = blur_float32(restored, kernel) if reblurred is None else np.asarray(reblurred)
+    reblurred = blur(restored, kernel, dtype=np.float32) if reblurred is None else np.asarray(reblurred)
     b = reblurred.astype(np.float32)
     residual = y - b  # float32: residuals of [0, 1] images need no more
     overlay = burned_in_mask(y)
@@ -196,9 +198,9 @@ def check_consistency(
         "identified" when the method identified it from the image).
     reblurred : ``restored`` blurred by ``kernel`` (float (H, W)) when the caller has
         it already (the pipeline's noise add-back needs it too); else computed here.
-    with_map : also return ``residual_map`` (float32 (H, W), the locally averaged
-        residual divided by its expected standard deviation: |values| above
-        ``threshold`` are flagged).
+    with_map : also return ``residual_map`` (float32 (H, W): at each pixel the locally
+        averaged residual over its expected spread, at the scale where that is largest
+        in magnitude; |values| above ``threshold`` are flagged).
 
     Returns
     -------
@@ -252,9 +254,9 @@ def check_consistency(
         "rms_residual": rms,
         "noise_sigma": sigma_n,
         "expected_rms": expected,
-        "max_local_z": max(e["max_z"] for e in per_scale),
-        "flagged_fraction": max(e["flagged_fraction"] for e in per_scale),
-        "largest_flagged_region_px": max(e["largest_flagged_region_px"] for e in per_scale),
+        "max_local_z": max((e["max_z"] for e in per_scale), default=0),
+        "flagged_fraction": max((e["flagged_fraction"] for e in per_scale), default=0),
+        "largest_flagged_region_px": max((e["largest_flagged_region_px"] for e in per_scale), default=0),
         "flagged_scales_px": [e["scale_px"] for e in flagged_scales],
         "scales": per_scale,
         "threshold": Z_THRESHOLD,

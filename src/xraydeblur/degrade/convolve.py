@@ -4,17 +4,18 @@ import numpy as np
 from scipy import fft
 
 
-def convolve_same(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect") -> np.ndarray:
+def convolve_same(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect", dtype=np.float64) -> np.ndarray:
     """``image`` (H, W) convolved with ``kernel`` (k, k), output (H, W).
 
     The image is padded by half the kernel size (``mode`` as in ``numpy.pad``:
-    "reflect", "symmetric", "edge", "wrap" or "constant"), then convolved by FFT
-    (float64, on every core). The result equals
-    ``scipy.ndimage.convolve(image, kernel, mode=...)`` up to floating-point error
-    (with scipy's "mirror" = numpy's "reflect").
+    "reflect", "symmetric", "edge", "wrap" or "constant"), then convolved by FFT on
+    every core, in ``dtype`` (float64; float32 takes half the time and differs by about
+    1e-7, enough for re-blurring a restoration, not for making benchmark data). The
+    result equals ``scipy.ndimage.convolve(image, kernel, mode=...)`` up to
+    floating-point error (with scipy's "mirror" = numpy's "reflect").
     """
-    image = np.asarray(image, dtype=np.float64)
-    kernel = np.asarray(kernel, dtype=np.float64)
+    image = np.asarray(image, dtype=dtype)
+    kernel = np.asarray(kernel, dtype=dtype)
     ky, kx = kernel.shape
     py, px = ky // 2, kx // 2
     if mode == "reflect" and (py >= image.shape[0] or px >= image.shape[1]):
@@ -33,18 +34,8 @@ def _valid_convolution(padded: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return full[ky - 1 : h, kx - 1 : w]
 
 
-def blur_float32(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """:func:`blur` computed in float32 (half the FFT time; differs from it by about
-    1e-7): for re-blurring a restoration in the pipeline, not for making benchmark data."""
-    image = np.asarray(image, dtype=np.float32)
-    kernel = np.asarray(kernel, dtype=np.float32)
-    py, px = kernel.shape[0] // 2, kernel.shape[1] // 2
-    mode = "symmetric" if py >= image.shape[0] or px >= image.shape[1] else "reflect"
-    out = _valid_convolution(np.pad(image, ((py, py), (px, px)), mode=mode), kernel)
+def blur(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect", dtype=np.float64) -> np.ndarray:
+    """Blur a [0, 1] image (H, W) with a normalised PSF, computed in ``dtype`` (see
+    :func:`convolve_same`); returns float32 (H, W) in [0, 1]."""
+    out = convolve_same(image, kernel, mode=mode, dtype=dtype)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def blur(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect") -> np.ndarray:
-    """Blur a [0, 1] image (H, W) with a normalised PSF; returns float32 (H, W) in [0, 1]."""
-    out = convolve_same(image, kernel, mode=mode)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)

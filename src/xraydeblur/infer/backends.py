@@ -19,8 +19,12 @@ import io
 import os
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 # onnxruntime otherwise writes a telemetry session file (".ses") into the temp folder:
 # nothing may be written to disk while serving, and nothing is sent anywhere.

@@ -19,4 +19,4 @@ def build_model(arch: str, **kwargs) -> nn.Module:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}") from None
     return cls(**kwargs)
 
-
+__all__ = ["ARCHITECTURES", "build_model", "count_parameters", "SRCNN", "DeepAutoencoder", "SpatialVAE", "UNet", "NAFNet"]

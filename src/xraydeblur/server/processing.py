@@ -6,7 +6,6 @@ same for every entry point; this module decodes, checks sizes and encodes.
 """
 
 import base64
-import io
 import json
 import logging
 import math
@@ -181,7 +180,7 @@ def process(
 
     degraded = rad.pixels
     result = restore(degraded, method, kernel=kernel, denoise=denoise, force=force, with_map=output == "view")
-    restored, kernel_used = result.pixels, result.kernel
+    restored = result.pixels
     facts = {
         **result.facts,
         "input_format": rad.format,
