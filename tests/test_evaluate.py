@@ -232,3 +232,27 @@ def test_denoise_zero_is_scored_against_the_sharp_image_plus_its_own_noise():
     assert np.abs(target - sharp).std() > 0.003  # the noise is in the target
     _, as_is = keep_noise_pair(sharp, degraded, kernel, degraded, Variant("blurred", "none"), None)
     assert np.array_equal(as_is, degraded)
+
+
+def test_update_replaces_only_the_rescored_methods(tmp_path, capsys):
+    """``--update`` re-scores some methods of an earlier run and keeps the others'
+    records; a run of other cases is refused."""
+    from shared_data import require_data
+
+    from xraydeblur.cli import main
+
+    require_data()
+    out = tmp_path / "run.json"
+    base = ["evaluate", "--max-images", "1", "--crop", "64", "--out", str(out), "--quiet"]
+    assert main([*base, "--methods", "wiener"]) == 0
+    first = json.loads(out.read_text())
+    assert main([*base, "--methods", "richardson-lucy", "--update"]) == 0
+    merged = json.loads(out.read_text())
+    variants = {r["variant"] for r in merged["records"]}
+    assert {"wiener [true kernel]", "richardson-lucy [true kernel]", "blurred input"} <= variants
+    kept = [r for r in merged["records"] if r["variant"].startswith("wiener")]
+    assert kept == [r for r in first["records"] if r["variant"].startswith("wiener")]
+    assert merged["command"] == first["command"] and len(merged["updated_by"]) == 1
+    capsys.readouterr()
+    assert main(["evaluate", "--max-images", "1", "--crop", "96", "--out", str(out), "--quiet", "--methods", "wiener", "--update"]) == 2
+    assert "not the same cases" in capsys.readouterr().err

@@ -100,17 +100,25 @@ def benchmark_iter(rows, crop: int, input_bits: int | None = None):
     ``input_bits``: round ``degraded`` (in [0, 1]) to that many bits, as an 8-bit PNG or
     JPEG or a 10- or 12-bit DICOM stores it, and add "+<bits>bit" (e.g. "+8bit") to the
     key and family; None: float input."""
+    suffix = f"+{input_bits}bit" if input_bits else ""
+    for case, sharp, degraded, kernel in benchmark_inputs(rows, crop, input_bits):
+        yield case.key + suffix, case.family + suffix, sharp, degraded, kernel
+
+
+def benchmark_inputs(rows, crop: int, input_bits: int | None = None):
+    """(case, sharp, degraded, kernel) per :class:`~xraydeblur.data.BenchmarkCase` of
+    ``rows``, ``degraded`` rounded to ``input_bits`` bits when given (each radiograph
+    is read once)."""
     from .data import benchmark_cases, load_image
     from .degrade import quantize
 
-    suffix = f"+{input_bits}bit" if input_bits else ""
     for row in rows:
         image = load_image(row)
         for case in benchmark_cases([row], crop=crop):
             sharp, degraded, kernel = case.load(image)
             if input_bits:
                 degraded = quantize(degraded, input_bits)
-            yield case.key + suffix, case.family + suffix, sharp, degraded, kernel
+            yield case, sharp, degraded, kernel
 
 
 def run_variant(variant: Variant, degraded: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, float]:

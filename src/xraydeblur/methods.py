@@ -31,7 +31,10 @@ class Method:
     ``rank`` orders the default choice (highest = default for the CLI and the API);
     ``identifies_psf``: when no kernel is given, the method identifies one from the
     image (:func:`xraydeblur.infer.identify.identified_kernel`) and uses it when the
-    identification is trusted (``nafnet-psf``).
+    identification is trusted (``nafnet-psf``); ``psf_estimator`` names the estimator
+    (``"spectral"`` or ``"learned"``, :data:`xraydeblur.infer.identify.ESTIMATORS`);
+    ``extra["psf_estimator_dir"]``, when set, the learned estimator's folder (weights
+    retrained with a source held out).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Method:
     rank: int = 0
     extra: dict = field(default_factory=dict)
     identifies_psf: bool = False
+    psf_estimator: str = "spectral"
 
     def kernel_in_use(self, image: np.ndarray, kernel: np.ndarray | None = None) -> tuple[np.ndarray | None, dict | None]:
         """``(kernel, facts)``: the PSF this method works with on ``image`` (float (H, W)
@@ -53,7 +57,7 @@ class Method:
             return kernel, None
         from .infer.identify import identified_kernel
 
-        return identified_kernel(np.asarray(image, dtype=np.float32))
+        return identified_kernel(np.asarray(image, dtype=np.float32), self.psf_estimator, self.extra.get("psf_estimator_dir"))
 
     def __call__(self, image: np.ndarray, kernel: np.ndarray | None = None) -> np.ndarray:
         """Restore ``image`` (float (H, W) in [0, 1]); burned-in overlays (sharp text at
@@ -76,6 +80,7 @@ class Method:
             "version": self.version,
             "weights_sha256": self.weights_sha256,
             "identifies_psf": self.identifies_psf,
+            **({"psf_estimator": self.psf_estimator} if self.identifies_psf else {}),
             **self.extra,
         }
 

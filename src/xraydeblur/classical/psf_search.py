@@ -174,9 +174,10 @@ def candidate_bank(angle_step: float = _ANGLE_STEP) -> tuple[tuple[tuple[str, di
     return tuple(cands), powers
 
 
-def welch_spectrum(image: np.ndarray, tile: int = TILE) -> np.ndarray:
+def welch_spectrum(image: np.ndarray, tile: int = TILE, max_tiles: int = MAX_TILES) -> np.ndarray:
     """Mean Hann-windowed periodogram (tile, tile) of overlapping tiles of ``image``
-    (H, W) in [0, 1] (stride tile / 2), each tile's mean removed. Needs H, W >= tile."""
+    (H, W) in [0, 1] (stride tile / 2, widened so at most ``max_tiles`` tiles are
+    used), each tile's mean removed. Needs H, W >= tile."""
     image = as_image(image)
     h, w = image.shape
     if min(h, w) < tile:
@@ -184,7 +185,7 @@ def welch_spectrum(image: np.ndarray, tile: int = TILE) -> np.ndarray:
     stride = tile // 2
     ys = np.arange(0, h - tile + 1, stride)
     xs = np.arange(0, w - tile + 1, stride)
-    step = max(1, int(np.ceil(np.sqrt(len(ys) * len(xs) / MAX_TILES))))
+    step = max(1, int(np.ceil(np.sqrt(len(ys) * len(xs) / max_tiles))))
     ys, xs = ys[::step], xs[::step]
     hann = np.hanning(tile + 1)[:-1]
     window = np.outer(hann, hann)
@@ -295,3 +296,45 @@ def estimate_psf(image: np.ndarray) -> PsfEstimate:
     params, score = final[family]
     runner_up = {f: s for f, (_, s) in final.items() if f != family}
     return PsfEstimate(family, dict(params), _kernel(family, params), score, runner_up)
+
+
+#: refinement grids of :func:`refine_psf`: (half-width in units of the parameter, step) per pass
+REFINE_PASSES = {
+    "gaussian": [{"sigma": (0.6, 1 / 32)}],
+    "disk": [{"radius": (0.75, 1 / 16)}],
+    "motion": [{"length": (3.0, 1.0), "angle": (6.0, 2.0)}, {"length": (0.75, 0.25), "angle": (1.5, 0.5)}],
+}
+#: smallest widths a refinement may reach (px)
+_REFINE_MIN = {"sigma": 0.3, "radius": 0.5, "length": 2.0}
+
+
+def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE) -> dict:
+    """Parameters of ``family`` ("gaussian", "disk" or "motion"; others are returned
+    unchanged) near ``params`` that best explain the power spectrum of ``image`` (H, W)
+    in [0, 1], by the fit of :func:`fit_scores` on ``tile`` px Welch tiles: one grid
+    around ``params`` per pass of :data:`REFINE_PASSES` (a motion length's half-width
+    grows to 30 % of the length), each pass centred on the previous winner. Used to
+    sharpen the learned estimator's parameters (:mod:`xraydeblur.infer.learned_psf`):
+    Gaussian sigma to 1/32 px, disk radius to 1/16 px, motion length to 0.25 px and
+    angle to 0.5 degree."""
+    if family not in REFINE_PASSES:
+        return dict(params)
+    image = as_image(image)
+    band, _ = _band(tile)
+    floor = QUANTISATION_FLOOR * _window_energy(tile)
+    log_power = np.log(welch_spectrum(image, tile)[band] + floor)
+    best = {k: float(v) for k, v in params.items()}
+    for grids in REFINE_PASSES[family]:
+        axes = []
+        for name, (half, step) in grids.items():
+            if name == "length":
+                half = max(half, 0.3 * best["length"]) if step >= 1.0 else half
+            values = np.arange(best[name] - half, best[name] + half + step / 2, step)
+            if name in _REFINE_MIN:
+                values = values[values >= _REFINE_MIN[name]]
+            axes.append((name, values if len(values) else np.array([best[name]])))
+        mesh = np.meshgrid(*[v for _, v in axes], indexing="ij")
+        cands = [{name: float(m.flat[i]) % 180.0 if name == "angle" else float(m.flat[i]) for (name, _), m in zip(axes, mesh)} for i in range(mesh[0].size)]
+        powers = np.stack([otf_power(_kernel(family, c), tile)[band] for c in cands])
+        best = cands[int(np.argmin(fit_scores(log_power, powers, floor, tile=tile)))]
+    return best

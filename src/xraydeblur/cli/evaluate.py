@@ -27,6 +27,11 @@ def register(subparsers) -> None:
     p.add_argument("--speed-size", type=int, default=0, help="also time every method on one SIZE x SIZE image in a fresh process (seconds, s/MP, peak memory); 0 = skip")
     p.add_argument("--input-bits", type=int, choices=[8, 10, 12], help="round every degraded input to this many bits, as a PNG or JPEG upload (8) or a DICOM (10, 12) holds it (rows get a '+<bits>bit' suffix); default: float inputs")
     p.add_argument("--out", help="write JSON here (and a .md table beside it)")
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="--out names an earlier run of the same cases (protocol, split, scheme, images, crop, input bits): score only --methods and replace their records there, keeping the others' (after retraining one network)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -54,7 +59,7 @@ def validation_table(variants) -> str:
 def run(args) -> int:
     from .. import __version__
     from ..data import manifest_sha256, split_rows
-    from ..evaluate import benchmark_iter, check_trained_for_split, default_variants, evaluate, markdown_table, paper_cases, write_results
+    from ..evaluate import benchmark_iter, check_trained_for_split, default_variants, evaluate, paper_cases
 
     if args.weights_dir:
         from ..models.registry import register_weights_dir
@@ -73,8 +78,16 @@ def run(args) -> int:
     rows = subset(split_rows(args.split, args.scheme, args.held_out), args.max_images)
     cases = paper_cases(rows) if args.protocol == "paper" else benchmark_iter(rows, args.crop, args.input_bits)
     records = evaluate(cases, variants, progress=not args.quiet and sys.stderr.isatty())
+    command = "xraydeblur evaluate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:])
+    if args.update:
+        try:
+            meta, records, variants = merged_with_earlier(args, command, records, variants, len(rows))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return _write_and_print(args, meta, records, variants)
     meta = {
-        "command": "xraydeblur evaluate " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["evaluate"] else sys.argv[1:]),
+        "command": command,
         "protocol": args.protocol,
         "split": args.split,
         "scheme": args.scheme,
@@ -96,6 +109,45 @@ def run(args) -> int:
         names = [v.method for v in variants if v.method != "blurred"]
         speed = [measure_speed(name, args.speed_size, weights_dir=args.weights_dir) for name in dict.fromkeys(names)]
         meta["speed"] = speed
+    return _write_and_print(args, meta, records, variants, speed)
+
+
+def merged_with_earlier(args, command: str, records: list[dict], variants, images: int):
+    """``(meta, records, variants)`` of the earlier run in ``args.out`` with the records
+    of ``variants`` replaced by the new ``records``; refuses (ValueError) when the earlier
+    run scored other cases."""
+    from pathlib import Path
+
+    from ..evaluate import Variant
+
+    if not args.out or not Path(args.out).exists():
+        raise ValueError("--update needs --out naming an earlier run's JSON")
+    earlier = json.loads(Path(args.out).read_text())
+    wanted = {"protocol": args.protocol, "split": args.split, "scheme": args.scheme, "images": images, "input_bits": args.input_bits}
+    if args.protocol == "benchmark":
+        wanted["crop"] = args.crop
+    for key, value in wanted.items():
+        if earlier.get(key) != value:
+            raise ValueError(f"--update: {args.out} has {key}={earlier.get(key)!r}, this run {value!r}: not the same cases")
+    labels = {v.label for v in variants}
+    new_cases = {r["case"] for r in records}
+    if new_cases != {r["case"] for r in earlier["records"]}:
+        raise ValueError(f"--update: {args.out} scored other cases")
+    kept = [r for r in earlier["records"] if r["variant"] not in labels]
+    meta = {k: v for k, v in earlier.items() if k not in ("summary", "summary_by_source", "records")}
+    meta["updated_by"] = [*meta.get("updated_by", []), command]
+    order = list(dict.fromkeys(r["variant"] for r in earlier["records"]))
+    order += [label for label in labels if label not in order]
+    cases = list(dict.fromkeys(r["case"] for r in earlier["records"]))
+    merged = sorted(kept + records, key=lambda r: (cases.index(r["case"]), order.index(r["variant"])))  # case-major, as evaluate writes
+    everything = [Variant(label.split(" [")[0], "true" if label.endswith("[true kernel]") else "none") for label in order if label != "blurred input"]
+    return meta, merged, everything
+
+
+def _write_and_print(args, meta: dict, records: list[dict], variants, speed: list | None = None) -> int:
+    from ..evaluate import markdown_table, summarise, write_results
+
+    speed = speed or []
     summary = write_results(args.out, meta, records) if args.out else summarise(records)
     text = []
     for metric in ("psnr", "ssim", "psnr_s0", "ssim_s0", "seconds_per_mp"):

@@ -12,7 +12,11 @@ step (:mod:`xraydeblur.infer.data_step`). Its JSON holds the description, rank a
 the validation metrics of the variant. With ``"identify_psf": true`` (``nafnet-psf.json``)
 the variant is blind: given no kernel it identifies one from the image
 (:mod:`xraydeblur.infer.identify`) and runs the data step with it when the
-identification is trusted.
+identification is trusted; ``"identify_psf": "learned"`` (``nafnet-auto.json``) does the
+same with the learned PSF estimator (:mod:`xraydeblur.infer.learned_psf`) and its
+confidence rule. ``"gains"``: ``"identified"`` (default for an identifying variant: the
+data step's :data:`~xraydeblur.infer.data_step.IDENTIFIED_GAINS`) or ``"known"`` (the
+gains of a known kernel, :data:`~xraydeblur.infer.data_step.GAINS`).
 """
 
 import json
@@ -48,7 +52,7 @@ def training_data(meta: dict) -> dict:
     return dict((meta.get("config") or {}).get("data") or {})
 
 
-def _register_network(name: str, run, meta: dict, description: str, rank: int, kernel_aware: bool, identifies_psf: bool = False, **extra) -> str:
+def _register_network(name: str, run, meta: dict, description: str, rank: int, kernel_aware: bool, identifies_psf: bool = False, psf_estimator: str = "spectral", **extra) -> str:
     """Register a network method ``name`` running ``run``, described by its weights'
     metadata ``meta`` (version, sha256, arch, training data). Returns the name."""
     register(
@@ -61,6 +65,7 @@ def _register_network(name: str, run, meta: dict, description: str, rank: int, k
             weights_sha256=meta.get("weights_sha256", ""),
             rank=rank,
             identifies_psf=identifies_psf,
+            psf_estimator=psf_estimator,
             extra={"arch": meta["arch"], "kernel_aware": kernel_aware, **extra, "training_data": training_data(meta)},
         )
     )
@@ -83,24 +88,38 @@ def register_weights(stem: Path) -> str:
 def register_variant(stem: Path) -> str:
     """Register the kernel-aware variant described by ``stem.json`` (its ``network``:
     a weights stem in the same folder, run with the data step when a kernel is given)
-    as the method ``stem.name``. Returns the name."""
+    as the method ``stem.name``. Returns the name ("" when it needs the learned PSF
+    estimator and that is not shipped)."""
     from ..infer.network import NetworkMethod
 
     variant = json.loads(stem.with_suffix(".json").read_text())
+    estimator_dir = {}
+    if variant.get("identify_psf") == "learned":
+        from ..infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME
+
+        # a weights folder of its own (e.g. retrained with a source held out) may hold its own estimator in psf/
+        folder = stem.parent / "psf" if (stem.parent / "psf" / f"{ESTIMATOR_NAME}.onnx").exists() else ESTIMATOR_DIR
+        if not (folder / f"{ESTIMATOR_NAME}.onnx").exists():
+            return ""  # the learned estimator is not shipped (yet): no such method
+        if folder != ESTIMATOR_DIR:
+            estimator_dir = {"psf_estimator_dir": str(folder)}
     network = stem.parent / variant["network"]
     meta = json.loads(network.with_suffix(".json").read_text())
     description = variant.get("description", f"{network.name} + data-consistency step (kernel-aware)")
-    identifies = bool(variant.get("identify_psf"))
+    identify = variant.get("identify_psf") or False
+    identifies = bool(identify)
     return _register_network(
         stem.name,
-        NetworkMethod(network, kernel_aware=True, identified_gains=identifies),
+        NetworkMethod(network, kernel_aware=True, identified_gains=identifies and variant.get("gains", "identified") == "identified"),
         meta,
         description,
         int(variant.get("rank", 50)),
         not identifies,  # an identifying variant is scored and offered as blind
         identifies_psf=identifies,
+        psf_estimator="learned" if identify == "learned" else "spectral",
         network=network.name,
         metrics=variant.get("metrics", {}),
+        **estimator_dir,
     )
 
 
@@ -113,7 +132,8 @@ def register_weights_dir(folder: str | Path) -> list[str]:
     stems = shipped_weights(Path(folder))
     if not stems:
         raise FileNotFoundError(f"no weights (NAME.safetensors + NAME.json) in {folder}")
-    return [register_weights(stem) for stem in stems] + [register_variant(stem) for stem in shipped_variants(Path(folder))]
+    variants = [register_variant(stem) for stem in shipped_variants(Path(folder))]
+    return [register_weights(stem) for stem in stems] + [name for name in variants if name]
 
 
 for _stem in shipped_weights():

@@ -784,7 +784,8 @@
     el.factMethod.textContent = body.method + (body.method_version ? ` ${body.method_version}` : "");
     el.factTime.textContent = `${fmt(body.seconds)} s` + (body.queue_seconds > 0.05 ? ` (+${fmt(body.queue_seconds, 2)} s queued)` : "");
     const psf = body.psf_identified;
-    const psfNote = psf && psf.label ? ` (identified ${psf.label}${psf.trusted ? "" : ", not trusted: blind"})` : "";
+    const confidence = psf && typeof psf.confidence === "number" ? `, confidence ${Math.round(100 * psf.confidence)} %` : "";
+    const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psf.trusted ? "" : ", not trusted: blind"})` : "";
     el.factBlur.textContent = `${fmt(body.estimated_blur_before)} → ${fmt(body.estimated_blur_after)} px` + (body.kernel ? ` (given ${body.kernel})` : psfNote);
     el.factSharp.textContent = `${fmt(body.sharpness_before)} → ${fmt(body.sharpness_after)}`;
     el.factImage.textContent = `${body.width}×${body.height}, ${body.bits}-bit ${String(body.input_format).toUpperCase()}`;

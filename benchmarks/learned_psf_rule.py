@@ -1,0 +1,151 @@
+"""Choose, on the validation split, when ``nafnet-auto`` restores with the PSF the learned
+estimator found instead of blind: the confidence threshold and the data step's gains.
+
+For every case (validation images evenly spaced, centre crops, the 14 benchmark
+degradations, float and rounded inputs) it runs the blind network once, the estimator
+once (its parameters as the network gives them, and refined by the spectral fit,
+:func:`xraydeblur.classical.psf_search.refine_psf`), and the data step with each
+estimated PSF under both gain tables ("known": the gains of a known kernel;
+"identified": those chosen for ``nafnet-psf``'s spectral identification). The auto
+method's output is the data-step one when the family is buildable and the confidence
+is at least the threshold, else the blind one. Chosen: the (parameters, gains,
+threshold) with the best mean PSNR over all cases among those whose every row
+(degradation x bit depth) loses at most ``--max-row-loss`` dB against blind (default
+0.1: a margin under the issue's 0.3 dB on test).
+
+    python benchmarks/learned_psf_rule.py --max-images 12 --crop 256 --bits 0 8 12 --out benchmarks/results/learned_psf_rule.json --write
+
+``--write`` stores the rule in ``src/xraydeblur/weights/psf/psf-estimator.json`` and
+the gains in ``src/xraydeblur/weights/nafnet-auto.json``. ``--from-json`` re-chooses
+from a previous run's records. Never run on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+THRESHOLDS = [round(t, 2) for t in np.arange(0.3, 1.0001, 0.05)] + [0.975, 0.99, 1.01]
+GAINS = ("known", "identified")
+#: how the parameters are taken: the network's, or refined by the spectral fit
+PARAMETERS = ("network", "refined")
+OPTIONS = [f"{p}/{g}" for p in PARAMETERS for g in GAINS]
+
+
+def records_for(max_images: int, crop: int, bits_list: list[int]) -> list[dict]:
+    from xraydeblur.cli.evaluate import subset
+    from xraydeblur.data.splits import split_rows
+    from xraydeblur.evaluate import benchmark_iter
+    from xraydeblur.infer.data_step import data_step
+    from xraydeblur.infer.learned_psf import BUILDABLE, estimate_learned_psf
+    from xraydeblur.methods import get_method
+    from xraydeblur.metrics import psnr
+
+    rows = subset(split_rows("val"), max_images)
+    blind = get_method("nafnet-blind")
+    records = []
+    for bits in bits_list:
+        for key, family, sharp, degraded, _kernel in benchmark_iter(rows, crop, bits or None):
+            started = time.perf_counter()
+            z = blind(degraded)
+            found = estimate_learned_psf(degraded, refine=False)
+            refined = estimate_learned_psf(degraded, refine=True)
+            record = {
+                "key": key,
+                "row": family,
+                "blind": psnr(sharp, z),
+                "found": found.family,
+                "params": found.params,
+                "refined_params": refined.params,
+                "confidence": found.confidence,
+                "probabilities": found.probabilities,
+            }
+            if found.family in BUILDABLE:
+                for parameters, estimate in zip(PARAMETERS, (found, refined)):
+                    for gains in GAINS:
+                        out = data_step(degraded, z, estimate.kernel, identified=gains == "identified")
+                        record[f"{parameters}/{gains}"] = psnr(sharp, out)
+            record["seconds"] = round(time.perf_counter() - started, 2)
+            records.append(record)
+            print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in record.items() if k != "params"}), flush=True)
+    return records
+
+
+def score(records: list[dict], option: str, threshold: float) -> tuple[float, dict]:
+    """(mean PSNR of the auto method, {row: mean auto - blind}) for ``option``
+    ("parameters/gains", :data:`OPTIONS`)."""
+    gain_by_row = defaultdict(list)
+    auto = []
+    for r in records:
+        use = option in r and r["confidence"] >= threshold
+        value = r[option] if use else r["blind"]
+        auto.append(value)
+        gain_by_row[r["row"]].append(value - r["blind"])
+    return float(np.mean(auto)), {row: float(np.mean(v)) for row, v in gain_by_row.items()}
+
+
+def choose(records: list[dict], max_row_loss: float) -> dict:
+    table = []
+    for option in OPTIONS:
+        for t in THRESHOLDS:
+            mean, rows = score(records, option, t)
+            parameters, gains = option.split("/")
+            table.append(
+                {"refine": parameters == "refined", "gains": gains, "min_confidence": t, "mean_psnr": round(mean, 4), "worst_row_gain_db": round(min(rows.values()), 4), "rows": {k: round(v, 4) for k, v in rows.items()}}
+            )
+    allowed = [e for e in table if e["worst_row_gain_db"] >= -max_row_loss]
+    best = max(allowed, key=lambda e: (e["mean_psnr"], e["min_confidence"]))
+    return {"chosen": {k: best[k] for k in ("refine", "gains", "min_confidence", "mean_psnr", "worst_row_gain_db")}, "chosen_rows": best["rows"], "table": table}
+
+
+def write(chosen: dict, command: str) -> None:
+    from xraydeblur.infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME
+
+    meta_path = ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.json"
+    meta = json.loads(meta_path.read_text())
+    meta["rule"] = {"min_confidence": chosen["min_confidence"], "refine": chosen["refine"], "chosen_by": command}
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    variant_path = ESTIMATOR_DIR.parent / "nafnet-auto.json"
+    variant = json.loads(variant_path.read_text())
+    variant["gains"] = chosen["gains"]
+    variant_path.write_text(json.dumps(variant, indent=2) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--max-images", type=int, default=12)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--bits", type=int, nargs="+", default=[0, 8, 12], help="input bit depths (0 = float)")
+    p.add_argument("--max-row-loss", type=float, default=0.1)
+    p.add_argument("--out", default="benchmarks/results/learned_psf_rule.json")
+    p.add_argument("--from-json", help="re-choose from this earlier run's records")
+    p.add_argument("--write", action="store_true")
+    args = p.parse_args()
+    if args.from_json:
+        previous = json.loads(Path(args.from_json).read_text())
+        records, settings = previous["records"], previous["settings"]
+    else:
+        records = records_for(args.max_images, args.crop, args.bits)
+        settings = {"split": "val", "max_images": args.max_images, "crop": args.crop, "bits": args.bits}
+    result = choose(records, args.max_row_loss)
+    settings["max_row_loss"] = args.max_row_loss
+    print(f"\n{'row':32s} {'auto - blind (dB)':>18s}")
+    for row, gain in result["chosen_rows"].items():
+        print(f"{row:32s} {gain:+18.3f}")
+    print("chosen:", json.dumps(result["chosen"]))
+    Path(args.out).write_text(json.dumps({"settings": settings, **result, "records": records}, indent=1) + "\n")
+    if args.write:
+        write(result["chosen"], "python benchmarks/learned_psf_rule.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
