@@ -308,7 +308,7 @@ REFINE_PASSES = {
 _REFINE_MIN = {"sigma": 0.3, "radius": 0.5, "length": 2.0}
 
 
-def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE) -> dict:
+def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, power: np.ndarray | None = None) -> dict:
     """Parameters of ``family`` ("gaussian", "disk" or "motion"; others are returned
     unchanged) near ``params`` that best explain the power spectrum of ``image`` (H, W)
     in [0, 1], by the fit of :func:`fit_scores` on ``tile`` px Welch tiles: one grid
@@ -316,13 +316,13 @@ def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE) -
     grows to 30 % of the length), each pass centred on the previous winner. Used to
     sharpen the learned estimator's parameters (:mod:`xraydeblur.infer.learned_psf`):
     Gaussian sigma to 1/32 px, disk radius to 1/16 px, motion length to 0.25 px and
-    angle to 0.5 degree."""
+    angle to 0.5 degree. ``power``: the image's :func:`welch_spectrum` on ``tile`` px
+    tiles, if already computed."""
     if family not in REFINE_PASSES:
         return dict(params)
-    image = as_image(image)
     band, _ = _band(tile)
     floor = QUANTISATION_FLOOR * _window_energy(tile)
-    log_power = np.log(welch_spectrum(image, tile)[band] + floor)
+    log_power = np.log((welch_spectrum(as_image(image), tile) if power is None else power)[band] + floor)
     best = {k: float(v) for k, v in params.items()}
     for grids in REFINE_PASSES[family]:
         axes = []

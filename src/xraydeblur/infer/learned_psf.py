@@ -65,15 +65,23 @@ def _grids() -> tuple[np.ndarray, np.ndarray]:
     return radius.astype(np.float32), mid
 
 
-def spectrum_features(image: np.ndarray) -> np.ndarray:
-    """(3, 64, 64) float32 network input for ``image`` (float (H, W) in [0, 1], both
-    sides >= 64 px): channel 0 the log Welch spectrum (centred: zero frequency at
-    [32, 32]) minus its mean over 0.125-0.25 cycles/px, divided by 4; channel 1 the
-    same log spectrum absolute, ``(log P + 8) / 4`` (noise and rounding floors are
-    absolute levels); channel 2 the frequency radius times 4 (cycles/px)."""
+def image_spectrum(image: np.ndarray) -> np.ndarray:
+    """The Welch spectrum (64, 64) the estimator reads (uncentred, as
+    :func:`xraydeblur.classical.psf_search.welch_spectrum` returns it) of ``image``
+    (float (H, W) in [0, 1], both sides >= 64 px)."""
     from ..classical.psf_search import welch_spectrum
 
-    power = welch_spectrum(np.asarray(image, dtype=np.float32), FEATURE_TILE, MAX_FEATURE_TILES)
+    return welch_spectrum(np.asarray(image, dtype=np.float32), FEATURE_TILE, MAX_FEATURE_TILES)
+
+
+def spectrum_features(image: np.ndarray, power: np.ndarray | None = None) -> np.ndarray:
+    """(3, 64, 64) float32 network input for ``image`` (float (H, W) in [0, 1], both
+    sides >= 64 px; or its :func:`image_spectrum` ``power``): channel 0 the log Welch
+    spectrum (centred: zero frequency at [32, 32]) minus its mean over 0.125-0.25
+    cycles/px, divided by 4; channel 1 the same log spectrum absolute,
+    ``(log P + 8) / 4`` (noise and rounding floors are absolute levels); channel 2 the
+    frequency radius times 4 (cycles/px)."""
+    power = image_spectrum(image) if power is None else power
     log_power = np.fft.fftshift(np.log(power + POWER_FLOOR))
     radius, mid = _grids()
     relative = (log_power - log_power[mid].mean()) / 4.0
@@ -175,13 +183,14 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
 
     meta = estimator_meta(folder)
     rule = meta.get("rule") or {}
-    out = network_output(spectrum_features(image)[None], folder)[0]
+    power = image_spectrum(image)
+    out = network_output(spectrum_features(image, power)[None], folder)[0]
     found = decode(out, float(meta.get("temperature", 1.0)))
     params = found["params"]
     if refine if refine is not None else rule.get("refine", False):
         from ..classical.psf_search import refine_psf
 
-        params = refine_psf(image, found["family"], params)
+        params = refine_psf(image, found["family"], params, FEATURE_TILE, power)
     return LearnedPsfEstimate(
         found["family"],
         params,

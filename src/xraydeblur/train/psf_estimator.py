@@ -6,7 +6,7 @@ picks the best weights and calibrates the confidence (one temperature, by grid s
 on the validation negative log-likelihood). AdamW, cosine learning rate from ``lr`` to
 ``lr / 50`` over ``steps``; the state is saved to ``out/last.pt`` every
 ``checkpoint_every`` steps and at the end, and a later call with the same ``out``
-resumes from it (model, optimiser, step and the sampler's random state). Logs:
+resumes from it (model, optimiser, step and rank 0's sampler state). Logs:
 ``out/log.csv`` and TensorBoard in ``out/tb``. Runs multi-process under ``torchrun``
 (DDP on gloo; every rank draws its own samples, rank 0 validates and saves).
 
@@ -143,7 +143,10 @@ def train(settings: TrainSettings) -> dict:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, best = state["step"], state["best"]
-        rng.bit_generator.state = state["rng"][rank] if isinstance(state["rng"], list) else state["rng"]
+        if rank == 0:
+            rng.bit_generator.state = state["rng"]
+        else:  # only rank 0's sampler state is saved: the others draw on from a seed of the step
+            rng = np.random.default_rng([settings.seed, step, rank])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     pool = psf_data.CropPool(_rows(settings, "train"), settings.crops_per_image, seed=settings.seed + 7 * rank)
     val = validation_set(settings) if rank == 0 else None
@@ -218,7 +221,7 @@ def train(settings: TrainSettings) -> dict:
         if step % settings.checkpoint_every == 0:
             save()
     save()
-    summary = {"steps": step, "best": best, "params": sum(p.numel() for p in model.parameters()), "families": FAMILIES, "regressions": [f"{f}.{n}" for f, n in PARAMS]}
+    summary = {"steps": step, "world_size": world, "best": best, "params": sum(p.numel() for p in model.parameters()), "families": FAMILIES, "regressions": [f"{f}.{n}" for f, n in PARAMS]}
     if rank == 0:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         writer.close()
