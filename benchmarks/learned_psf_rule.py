@@ -18,6 +18,12 @@ threshold) with the best mean PSNR over all cases among those whose every row
 ``--write`` stores the rule in ``src/xraydeblur/weights/psf/psf-estimator.json`` and
 the gains in ``src/xraydeblur/weights/nafnet-auto.json``. ``--from-json`` re-chooses
 from a previous run's records. Never run on the test split.
+
+For the weights retrained with a source held out (the blind network in
+``benchmarks/weights/unseen-mhh``, the estimator in its ``psf/``), choose on that
+scheme's validation split and write there::
+
+    python benchmarks/learned_psf_rule.py --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ PARAMETERS = ("network", "refined")
 OPTIONS = [f"{p}/{g}" for p in PARAMETERS for g in GAINS]
 
 
-def records_for(max_images: int, crop: int, bits_list: list[int]) -> list[dict]:
+def records_for(max_images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh", folder: Path | None = None) -> list[dict]:
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data.splits import split_rows
     from xraydeblur.evaluate import benchmark_iter
@@ -50,15 +56,18 @@ def records_for(max_images: int, crop: int, bits_list: list[int]) -> list[dict]:
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
-    rows = subset(split_rows("val"), max_images)
+    from xraydeblur.infer.learned_psf import ESTIMATOR_DIR
+
+    folder = folder or ESTIMATOR_DIR
+    rows = subset(split_rows("val", scheme, held_out), max_images)
     blind = get_method("nafnet-blind")
     records = []
     for bits in bits_list:
         for key, family, sharp, degraded, _kernel in benchmark_iter(rows, crop, bits or None):
             started = time.perf_counter()
             z = blind(degraded)
-            found = estimate_learned_psf(degraded, refine=False)
-            refined = estimate_learned_psf(degraded, refine=True)
+            found = estimate_learned_psf(degraded, folder, refine=False)
+            refined = estimate_learned_psf(degraded, folder, refine=True)
             record = {
                 "key": key,
                 "row": family,
@@ -107,14 +116,15 @@ def choose(records: list[dict], max_row_loss: float) -> dict:
     return {"chosen": {k: best[k] for k in ("refine", "gains", "min_confidence", "mean_psnr", "worst_row_gain_db")}, "chosen_rows": best["rows"], "table": table}
 
 
-def write(chosen: dict, command: str) -> None:
-    from xraydeblur.infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME
+def write(chosen: dict, command: str, folder: Path) -> None:
+    """Store the rule in ``folder``'s estimator JSON and the gains in the ``nafnet-auto.json`` beside it."""
+    from xraydeblur.infer.learned_psf import ESTIMATOR_NAME
 
-    meta_path = ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.json"
+    meta_path = folder / f"{ESTIMATOR_NAME}.json"
     meta = json.loads(meta_path.read_text())
     meta["rule"] = {"min_confidence": chosen["min_confidence"], "refine": chosen["refine"], "chosen_by": command}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    variant_path = ESTIMATOR_DIR.parent / "nafnet-auto.json"
+    variant_path = folder.parent / "nafnet-auto.json"
     variant = json.loads(variant_path.read_text())
     variant["gains"] = chosen["gains"]
     variant_path.write_text(json.dumps(variant, indent=2) + "\n")
@@ -128,14 +138,25 @@ def main() -> None:
     p.add_argument("--max-row-loss", type=float, default=0.1)
     p.add_argument("--out", default="benchmarks/results/learned_psf_rule.json")
     p.add_argument("--from-json", help="re-choose from this earlier run's records")
+    p.add_argument("--scheme", default="patient", choices=["patient", "source"])
+    p.add_argument("--held-out", default="mhh")
+    p.add_argument("--weights-dir", help="networks (and psf/ estimator) retrained with a source held out")
     p.add_argument("--write", action="store_true")
     args = p.parse_args()
+    from xraydeblur.infer.learned_psf import ESTIMATOR_DIR
+
+    folder = ESTIMATOR_DIR
+    if args.weights_dir:
+        from xraydeblur.models.registry import register_weights_dir
+
+        register_weights_dir(args.weights_dir)
+        folder = Path(args.weights_dir) / "psf"
     if args.from_json:
         previous = json.loads(Path(args.from_json).read_text())
         records, settings = previous["records"], previous["settings"]
     else:
-        records = records_for(args.max_images, args.crop, args.bits)
-        settings = {"split": "val", "max_images": args.max_images, "crop": args.crop, "bits": args.bits}
+        records = records_for(args.max_images, args.crop, args.bits, args.scheme, args.held_out, folder)
+        settings = {"split": "val", "scheme": args.scheme, "held_out": args.held_out if args.scheme == "source" else None, "weights_dir": args.weights_dir, "max_images": args.max_images, "crop": args.crop, "bits": args.bits}
     result = choose(records, args.max_row_loss)
     settings["max_row_loss"] = args.max_row_loss
     print(f"\n{'row':32s} {'auto - blind (dB)':>18s}")
@@ -144,7 +165,7 @@ def main() -> None:
     print("chosen:", json.dumps(result["chosen"]))
     Path(args.out).write_text(json.dumps({"settings": settings, **result, "records": records}, indent=1) + "\n")
     if args.write:
-        write(result["chosen"], "python benchmarks/learned_psf_rule.py " + " ".join(sys.argv[1:]))
+        write(result["chosen"], "python benchmarks/learned_psf_rule.py " + " ".join(sys.argv[1:]), folder)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Print how ``nafnet-auto`` (blind, learned PSF estimator) stands against the issue-26
-goals, from a benchmark JSON that scored it and the full benchmark JSON of the same
-cases (same images, crops, degradations and seeds):
+goals, from a benchmark JSON that scored it with the other methods (``xraydeblur
+evaluate ... --methods nafnet-auto --update`` adds it to an earlier run), or from a JSON
+that scored it and the full JSON of the same cases:
 
-    python scripts/auto_table.py docs/results/benchmark-patient-auto.json docs/results/benchmark-patient.json
+    python scripts/auto_table.py docs/results/benchmark-patient.json
 
 Columns (mean PSNR, dB, denoise strength 1): nafnet-blind (today's default), nafnet-auto
 and its margin over blind (goal: never below -0.3), ``nafnet-kernel`` given the true
@@ -22,9 +23,9 @@ BLIND, AUTO, KERNEL = "nafnet-blind [blind]", "nafnet-auto [blind]", "nafnet-ker
 CLASSICAL_TRUE = ("wiener [true kernel]", "richardson-lucy [true kernel]", "low-rank [true kernel]")
 
 
-def rows(auto_path: str, full_path: str) -> list[dict]:
+def rows(auto_path: str, full_path: str | None = None) -> list[dict]:
     auto = json.load(open(auto_path))["summary"]
-    full = json.load(open(full_path))["summary"]
+    full = json.load(open(full_path))["summary"] if full_path else auto
     out = []
     for family, cells in auto.items():
         other = full.get(family, {})
@@ -48,7 +49,7 @@ def rows(auto_path: str, full_path: str) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("auto_json")
-    p.add_argument("full_json")
+    p.add_argument("full_json", nargs="?")
     p.add_argument("--json")
     args = p.parse_args()
     table = rows(args.auto_json, args.full_json)

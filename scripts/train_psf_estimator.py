@@ -15,6 +15,9 @@ data manifest hash, the validation metrics and the calibrated temperature; the r
 ``benchmarks/learned_psf_rule.py --write`` chooses it)::
 
     python scripts/train_psf_estimator.py --out runs/psf/main --ship
+
+With a source held out (``--scheme source --held-out mhh``), ship beside the other
+retrained networks: ``--ship --dest benchmarks/weights/unseen-mhh/psf``.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from xraydeblur.train.psf_estimator import TrainSettings, train  # noqa: E402
 
 
-def ship(out: Path) -> Path:
-    """Export ``out/best.pt`` to the package's ``weights/psf`` folder; returns the JSON path."""
+def ship(out: Path, dest: Path | None = None) -> Path:
+    """Export ``out/best.pt`` to ``dest`` (default the package's ``weights/psf`` folder);
+    returns the JSON path."""
     import torch
     from safetensors.torch import save_file
 
@@ -49,12 +53,13 @@ def ship(out: Path) -> Path:
     model = PsfNet(settings["width"], settings["hidden"])
     model.load_state_dict(torch.load(out / "best.pt", weights_only=True))
     model.eval()
-    ESTIMATOR_DIR.mkdir(parents=True, exist_ok=True)
-    weights = ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors"
+    folder = Path(dest) if dest else ESTIMATOR_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{ESTIMATOR_NAME}.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
     weights.chmod(0o644)
-    torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.onnx"), input_names=["features"], output_names=["output"], dynamic_axes={"features": {0: "n"}, "output": {0: "n"}}, dynamo=False)
-    meta_path = ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.json"
+    torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(folder / f"{ESTIMATOR_NAME}.onnx"), input_names=["features"], output_names=["output"], dynamic_axes={"features": {0: "n"}, "output": {0: "n"}}, dynamo=False)
+    meta_path = folder / f"{ESTIMATOR_NAME}.json"
     old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     best = summary["best"]
@@ -88,9 +93,11 @@ def main() -> None:
         kind = type(getattr(defaults, f.name)) if getattr(defaults, f.name) is not None else int
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=getattr(defaults, f.name))
     parser.add_argument("--ship", action="store_true", help="export out/best.pt into the package instead of training")
+    parser.add_argument("--dest", help="with --ship: export here instead (e.g. benchmarks/weights/unseen-mhh/psf)")
     args = vars(parser.parse_args())
+    dest = args.pop("dest")
     if args.pop("ship"):
-        print(ship(Path(args["out"])))
+        print(ship(Path(args["out"]), dest))
         return
     print(json.dumps(train(TrainSettings(**args))["best"].get("metrics", {}).get("median_abs_error", {})))
 

@@ -36,7 +36,7 @@ def test_every_shipped_weights_file_has_metadata_and_is_small():
 def test_kernel_aware_flagship_is_the_flagship_network_with_the_data_step():
     """nafnet-kernel ships no weights of its own: it is nafnet-blind's network plus the
     data-consistency step, and the default when the kernel is known."""
-    assert [s.name for s in shipped_variants()] == ["nafnet-kernel", "nafnet-psf"]
+    assert [s.name for s in shipped_variants()] == ["nafnet-auto", "nafnet-kernel", "nafnet-psf"]
     aware = get_method("nafnet-kernel")
     assert aware.extra["network"] == FLAGSHIP and aware.extra["kernel_aware"]
     assert aware.weights_sha256 == get_method(FLAGSHIP).weights_sha256
@@ -142,3 +142,23 @@ def test_kernel_aware_model_beats_blind_when_given_the_kernel():
     aware = psnr(sharp, get_method("nafnet-kernel")(blurred, kernel), border=8)
     assert aware > psnr(sharp, get_method(FLAGSHIP)(blurred), border=8) + 1.0
     assert aware > psnr(sharp, get_method("wiener")(blurred, kernel), border=8)
+
+
+def test_learned_psf_flagship_is_blind_and_steps_only_with_a_usable_estimate():
+    """nafnet-auto: the flagship network; given no kernel the learned estimator names a
+    PSF and, when the estimate is usable (buildable family, confidence at the shipped
+    threshold), the data step runs with it; otherwise it equals nafnet-blind. Scored and
+    offered as blind; the facts name the estimator and its confidence."""
+    auto, blind = get_method("nafnet-auto"), get_method(FLAGSHIP)
+    assert auto.identifies_psf and auto.psf_estimator == "learned" and not auto.extra["kernel_aware"]
+    assert auto.weights_sha256 == blind.weights_sha256 and auto.describe()["psf_estimator"] == "learned"
+    sharp, blurred, true_kernel = motion_blurred_scene()
+    kernel, facts = auto.kernel_in_use(blurred)
+    assert facts["estimator"] == "learned" and 0.0 <= facts["confidence"] <= 1.0 and "label" in facts
+    assert (kernel is not None) == facts["trusted"]
+    assert auto.kernel_in_use(blurred, true_kernel) == (true_kernel, None)
+    out = auto(blurred)
+    if kernel is None:
+        np.testing.assert_array_equal(out, blind(blurred))
+    else:
+        np.testing.assert_array_equal(out, auto(blurred, kernel))

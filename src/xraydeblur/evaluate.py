@@ -58,12 +58,20 @@ def default_variants(methods: list[str] | None = None) -> list[Variant]:
     return out
 
 
+def _split_of(data: dict) -> tuple[str, str | None]:
+    """(scheme, held-out source or None) of a training config's ``data`` section."""
+    scheme = data.get("scheme", "patient")
+    return scheme, data.get("held_out") if scheme == "source" else None
+
+
 def check_trained_for_split(variants: list[Variant], scheme: str, held_out: str) -> None:
     """Refuse to score a network on images it may have trained on.
 
     A network may be scored on the ``patient`` test split only if it was trained on
     that split's train part, and on a held-out source only if it was trained with that
-    source held out (``scheme: source``). Raises ValueError naming the network.
+    source held out (``scheme: source``); a method with the learned PSF estimator only
+    if the estimator was trained on the same split as its network. Raises ValueError
+    naming the network.
     """
     from .methods import get_method
 
@@ -72,6 +80,12 @@ def check_trained_for_split(variants: list[Variant], scheme: str, held_out: str)
         if method.kind != "network":
             continue
         data = method.extra.get("training_data") or {}
+        if method.psf_estimator == "learned" and method.identifies_psf:
+            from .infer.learned_psf import ESTIMATOR_DIR, estimator_meta
+
+            estimator = estimator_meta(Path(method.extra.get("psf_estimator_dir") or ESTIMATOR_DIR)).get("config") or {}
+            if _split_of(estimator) != _split_of(data):
+                raise ValueError(f"{name}: its PSF estimator was trained on {_split_of(estimator)}, its network on {_split_of(data)}")
         trained = data.get("scheme", "patient")
         ok = trained == scheme and (scheme != "source" or data.get("held_out") == held_out)
         if not ok:

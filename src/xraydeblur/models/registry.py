@@ -97,8 +97,8 @@ def register_variant(stem: Path) -> str:
     if variant.get("identify_psf") == "learned":
         from ..infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME
 
-        # a weights folder of its own (e.g. retrained with a source held out) may hold its own estimator in psf/
-        folder = stem.parent / "psf" if (stem.parent / "psf" / f"{ESTIMATOR_NAME}.onnx").exists() else ESTIMATOR_DIR
+        # a weights folder of its own (retrained with a source held out) holds its own estimator in psf/
+        folder = ESTIMATOR_DIR if stem.parent.resolve() == WEIGHTS_DIR.resolve() else stem.parent / "psf"
         if not (folder / f"{ESTIMATOR_NAME}.onnx").exists():
             return ""  # the learned estimator is not shipped (yet): no such method
         if folder != ESTIMATOR_DIR:
