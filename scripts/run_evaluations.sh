@@ -19,6 +19,13 @@ for bits in 10 12; do
   xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --input-bits $bits --methods nafnet-blind nafnet-psf nafnet-kernel wiener richardson-lucy low-rank \
     --out docs/results/benchmark-patient-${bits}bit.json --quiet
 done
+# nafnet-auto (learned PSF estimator; its rule: benchmarks/learned_psf_rule.py) added to each run above
+for suffix in "" 8 10 12; do
+  xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 ${suffix:+--input-bits $suffix} --methods nafnet-auto \
+    --out docs/results/benchmark-patient${suffix:+-${suffix}bit}.json --update --quiet
+done
+xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh \
+  --max-images 12 --crop 256 --methods nafnet-auto --out docs/results/benchmark-source-mhh.json --update --quiet
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
 python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \
   --noisy-methods nafnet-kernel nafnet-psf \

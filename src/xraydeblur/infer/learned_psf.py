@@ -10,8 +10,9 @@ distribution (``scripts/train_psf_estimator.py``), names the family, its paramet
 and a confidence (the family's softmax probability, temperature-calibrated on
 validation). A Gaussian's, disk's or straight motion's parameters can then be
 sharpened by the parametric spectral fit of :mod:`xraydeblur.classical.psf_search`
-around the network's values (the network names the family robustly, the fit measures
-the width precisely), when the shipped rule says so.
+around the network's values, for the families the shipped rule names (chosen on
+validation: the fit pins widths where the blur's spectrum has zeros, motion and
+disk; the network's own Gaussian width is the better one).
 
 :func:`estimate_learned_psf` returns a :class:`LearnedPsfEstimate`; its ``usable``
 rule - a buildable family (not "none", not curved motion) with confidence at least
@@ -178,7 +179,7 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
     estimator sees it (module docstring). ``refine``: sharpen a Gaussian's, disk's or
     straight motion's parameters by the spectral fit around the network's values
     (:func:`xraydeblur.classical.psf_search.refine_psf`); None: as the shipped rule
-    says (``rule["refine"]``)."""
+    says (``rule["refine"]``: the families refined, chosen on validation)."""
     from ..models.psf_labels import decode
 
     meta = estimator_meta(folder)
@@ -187,7 +188,7 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
     out = network_output(spectrum_features(image, power)[None], folder)[0]
     found = decode(out, float(meta.get("temperature", 1.0)))
     params = found["params"]
-    if refine if refine is not None else rule.get("refine", False):
+    if refine if refine is not None else found["family"] in rule.get("refine", []):
         from ..classical.psf_search import refine_psf
 
         params = refine_psf(image, found["family"], params, FEATURE_TILE, power)
