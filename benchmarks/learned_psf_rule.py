@@ -7,8 +7,8 @@ once (its parameters as the network gives them, and refined by the spectral fit,
 :func:`xraydeblur.classical.psf_search.refine_psf`), and the data step with each
 estimated PSF under both gain tables ("known": the gains of a known kernel;
 "identified": those chosen for ``nafnet-psf``'s spectral identification). The auto
-method's output is the data-step one when the family is buildable and the confidence
-is at least the threshold, else the blind one. Chosen: for each gain table, the
+method's output is the data-step one when the family is buildable, its widths within the ranges the estimator
+was trained on and the confidence at least the threshold, else the blind one. Chosen: for each gain table, the
 families whose refined parameters restore better than the network's on average
 (the spectral fit pins widths where the OTF has zeros, motion and disk, and is biased
 where it rolls off smoothly, a Gaussian); then the (gains, threshold) with the best
@@ -42,6 +42,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from xraydeblur.models.psf_labels import within_trained_ranges  # noqa: E402
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.3, 1.0001, 0.05)] + [0.975, 0.99, 1.01]
 GAINS = ("known", "identified")
@@ -111,8 +113,10 @@ def score(records: list[dict], gains: str, refine: list[str], threshold: float) 
     gain_by_row = defaultdict(list)
     auto = []
     for r in records:
-        option = f"{'refined' if r['found'] in refine else 'network'}/{gains}"
-        use = option in r and r["confidence"] >= threshold
+        refined = r["found"] in refine
+        option = f"{'refined' if refined else 'network'}/{gains}"
+        in_range = within_trained_ranges(r["refined_params" if refined else "params"])
+        use = option in r and r["confidence"] >= threshold and in_range
         value = r[option] if use else r["blind"]
         auto.append(value)
         gain_by_row[r["row"]].append(value - r["blind"])

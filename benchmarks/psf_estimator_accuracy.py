@@ -10,7 +10,8 @@ Two sets, both from test-split radiographs only:
 2. ``benchmark``: the fixed benchmark's crops (``--max-images`` evenly spaced test
    images, ``--crop`` px, 14 degradations) at each of ``--bits``: per row the family
    found, the parameter error, how often the estimate is usable (the shipped rule), and
-   the same for the spectral identification of ``nafnet-psf`` (``--spectral``).
+   the same for the spectral identification of ``nafnet-psf`` (``--spectral``, float
+   input only: it takes seconds per crop).
 
 It also times the estimator on a ``--size`` px image (features + network, best of 3).
 
@@ -98,7 +99,7 @@ def benchmark_set(rows, crop: int, bits_list: list[int], spectral: bool, folder:
                         entry[f"{name}_error"].append(error)
                     if truth_family == "motion" and estimate.family == "motion":
                         entry[f"{name}_angle"].append(_angle_error(estimate.params, truth))
-                if spectral:
+                if spectral and not bits:  # the spectral fit on float input only (seconds per crop)
                     from xraydeblur.classical.psf_search import estimate_psf
 
                     other = estimate_psf(degraded)

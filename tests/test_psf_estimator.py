@@ -80,6 +80,8 @@ def test_fallback_rule_low_confidence_and_unbuildable():
     assert curved.kernel is None and not curved.usable
     none = LearnedPsfEstimate("none", {}, 0.99, min_confidence=0.8)
     assert not none.usable and none.summary()["trusted"] is False
+    short = LearnedPsfEstimate("motion", {"length": 2.1, "angle": 90.0}, 0.99, min_confidence=0.8)
+    assert not short.usable  # shorter than any motion the estimator was trained on: an extrapolation
     sure = LearnedPsfEstimate("disk", {"radius": 2.0}, 0.9, min_confidence=0.8)
     assert sure.usable and sure.kernel.shape == (5, 5)
 
@@ -197,7 +199,7 @@ def test_rule_choice_refines_what_helps_and_keeps_every_row_near_blind():
     spec.loader.exec_module(rule)
 
     def record(row, found, confidence, blind, network, refined):
-        return {"row": row, "found": found, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": refined, "network/identified": network, "refined/identified": refined}
+        return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": refined, "network/identified": network, "refined/identified": refined}
 
     records = [
         record("motion-length9", "motion", 0.95, 40.0, 44.0, 50.0),

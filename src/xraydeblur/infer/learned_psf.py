@@ -15,8 +15,8 @@ validation: the fit pins widths where the blur's spectrum has zeros, motion and
 disk; the network's own Gaussian width is the better one).
 
 :func:`estimate_learned_psf` returns a :class:`LearnedPsfEstimate`; its ``usable``
-rule - a buildable family (not "none", not curved motion) with confidence at least
-the shipped ``min_confidence`` (chosen on validation by
+rule - a buildable family (not "none", not curved motion), widths within the ranges it
+was trained on, and confidence at least the shipped ``min_confidence`` (chosen on validation by
 ``benchmarks/learned_psf_rule.py``) - is when ``nafnet-auto`` restores with the
 estimated PSF instead of blind.
 
@@ -116,9 +116,13 @@ class LearnedPsfEstimate:
 
     @property
     def usable(self) -> bool:
-        """Whether to restore with this PSF: a buildable family and confidence at least
-        ``min_confidence``."""
-        return self.family in BUILDABLE and self.confidence >= self.min_confidence
+        """Whether to restore with this PSF: a buildable family, confidence at least
+        ``min_confidence``, and widths within the ranges the estimator was trained on
+        (:func:`xraydeblur.models.psf_labels.within_trained_ranges`: a 2 px "motion"
+        found in an unblurred 16-bit radiograph is an extrapolation, not a finding)."""
+        from ..models.psf_labels import within_trained_ranges
+
+        return self.family in BUILDABLE and self.confidence >= self.min_confidence and within_trained_ranges(self.params)
 
     def label(self) -> str:
         """Short description, e.g. ``"motion length 9.1 px, angle 30 deg"``."""

@@ -14,6 +14,22 @@ from __future__ import annotations
 
 import math
 
+#: parameter ranges (px) the estimator was trained on (:mod:`xraydeblur.train.psf_data`
+#: draws them uniformly); an estimate outside them is an extrapolation
+TRAINED_RANGES = {"sigma": (0.5, 4.0), "sigma_y": (0.5, 4.0), "radius": (1.0, 4.0), "length": (3.0, 21.0), "scale": (0.5, 2.5)}
+
+
+def within_trained_ranges(params: dict, slack: float = 0.05) -> bool:
+    """Whether every width in ``params`` (px) lies within :data:`TRAINED_RANGES`, give
+    or take ``slack`` of the range's ends (a curved path's length is not checked)."""
+    for name, value in params.items():
+        if name in TRAINED_RANGES:
+            low, high = TRAINED_RANGES[name]
+            if not low * (1 - slack) <= value <= high * (1 + slack):
+                return False
+    return True
+
+
 #: blur families, in logit order. "trajectory" (curved motion) has no parametric
 #: kernel here: it is named, never used as a PSF
 FAMILIES = ("none", "gaussian", "anisotropic", "disk", "motion", "trajectory", "exponential")

@@ -20,12 +20,12 @@ import numpy as np
 
 from ..degrade import blur, jpeg_artifacts, make_kernel, poisson_gaussian_noise, quantize
 from ..infer.learned_psf import spectrum_features
-from ..models.psf_labels import encode_target
+from ..models.psf_labels import TRAINED_RANGES, encode_target
 
 #: family -> probability of being drawn
 FAMILY_WEIGHTS = {"none": 0.14, "gaussian": 0.24, "anisotropic": 0.1, "disk": 0.12, "motion": 0.2, "trajectory": 0.08, "exponential": 0.12}
-#: parameter ranges (px), drawn uniformly
-RANGES = {"sigma": (0.5, 4.0), "radius": (1.0, 4.0), "length": (3.0, 21.0), "trajectory": (3.0, 15.0), "scale": (0.5, 2.5)}
+#: parameter ranges (px), drawn uniformly (the estimator's trusted ranges, TRAINED_RANGES, are these)
+RANGES = {**{k: v for k, v in TRAINED_RANGES.items() if k != "sigma_y"}, "trajectory": (3.0, 15.0)}
 #: probability of Poisson-Gaussian noise; its dose range (photons at full scale, log-uniform) and read noise
 NOISE_PROBABILITY = 0.7
 DOSE_RANGE = (300.0, 30000.0)
