@@ -72,14 +72,10 @@ def _param_error(family: str, found_family: str, found: dict, truth: dict) -> fl
     return None
 
 
-def _angle_error(found: dict, truth: dict) -> float:
-    d = abs(found["angle"] - truth["angle"]) % 180.0
-    return min(d, 180.0 - d)
-
-
 def benchmark_set(rows, crop: int, bits_list: list[int], spectral: bool, folder: Path) -> dict:
     from xraydeblur.evaluate import benchmark_inputs
     from xraydeblur.infer.learned_psf import estimate_learned_psf
+    from xraydeblur.models.psf_labels import angle_difference
 
     per_row: dict[str, dict] = {}
     for bits in bits_list:
@@ -98,7 +94,7 @@ def benchmark_set(rows, crop: int, bits_list: list[int], spectral: bool, folder:
                     if error is not None:
                         entry[f"{name}_error"].append(error)
                     if truth_family == "motion" and estimate.family == "motion":
-                        entry[f"{name}_angle"].append(_angle_error(estimate.params, truth))
+                        entry[f"{name}_angle"].append(angle_difference(estimate.params["angle"], truth["angle"]))
                 if spectral and not bits:  # the spectral fit on float input only (seconds per crop)
                     from xraydeblur.classical.psf_search import estimate_psf
 

@@ -4,7 +4,8 @@ Every DICOM in ``../shared/data/dicom`` at full size, as stored and blurred (Gau
 sigma 2 px, straight motion 9 px at 30 degrees, disk radius 2 px; stored on the file's
 own bit depth), through :func:`xraydeblur.pipeline.restore` (default settings: no-blur
 rule, denoise strength 0, safeguard). Prints per case the PSF the estimator found, its
-confidence, whether the image was left unchanged, PSNR against the original (as-stored
+confidence (and its parameters before the spectral refinement), whether the image was
+left unchanged, PSNR against the original (as-stored
 cases: against the input) and seconds, and writes JSON.
 
     python benchmarks/trials/auto_full_size.py --out benchmarks/results/trials/auto_full_size.json
@@ -30,6 +31,7 @@ def main() -> None:
     from xraydeblur.data import data_root
     from xraydeblur.degrade import blur, make_kernel, quantize
     from xraydeblur.infer import identify
+    from xraydeblur.infer.learned_psf import estimate_learned_psf
     from xraydeblur.io import read_radiograph
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -53,6 +55,7 @@ def main() -> None:
                 seconds = time.perf_counter() - started
                 facts = result.facts
                 psf = facts.get("psf_identified") or {}
+                network_only = estimate_learned_psf(degraded, refine=False).params if psf else None  # before the spectral refinement
                 record = {
                     "file": path.name[:24],
                     "size": f"{original.shape[1]}x{original.shape[0]}",
@@ -62,6 +65,7 @@ def main() -> None:
                     "unchanged": bool(facts.get("unchanged")),
                     "psf_found": psf.get("label"),
                     "confidence": psf.get("confidence"),
+                    "network_params": network_only,
                     "used": psf.get("trusted"),
                     "psnr_vs_original": psnr(original, result.pixels),
                     "psnr_input": psnr(original, degraded) if kind != "none" else None,

@@ -48,6 +48,12 @@ PARAMS = (
     ("exponential", "log_scale"),
 )
 
+def angle_difference(a: float, b: float) -> float:
+    """Smallest difference (degrees, 0-90) between two orientations given modulo 180."""
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
 def _angle(cos2a: float, sin2a: float) -> float:
     return math.degrees(math.atan2(sin2a, cos2a) / 2.0) % 180.0
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.psf_labels import FAMILIES, PARAMS, decode
+from ..models.psf_labels import FAMILIES, PARAMS, angle_difference, decode
 from ..models.psf_net import PsfNet, psf_loss
 from . import psf_data
 
@@ -82,11 +82,6 @@ def fit_temperature(logits: np.ndarray, families: np.ndarray) -> float:
     return round(best, 2)
 
 
-def _angle_error(a: float, b: float) -> float:
-    d = abs(a - b) % 180.0
-    return min(d, 180.0 - d)
-
-
 def accuracy(outputs: np.ndarray, facts: list[dict], temperature: float = 1.0) -> dict:
     """Family accuracy, confusion counts and parameter errors of ``outputs`` (N, O)
     against the true degradations in ``facts`` (``kind``, ``params``; as
@@ -109,7 +104,7 @@ def accuracy(outputs: np.ndarray, facts: list[dict], temperature: float = 1.0) -
             errors["disk_radius_px"].append(abs(p["radius"] - q["radius"]))
         elif fact["kind"] == "motion":
             errors["motion_length_px"].append(abs(p["length"] - q["length"]))
-            errors["motion_angle_deg"].append(_angle_error(p["angle"], q["angle"]))
+            errors["motion_angle_deg"].append(angle_difference(p["angle"], q["angle"]))
         elif fact["kind"] == "exponential":
             errors["exponential_scale_px"].append(abs(p["scale"] - q["scale"]))
     return {
