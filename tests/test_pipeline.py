@@ -146,3 +146,25 @@ def test_cli_says_in_one_line_that_a_sharp_image_was_returned_unchanged(tmp_path
     lines = [line for line in capsys.readouterr().err.splitlines() if "no blur detected" in line]
     assert len(lines) == 1 and "sharp.png" in lines[0] and "force" in lines[0]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), sharp)
+
+
+def test_overlapped_measurements_equal_the_steps_run_alone():
+    """The side thread changes nothing: the safeguard report, the sharpness before and
+    after and the output are those of each step called on its own; ``pipeline_seconds``
+    is the wall time, no longer than the steps added up."""
+    from xraydeblur.degrade import blur
+    from xraydeblur.metrics import sharpness
+    from xraydeblur.pipeline import safeguard_facts
+
+    noisy, kernel = edge_scene(160)
+    result = restore(noisy, get_method("wiener"), kernel=kernel, with_map=True, measure_output=True)
+    facts = result.facts
+    reblurred = blur(result.estimate, kernel, dtype=np.float32)
+    alone, residual_map = safeguard_facts(noisy, result.estimate, kernel, "given", True, reblurred)
+    assert facts["safeguard"] == alone and np.array_equal(result.residual_map, residual_map)
+    assert np.array_equal(result.pixels, keep_noise(noisy, result.estimate, kernel, 0.0, reblurred))
+    assert facts["sharpness_before"] == round(sharpness(noisy), 6) and facts["sharpness_after"] == round(sharpness(result.pixels), 6)
+    assert facts["estimated_blur_after"] == round(blur_evidence(result.pixels)["sigma_px"], 3)
+    steps = facts["seconds_by_step"]
+    assert {"blur_evidence", "sharpness_before", "method", "noise_add_back", "measure_output", "safeguard"} <= set(steps)
+    assert 0 < facts["pipeline_seconds"] <= sum(steps.values()) + 0.05

@@ -49,7 +49,7 @@ def test_view_answer_carries_the_json_facts_and_exact_pixels(client):
     assert sum(a["length"] for a in header["arrays"]) == len(body) - 8 - length
     as_json = post(client, encode("png16"), format="json").json()
     for key in as_json:
-        if key not in ("result_png", "result_dicom", "seconds", "inference_seconds", "queue_seconds", "seconds_by_step"):
+        if key not in ("result_png", "result_dicom", "seconds", "inference_seconds", "queue_seconds", "seconds_by_step", "pipeline_seconds"):
             assert header[key] == as_json[key], key
     assert (header["format"], header["version"], header["result_png_bits"]) == ("xraydeblur.view", 1, 16)
     assert header["identity"] is None and header["display"]["rescale_slope"] == 1.0

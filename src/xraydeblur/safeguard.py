@@ -32,6 +32,7 @@ True
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,18 +92,26 @@ def residual_scales(residual: np.ndarray, noise_sigma: float, structure: np.ndar
     W // block), the std white noise of ``noise_sigma`` leaves in it, and ``structure``
     (H, W) smoothed the same way (None when not given). Scales whose grid would be
     under 8 coarse pixels on a side are left out."""
-    out = []
+    levels = []
     for scale in SCALES_PX:
         d = max(1, scale // SCALES_PX[0])
         if min(residual.shape) // d < 8:
             continue
-        coarse = _block_mean(residual, d)
         # the block mean already averaged over (d^2 - 1) / 12 px^2 of the window's variance
         sigma = float(np.sqrt(max(scale**2 - (d * d - 1) / 12.0, 0.25))) / d
-        smoothed = gaussian_filter(coarse, sigma, mode="reflect")
-        noise = noise_sigma / d / (2 * np.sqrt(np.pi) * sigma)
-        local = None if structure is None else gaussian_filter(_block_mean(structure, d), sigma, mode="reflect")
-        out.append({"scale_px": scale, "block": d, "smoothed": smoothed, "noise": float(noise), "structure": local})
+        levels.append((scale, d, sigma))
+
+    def smooth(image: np.ndarray, d: int, sigma: float) -> np.ndarray:
+        return gaussian_filter(_block_mean(image, d), sigma, mode="reflect")
+
+    # the residual's and the structure's filters run in two threads (SciPy releases the GIL)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xraydeblur-scales") as pool:
+        smoothed = [pool.submit(smooth, residual, d, sigma) for _, d, sigma in levels]
+        local = [None if structure is None else pool.submit(smooth, structure, d, sigma) for _, d, sigma in levels]
+        out = []
+        for (scale, d, sigma), r, st in zip(levels, smoothed, local):
+            noise = noise_sigma / d / (2 * np.sqrt(np.pi) * sigma)
+            out.append({"scale_px": scale, "block": d, "smoothed": r.result(), "noise": float(noise), "structure": None if st is None else st.result()})
     return out
 
 
@@ -228,8 +237,10 @@ def check_consistency(
         sigma_blur = float(estimate_gaussian_sigma(degraded))
         kernel = gaussian_kernel(max(0.3, sigma_blur))
         source = "estimated"
-    sigma_n = estimate_noise_sigma(y) if noise_sigma is None else float(noise_sigma)
-    residual, overlay, structure = masked_residual(y, x, kernel, reblurred)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-noise") as side:  # overlaps the residual
+        noise = side.submit(estimate_noise_sigma, y) if noise_sigma is None else None
+        residual, overlay, structure = masked_residual(y, x, kernel, reblurred)
+        sigma_n = float(noise_sigma) if noise is None else noise.result()
     rms = float(np.sqrt(np.mean(np.square(residual, dtype=np.float64))))
     expected = float(np.hypot(sigma_n, SCORE_FLOOR))
     floor_of = dict(zip(SCALES_PX, floors()))

@@ -484,21 +484,59 @@ def create_app(
 
 
 def warm_default_method() -> None:
-    """Run the whole pipeline once, forced, on a small synthetic image and encode the
-    page's answer for it: loads the default method's weights, builds its executor
-    (:mod:`xraydeblur.infer.backends`) and imports everything a request uses (blur
-    evidence, safeguard, encoders) before the first request."""
+    """Run the whole pipeline once, forced, on a synthetic image and encode the page's
+    answer for it, reading and writing it as DICOM: loads the default method's weights,
+    builds its executor (:mod:`xraydeblur.infer.backends`) with working memory for
+    full-size tiles, and imports everything a request uses (DICOM decoder and writer,
+    blur evidence, safeguard, encoders) before the first request. Nothing is written
+    to disk."""
     import numpy as np
 
+    from ..io import encode_radiograph, read_radiograph
     from ..pipeline import restore
     from .processing import to_u16
     from .view_payload import encode_view
 
-    yy, xx = np.mgrid[0:96, 0:96] / 96.0
-    image = (0.5 + 0.3 * np.sin(9 * xx) * np.cos(7 * yy)).astype(np.float32)
-    result = restore(image, get_method(default_method(False)), force=True, with_map=True)
+    rad = read_radiograph(_synthetic_dicom(WARM_SIDE_PX))
+    result = restore(rad.pixels, get_method(default_method(False)), force=True, with_map=True)
+    dicom = encode_radiograph(rad, result.pixels, "dicom", method="warm-up", synthetic=True)
     facts = {"value_max": 65535, "bits": 16}
-    encode_view(facts, to_u16(image, 65535), to_u16(result.pixels, 65535), residual=result.residual_map)
+    encode_view(facts, to_u16(rad.pixels, 65535), to_u16(result.pixels, 65535), residual=result.residual_map, dicom=dicom, dataset=rad.dataset, info=rad.info)
+
+
+#: side (px) of the warm-up image: its tiles are as large as those of a full-size
+#: radiograph (:data:`xraydeblur.infer.network.TILE`), so the executor's working
+#: memory is sized for them before the first request
+WARM_SIDE_PX = 720
+
+
+def _synthetic_dicom(side: int) -> bytes:
+    """A synthetic 12-bit MONOCHROME2 DX image (``side`` x ``side`` px, smooth pattern,
+    no patient data) as DICOM bytes, built in memory."""
+    import io
+
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    yy, xx = np.mgrid[0:side, 0:side] / float(side)
+    pixels = np.rint((0.5 + 0.3 * np.sin(40 * xx) * np.cos(30 * yy)) * 4095).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "DX", "WARM^UP", "WARMUP"
+    ds.Rows = ds.Columns = side
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def declared_size(data: bytes, kind: str) -> tuple[int, int] | None:

@@ -135,7 +135,7 @@ def _libc():
 _M_MMAP_THRESHOLD = -3
 #: fixed mmap threshold (bytes): buffers of an upload or an image (above 1 MB) are
 #: mapped on their own, so freeing them returns the memory to the system at once
-MMAP_THRESHOLD_BYTES = 1 << 20
+MMAP_THRESHOLD_BYTES = 1 << 25
 
 
 def tune_allocator() -> None:
