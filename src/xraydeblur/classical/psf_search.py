@@ -60,7 +60,10 @@ REFINE_TILE = 128
 #: at most this many tiles are averaged (a larger image is sampled with a wider stride)
 MAX_TILES = 4096
 #: power floor: variance of 8-bit quantisation noise, (1/255)^2 / 12, for images in [0, 1]
+#: (:func:`estimate_psf`; :func:`refine_psf` takes the image's own, :func:`rounding_floor`)
 QUANTISATION_FLOOR = (1.0 / 255.0) ** 2 / 12.0
+#: bit depths :func:`rounding_floor` looks for; finer grids (and float images) get the last
+ROUNDING_BITS = tuple(range(8, 17))
 #: Gauss-Newton iterations of the per-candidate fit
 FIT_ITERATIONS = 15
 #: an estimate whose fit score (mean squared log residual) is above this is not trusted
@@ -298,6 +301,29 @@ def estimate_psf(image: np.ndarray) -> PsfEstimate:
     return PsfEstimate(family, dict(params), _kernel(family, params), score, runner_up)
 
 
+def rounding_floor(image: np.ndarray, samples: int = 65536) -> float:
+    """Variance of the image's own rounding noise, ``(1 / (2**b - 1))**2 / 12``, for
+    the coarsest grid of :data:`ROUNDING_BITS` that ``image`` (values in [0, 1]) lies on
+    (checked on up to ``samples`` evenly spaced pixels); an image on none of them
+    (float data) gets the 16-bit value. A fixed 8-bit floor hid the high frequencies
+    where the zeros of a small disk lie on 12-16-bit files, and the refined radius came
+    out short (docs/results.md, section 11).
+
+    >>> import numpy as np
+    >>> x = np.arange(4096, dtype=np.float32).reshape(64, 64) / 4095
+    >>> round(1 / np.sqrt(12 * rounding_floor(x)))
+    4095
+    """
+    x = np.asarray(image, dtype=np.float64).ravel()
+    x = x[:: max(1, x.size // samples)]
+    for bits in ROUNDING_BITS:
+        levels = x * float((1 << bits) - 1)
+        # float32 holds k / (2^16 - 1) to ~4e-3 of a level
+        if np.all(np.abs(levels - np.rint(levels)) < 0.01):
+            break
+    return (1.0 / ((1 << bits) - 1)) ** 2 / 12.0
+
+
 #: refinement grids of :func:`refine_psf`: (half-width in units of the parameter, step) per pass
 REFINE_PASSES = {
     "gaussian": [{"sigma": (0.6, 1 / 32)}],
@@ -316,12 +342,13 @@ def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, p
     grows to 30 % of the length), each pass centred on the previous winner. Used to
     sharpen the learned estimator's parameters (:mod:`xraydeblur.infer.learned_psf`):
     Gaussian sigma to 1/32 px, disk radius to 1/16 px, motion length to 0.25 px and
-    angle to 0.5 degree. ``power``: the image's :func:`welch_spectrum` on ``tile`` px
-    tiles, if already computed."""
+    angle to 0.5 degree. The power floor is the image's own rounding noise
+    (:func:`rounding_floor`). ``power``: the image's :func:`welch_spectrum` on ``tile``
+    px tiles, if already computed."""
     if family not in REFINE_PASSES:
         return dict(params)
     band, _ = _band(tile)
-    floor = QUANTISATION_FLOOR * _window_energy(tile)
+    floor = rounding_floor(image) * _window_energy(tile)
     log_power = np.log((welch_spectrum(as_image(image), tile) if power is None else power)[band] + floor)
     best = {k: float(v) for k, v in params.items()}
     for grids in REFINE_PASSES[family]:
