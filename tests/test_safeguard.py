@@ -90,3 +90,26 @@ def test_shipped_floors_were_chosen_on_validation_by_their_script():
     data = json.loads(FLOORS_PATH.read_text())
     assert data["scales_px"] == list(SCALES_PX) and "safeguard_calibration.py" in data["chosen_by"]
     assert len(floors()) == len(SCALES_PX) and all(f > 0 for f in floors())
+
+
+def test_input_clipped_at_black_is_not_judged():
+    """Where the input was clipped to 0 (a black border, a collimated field stored as 0)
+    the blur model does not hold: a restoration that keeps the positive half of its
+    noise there (clipped at 0) re-blurs to a coherent residual, which is not judged;
+    the same residual where the input is not clipped is still flagged."""
+    from xraydeblur.degrade import gaussian_blur, quantize
+    from xraydeblur.safeguard import check_consistency, clipped_mask
+
+    rng = np.random.default_rng(1)
+    sharp = np.zeros((256, 256), np.float32)
+    sharp[:, 128:] = 0.5 + 0.05 * rng.random((256, 128))
+    blurred, kernel = gaussian_blur(sharp, 2.0)
+    degraded = quantize(blurred, 12)
+    restored = sharp.copy()
+    restored[:, 32:120] = np.clip(rng.normal(0.0, 0.01, (256, 88)), 0.0, None)  # positive bias in the black field
+    report = check_consistency(degraded, restored, kernel)
+    assert clipped_mask(degraded)[:, :120].all() and report["clipped_px"] >= 256 * 120
+    assert report["consistent"], report["flagged_scales_px"]
+    lifted = np.clip(degraded + 0.02, 0, 1)  # the same case with the black field not clipped
+    restored_lifted = np.clip(restored + 0.02, 0, 1)
+    assert not check_consistency(lifted, restored_lifted, kernel)["consistent"]

@@ -141,6 +141,12 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     return float(np.median(np.abs(d - np.median(d))) / 0.6745)
 
 
+def clipped_mask(image: np.ndarray) -> np.ndarray:
+    """Bool (H, W): pixels of ``image`` ([0, 1]) at either end of the range (0 or 1),
+    where the stored signal was clipped."""
+    return (image <= 0.0) | (image >= 1.0)
+
+
 def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarray, reblurred: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(residual, overlay, structure)``: what of the input the re-blurred output does
     not explain (float32 (H, W), [0, 1] units), the burned-in overlay mask (bool
@@ -153,9 +159,13 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     restoration that left a little blur, changes the re-blurred image by about these
     terms). It is set to zero where no restoration can be judged: on burned-in overlays
     and within a kernel radius of them (no kernel explains them; methods keep them as
-    they are), and within one kernel size of the image border (there the blur mixed in
-    pixels outside the image, and the networks restored it from reflected content:
-    :data:`BORDER_PX` at least)."""
+    they are); on input pixels clipped at either end of the range (:func:`clipped_mask`:
+    there the blur model does not hold, the file or detector cut the signal off, and a
+    restoration clipped at 0 keeps only the positive half of its noise, which re-blurs
+    to a coherent residual in a black region) and within a kernel radius of them; and
+    within one kernel size of the image border (there the blur mixed in pixels outside
+    the image, and the networks restored it from reflected content: :data:`BORDER_PX`
+    at least)."""
     y = np.asarray(degraded, dtype=np.float32)
     reblurred = blur(restored, kernel, dtype=np.float32) if reblurred is None else np.asarray(reblurred)
     b = reblurred.astype(np.float32)
@@ -165,8 +175,9 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     band = min(max(kernel.shape[0], BORDER_PX), (min(y.shape) - 1) // 4)
     if band > 0:
         judged[:band], judged[-band:], judged[:, :band], judged[:, -band:] = False, False, False, False
-    if overlay.any():
-        judged &= ~binary_dilation(overlay, iterations=kernel.shape[0] // 2 + 1)
+    excluded = overlay | clipped_mask(y)
+    if excluded.any():
+        judged &= ~binary_dilation(excluded, iterations=kernel.shape[0] // 2 + 1)
     bx, by = np.gradient(b, axis=1), np.gradient(b, axis=0)
     basis = [bx, by, np.gradient(bx, axis=1), np.gradient(by, axis=0), np.gradient(bx, axis=0)]
     # the five coefficients are global: fitted (normal equations) on every other row and
@@ -222,7 +233,8 @@ def check_consistency(
     scale: ``scale_px``, ``floor``, ``expected_spread``, ``max_z``, ``flagged_fraction``,
     ``largest_flagged_region_px``, ``consistent``), ``threshold``, ``kernel_source``, ``overlay_px``
     (pixels of burned-in overlays in ``degraded``, :mod:`xraydeblur.overlay`: the
-    residual on them and within a kernel radius of them is ignored).
+    residual on them and within a kernel radius of them is ignored), ``clipped_px``
+    (pixels of ``degraded`` at 0 or 1, ignored likewise: :func:`masked_residual`).
     """
     y = np.asarray(degraded, dtype=np.float32)
     x = np.asarray(restored, dtype=np.float32)
@@ -273,6 +285,7 @@ def check_consistency(
         "threshold": Z_THRESHOLD,
         "kernel_source": source,
         "overlay_px": int(overlay.sum()),
+        "clipped_px": int(np.count_nonzero(clipped_mask(y))),
     }
     if sigma_blur is not None:
         report["estimated_blur_sigma_px"] = sigma_blur
