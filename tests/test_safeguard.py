@@ -110,6 +110,9 @@ def test_input_clipped_at_black_is_not_judged():
     report = check_consistency(degraded, restored, kernel)
     assert clipped_mask(degraded)[:, :120].all() and report["clipped_px"] >= 256 * 120
     assert report["consistent"], report["flagged_scales_px"]
+    from xraydeblur.pipeline import explain_safeguard
+
+    assert f"{report['clipped_px']} px clipped at the ends of the stored range" in explain_safeguard(report)
     lifted = np.clip(degraded + 0.02, 0, 1)  # the same case with the black field not clipped
     restored_lifted = np.clip(restored + 0.02, 0, 1)
     assert not check_consistency(lifted, restored_lifted, kernel)["consistent"]

@@ -264,9 +264,12 @@ def explain_safeguard(report: dict) -> str:
     flagged = report.get("flagged_scales_px") or []
     where = (f"flagged at the {', '.join(f'{s} px' for s in flagged)} scale{'s' if len(flagged) > 1 else ''}, largest region "
              f"{report.get('largest_flagged_region_px')} px" if flagged else "no region flagged at any scale")
+    unjudged = [f"{n} px of burned-in overlays" for n in [report.get("overlay_px")] if n] + [
+        f"{n} px clipped at the ends of the stored range" for n in [report.get("clipped_px")] if n]
+    skipped = f" Not judged (nor a kernel radius around them): {' and '.join(unjudged)}." if unjudged else ""
     return (
         f"Safeguard {verdict}. {SAFEGUARD_EXPLANATION} The residual is averaged over windows of "
         f"{', '.join(str(s) for s in SCALES_PX)} px; a region is flagged where it exceeds {report.get('threshold')} times "
         f"what noise and a small kernel error explain, over at least {MIN_REGION_PX} window-grid pixels: {where}. "
-        f"Score {report.get('score')}: the residual's RMS over what noise explains (about 1 for an honest restoration)."
+        f"Score {report.get('score')}: the residual's RMS over what noise explains (about 1 for an honest restoration).{skipped}"
     )
