@@ -8,15 +8,14 @@ once (its parameters as the network gives them, and refined by the spectral fit,
 estimated PSF under both gain tables ("known": the gains of a known kernel;
 "identified": those chosen for ``nafnet-psf``'s spectral identification). The auto
 method's output is the data-step one when the family is buildable, its widths within the ranges the estimator
-was trained on and the confidence at least the threshold, else the blind one. Chosen: for each gain table, the
-families whose refined parameters restore better than the network's on average
-(the spectral fit pins widths where the OTF has zeros, motion and disk, and is biased
-where it rolls off smoothly, a Gaussian); then the (gains, threshold) with the best
-mean PSNR over all cases among those whose every row (degradation x bit depth) loses
-at most ``--max-row-loss`` dB against blind (default 0.1: a margin under the issue's
-0.3 dB on test).
+was trained on and the confidence at least the threshold, else the blind one. Chosen,
+searched together: the gain table, which families to refine (the spectral fit pins
+widths where the OTF has zeros, motion and disk, and can be biased where it rolls off
+smoothly, a Gaussian) and the threshold, with the best mean PSNR over all cases among
+those whose every row (degradation x bit depth) loses at most ``--max-row-loss`` dB
+against blind (default 0.1: a margin under the issue's 0.3 dB on test).
 
-    python benchmarks/learned_psf_rule.py --max-images 12 --crop 256 --bits 0 8 12 --out benchmarks/results/learned_psf_rule.json --write
+    python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --out benchmarks/results/learned_psf_rule.json --write
 
 ``--write`` stores the rule in ``src/xraydeblur/weights/psf/psf-estimator.json`` and
 the gains in ``src/xraydeblur/weights/nafnet-auto.json``. ``--from-json`` re-chooses
@@ -26,7 +25,7 @@ For the weights retrained with a source held out (the blind network in
 ``benchmarks/weights/unseen-mhh``, the estimator in its ``psf/``), choose on that
 scheme's validation split and write there::
 
-    python benchmarks/learned_psf_rule.py --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
+    python benchmarks/learned_psf_rule.py --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh --max-images 10 --crop 256 --bits 0 8 12 16 --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
 """
 
 from __future__ import annotations
@@ -124,18 +123,26 @@ def score(records: list[dict], gains: str, refine: list[str], threshold: float) 
 
 
 def choose(records: list[dict], max_row_loss: float) -> dict:
-    """Per gain table: the families to refine (:func:`refined_families`), then every
-    threshold of :data:`THRESHOLDS`; the best mean PSNR whose worst row loses at most
-    ``max_row_loss`` dB against blind wins."""
+    """Every gain table x every subset of :data:`REFINABLE` to refine x every threshold
+    of :data:`THRESHOLDS`, searched together: the best mean PSNR whose worst row loses
+    at most ``max_row_loss`` dB against blind wins (ties: fewer families refined, then
+    the higher threshold). Choosing the families first, by their mean gain, could keep a
+    refinement that helps on average but ruins one row, and then only a high threshold
+    could hide that row. ``refine_helps`` lists, per gain table, the families whose
+    refinement helped on average (:func:`refined_families`), for the record."""
+    from itertools import combinations
+
+    subsets = [list(c) for n in range(len(REFINABLE) + 1) for c in combinations(REFINABLE, n)]
     table = []
     for gains in GAINS:
-        refine = refined_families(records, gains)
-        for t in THRESHOLDS:
-            mean, rows = score(records, gains, refine, t)
-            table.append({"refine": refine, "gains": gains, "min_confidence": t, "mean_psnr": round(mean, 4), "worst_row_gain_db": round(min(rows.values()), 4), "rows": {k: round(v, 4) for k, v in rows.items()}})
+        for refine in subsets:
+            for t in THRESHOLDS:
+                mean, rows = score(records, gains, refine, t)
+                table.append({"refine": refine, "gains": gains, "min_confidence": t, "mean_psnr": round(mean, 4), "worst_row_gain_db": round(min(rows.values()), 4), "rows": {k: round(v, 4) for k, v in rows.items()}})
     allowed = [e for e in table if e["worst_row_gain_db"] >= -max_row_loss]
-    best = max(allowed, key=lambda e: (e["mean_psnr"], e["min_confidence"]))
-    return {"chosen": {k: best[k] for k in ("refine", "gains", "min_confidence", "mean_psnr", "worst_row_gain_db")}, "chosen_rows": best["rows"], "table": table}
+    best = max(allowed, key=lambda e: (e["mean_psnr"], -len(e["refine"]), e["min_confidence"]))
+    return {"chosen": {k: best[k] for k in ("refine", "gains", "min_confidence", "mean_psnr", "worst_row_gain_db")}, "chosen_rows": best["rows"],
+            "refine_helps": {gains: refined_families(records, gains) for gains in GAINS}, "table": table}
 
 
 def write(chosen: dict, command: str, folder: Path) -> None:

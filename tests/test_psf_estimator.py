@@ -240,3 +240,25 @@ def test_small_disk_on_high_bit_dicoms_is_refined_to_its_radius():
         assert found.family == "disk" and abs(found.params["radius"] - 2.0) < 0.1, (path.name, found.family, found.params)
         checked += 1
     assert checked >= 2
+
+
+def test_rule_choice_drops_a_refinement_that_ruins_one_row():
+    """A refinement that helps on average but loses a whole row is not kept behind a
+    high threshold: the families to refine and the threshold are chosen together."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rule", ROOT / "benchmarks" / "learned_psf_rule.py")
+    rule = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rule)
+
+    def record(row, found, confidence, blind, network, refined):
+        return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": refined, "network/identified": network, "refined/identified": refined}
+
+    records = [
+        record("gaussian-sigma1", "gaussian", 0.9, 40.0, 42.0, 47.0),  # refining helps a lot here
+        record("gaussian-sigma3", "gaussian", 0.9, 40.0, 41.0, 37.0),  # and ruins this row
+        record("motion-length9", "motion", 0.9, 40.0, 44.0, 50.0),
+    ]
+    assert "gaussian" in rule.refined_families(records, "known")  # on average it helps
+    chosen = rule.choose(records, max_row_loss=0.1)["chosen"]
+    assert chosen["refine"] == ["motion"] and chosen["min_confidence"] <= 0.9 and chosen["worst_row_gain_db"] >= 0
