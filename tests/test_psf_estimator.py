@@ -208,7 +208,7 @@ def test_rule_choice_refines_what_helps_and_keeps_every_row_near_blind():
     ]
     assert rule.refined_families(records, "known") == ["motion"]
     chosen = rule.choose(records, max_row_loss=0.1)["chosen"]
-    assert chosen["refine"] == ["motion"] and 0.6 < chosen["min_confidence"] <= 0.95
+    assert chosen["refine"] == ["motion"] and chosen["min_confidence"]["motion"] <= 0.95 and chosen["min_confidence"]["disk"] > 0.6
 
 
 @pytest.mark.parametrize("bits", [8, 10, 12, 15, 16])
@@ -261,4 +261,28 @@ def test_rule_choice_drops_a_refinement_that_ruins_one_row():
     ]
     assert "gaussian" in rule.refined_families(records, "known")  # on average it helps
     chosen = rule.choose(records, max_row_loss=0.1)["chosen"]
-    assert chosen["refine"] == ["motion"] and chosen["min_confidence"] <= 0.9 and chosen["worst_row_gain_db"] >= 0
+    assert chosen["refine"] == ["motion"] and chosen["min_confidence"]["motion"] <= 0.9 and chosen["worst_row_gain_db"] >= 0
+
+
+def test_rule_thresholds_are_per_family():
+    """A family that loses a row gets a threshold above its cases' confidence; the
+    others keep theirs (one threshold for all would give up the motion gain too)."""
+    import importlib.util
+
+    from xraydeblur.infer.learned_psf import family_threshold
+
+    spec = importlib.util.spec_from_file_location("rule", ROOT / "benchmarks" / "learned_psf_rule.py")
+    rule = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rule)
+
+    def record(row, found, confidence, blind, network):
+        return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": network, "network/identified": network, "refined/identified": network}
+
+    records = [
+        record("gaussian-sigma3", "gaussian", 0.97, 40.0, 37.0),  # a confident Gaussian that loses
+        record("motion-length9", "motion", 0.6, 40.0, 48.0),
+    ]
+    chosen = rule.choose(records, max_row_loss=0.1)["chosen"]["min_confidence"]
+    assert chosen["gaussian"] > 0.97 and chosen["motion"] <= 0.6
+    assert family_threshold({"min_confidence": chosen}, "motion") == chosen["motion"]
+    assert family_threshold({"min_confidence": 0.5}, "disk") == 0.5 and family_threshold({"min_confidence": {}}, "disk") == 1.01

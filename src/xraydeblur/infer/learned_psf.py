@@ -97,7 +97,7 @@ class LearnedPsfEstimate:
     ``family``: one of :data:`xraydeblur.models.psf_net.FAMILIES`; ``params`` in pixels
     and degrees (as :func:`xraydeblur.degrade.make_kernel` takes them); ``confidence``:
     the family's calibrated probability; ``probabilities``: every family's;
-    ``min_confidence``: the shipped rule's threshold."""
+    ``min_confidence``: the shipped rule's threshold for this family."""
 
     family: str
     params: dict
@@ -201,5 +201,15 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
         params,
         float(found["probabilities"][found["family"]]),
         found["probabilities"],
-        float(rule.get("min_confidence", 1.0)),
+        family_threshold(rule, found["family"]),
     )
+
+
+def family_threshold(rule: dict, family: str) -> float:
+    """The confidence ``family``'s estimate needs under ``rule`` (an estimator JSON's
+    ``rule``): ``min_confidence`` is one threshold for every family, or a threshold per
+    family (chosen on validation: a family the estimator often gets wrong, or whose
+    kernel errors cost most, needs a higher one); a family it does not name: never used
+    (1.01)."""
+    value = rule.get("min_confidence", 1.01)
+    return float(value.get(family, 1.01) if isinstance(value, dict) else value)
