@@ -188,23 +188,32 @@ def test_training_runs_as_two_processes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2 and (out / "best.pt").exists()
 
-
-def test_rule_choice_refines_what_helps_and_keeps_every_row_near_blind():
-    """The rule script's choice on made-up records: refine only the family whose refined
-    parameters restored better, and take the threshold that avoids the row that lost."""
+def _rule_script():
+    """``benchmarks/learned_psf_rule.py`` as a module (it is a script, not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("rule", ROOT / "benchmarks" / "learned_psf_rule.py")
     rule = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(rule)
+    return rule
 
-    def record(row, found, confidence, blind, network, refined):
-        return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": refined, "network/identified": network, "refined/identified": refined}
+
+def _record(row, found, confidence, blind, network, refined):
+    """A made-up validation record of the rule script: PSNR (dB) of blind, and of the
+    data step with the network's and the refined parameters (both gain tables alike)."""
+    return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind,
+            "network/known": network, "refined/known": refined, "network/identified": network, "refined/identified": refined}
+
+
+def test_rule_choice_refines_what_helps_and_keeps_every_row_near_blind():
+    """The rule script's choice on made-up records: refine only the family whose refined
+    parameters restored better, and take the threshold that avoids the row that lost."""
+    rule = _rule_script()
 
     records = [
-        record("motion-length9", "motion", 0.95, 40.0, 44.0, 50.0),
-        record("gaussian-sigma2", "gaussian", 0.95, 40.0, 42.0, 41.0),
-        record("disk-radius2+noise", "disk", 0.6, 38.0, 37.0, 37.0),  # a low-confidence case that would lose 1 dB
+        _record("motion-length9", "motion", 0.95, 40.0, 44.0, 50.0),
+        _record("gaussian-sigma2", "gaussian", 0.95, 40.0, 42.0, 41.0),
+        _record("disk-radius2+noise", "disk", 0.6, 38.0, 37.0, 37.0),  # a low-confidence case that would lose 1 dB
     ]
     assert rule.refined_families(records, "known") == ["motion"]
     chosen = rule.choose(records, max_row_loss=0.1)["chosen"]
@@ -245,19 +254,12 @@ def test_small_disk_on_high_bit_dicoms_is_refined_to_its_radius():
 def test_rule_choice_drops_a_refinement_that_ruins_one_row():
     """A refinement that helps on average but loses a whole row is not kept behind a
     high threshold: the families to refine and the threshold are chosen together."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("rule", ROOT / "benchmarks" / "learned_psf_rule.py")
-    rule = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rule)
-
-    def record(row, found, confidence, blind, network, refined):
-        return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": refined, "network/identified": network, "refined/identified": refined}
+    rule = _rule_script()
 
     records = [
-        record("gaussian-sigma1", "gaussian", 0.9, 40.0, 42.0, 47.0),  # refining helps a lot here
-        record("gaussian-sigma3", "gaussian", 0.9, 40.0, 41.0, 37.0),  # and ruins this row
-        record("motion-length9", "motion", 0.9, 40.0, 44.0, 50.0),
+        _record("gaussian-sigma1", "gaussian", 0.9, 40.0, 42.0, 47.0),  # refining helps a lot here
+        _record("gaussian-sigma3", "gaussian", 0.9, 40.0, 41.0, 37.0),  # and ruins this row
+        _record("motion-length9", "motion", 0.9, 40.0, 44.0, 50.0),
     ]
     assert "gaussian" in rule.refined_families(records, "known")  # on average it helps
     chosen = rule.choose(records, max_row_loss=0.1)["chosen"]
@@ -267,20 +269,13 @@ def test_rule_choice_drops_a_refinement_that_ruins_one_row():
 def test_rule_thresholds_are_per_family():
     """A family that loses a row gets a threshold above its cases' confidence; the
     others keep theirs (one threshold for all would give up the motion gain too)."""
-    import importlib.util
-
     from xraydeblur.infer.learned_psf import family_threshold
 
-    spec = importlib.util.spec_from_file_location("rule", ROOT / "benchmarks" / "learned_psf_rule.py")
-    rule = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rule)
-
-    def record(row, found, confidence, blind, network):
-        return {"row": row, "found": found, "params": {}, "refined_params": {}, "confidence": confidence, "blind": blind, "network/known": network, "refined/known": network, "network/identified": network, "refined/identified": network}
+    rule = _rule_script()
 
     records = [
-        record("gaussian-sigma3", "gaussian", 0.97, 40.0, 37.0),  # a confident Gaussian that loses
-        record("motion-length9", "motion", 0.6, 40.0, 48.0),
+        _record("gaussian-sigma3", "gaussian", 0.97, 40.0, 37.0, 37.0),  # a confident Gaussian that loses
+        _record("motion-length9", "motion", 0.6, 40.0, 48.0, 48.0),
     ]
     chosen = rule.choose(records, max_row_loss=0.1)["chosen"]["min_confidence"]
     assert chosen["gaussian"] > 0.97 and chosen["motion"] <= 0.6
