@@ -466,3 +466,17 @@ def test_console_script_exit_codes(tmp_path):
     assert (tmp_path / "out" / "good.png").is_file()
     res = subprocess.run([*cmd, "deblur", str(tree), "-o", str(tmp_path / "out2"), "--method", "nope"], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "Traceback" not in res.stderr and "unknown method" in res.stderr
+
+
+def test_one_shot_commands_tune_the_allocator(tmp_path, monkeypatch):
+    """info / blur / deblur fix glibc's thresholds for one image (xraydeblur.allocator);
+    the server trims after large requests instead."""
+    import xraydeblur.allocator as allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "tune_allocator", lambda one_shot=False: calls.append(one_shot))
+    assert main(["info", str(_save(tmp_path / "in.png"))]) == 0
+    assert calls == [True]
+    monkeypatch.undo()
+    allocator.tune_allocator(one_shot=True)  # real call: harmless on any C library
+    allocator.release_memory()

@@ -189,3 +189,33 @@ def test_srcnn_identity_init_starts_as_the_identity_and_spatial_vae_keeps_the_si
     vae.return_kl = True
     _, kl = vae(x)
     assert kl.ndim == 0 and kl >= 0
+
+
+def test_srcnn_linear_init_computes_the_given_filter_and_least_squares_finds_it():
+    """init_linear makes the paper's SRCNN compute exactly a given 9x9 filter plus bias
+    (a cross-correlation, interior pixels), and least_squares_filter recovers a filter
+    that generated the pairs."""
+    from scipy.ndimage import correlate
+
+    from xraydeblur.train.linear_init import least_squares_filter
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 0.2, (9, 9))
+    truth[4, 4] += 1.0
+
+    class Pairs:
+        def pair(self, i):
+            blurred = np.random.default_rng(i).random((40, 40)).astype(np.float32)
+            return blurred, correlate(blurred.astype(np.float64), truth, mode="reflect") + 0.01, None
+
+    filt, bias = least_squares_filter(Pairs(), 9, pairs=4, stride=1)
+    assert np.allclose(filt, truth, atol=1e-6) and bias == pytest.approx(0.01, abs=1e-6)
+    srcnn = build_model("srcnn", paper_padding=True)
+    srcnn.init_linear(filt, bias)
+    x = rng.random((48, 48)).astype(np.float32)
+    with torch.no_grad():
+        out = srcnn(torch.from_numpy(x)[None, None])[0, 0].numpy()
+    expected = correlate(x.astype(np.float64), truth) + 0.01
+    assert np.allclose(out[4:-4, 4:-4], expected[4:-4, 4:-4], atol=1e-4)
+    with pytest.raises(ValueError, match="filter shape"):
+        srcnn.init_linear(np.ones((5, 5)))

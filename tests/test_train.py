@@ -115,6 +115,28 @@ def test_kernel_aware_init_starts_at_the_wiener_estimate(tmp_path):
         assert torch.allclose(model(x), x[:, 1:2], atol=1e-6)
 
 
+def test_srcnn_starts_at_the_least_squares_filter(tmp_path, monkeypatch):
+    """init_linear fits the filter on training pairs and SRCNN starts there (recorded)."""
+    import xraydeblur.train.linear_init as linear_init
+
+    seen = {}
+
+    def fake_fit(source, size, pairs):
+        seen.update(size=size, pairs=pairs, sample=source.pair(0)[0].shape)
+        filt = np.zeros((size, size))
+        filt[size // 2, size // 2] = 1.0
+        return filt, 0.0
+
+    monkeypatch.setattr(linear_init, "least_squares_filter", fake_fit)
+    cfg = {**TINY, "name": "srcnn", "model": {"arch": "srcnn", "kwargs": {"paper_padding": True}}, "init_linear": {"pairs": 3}, "epochs": 1,
+           "optimizer": {"lr": 1e-9}}
+    train(cfg, tmp_path, resume=False, progress=False)
+    state, meta = load_weights(tmp_path / "best")
+    assert seen == {"size": 9, "pairs": 3, "sample": (32, 32)}
+    assert meta["init"] == "least-squares linear filter on 3 training pairs"
+    assert float(state["conv1.weight"][0, 0, 4, 4]) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_config_base_chain(tmp_path):
     (tmp_path / "a.yaml").write_text(yaml.safe_dump({**TINY, "epochs": 7}))
     (tmp_path / "sub").mkdir()

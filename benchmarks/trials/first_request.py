@@ -4,7 +4,7 @@ In one process, as the server does: the warm-up (:func:`xraydeblur.server.app.wa
 with a warm-up image of each ``--warm-sides`` px, then ``--requests`` requests of the
 end-to-end benchmark's blurred 2000 x 2128 DICOM (``966_fixed.dcm`` blurred with
 Gaussian sigma 2 px, built in memory) through :func:`xraydeblur.server.processing.process`,
-each followed by the server's :func:`xraydeblur.server.limiter.release_memory`, and
+each followed by the server's :func:`xraydeblur.allocator.release_memory`, and
 once more at the first warm-up size with memory handed back only once idle. Prints
 and writes per request: wall seconds, the method's seconds, minor page faults and system
 CPU seconds; and the safeguard's wall seconds on that image, median of 5.
@@ -46,7 +46,7 @@ def one_server(warm_side: int, requests: int, trim_each: bool, queue) -> None:
     the last: the server now)."""
     import xraydeblur.server.app as app
     from xraydeblur.methods import get_method
-    from xraydeblur.server.limiter import release_memory, tune_allocator
+    from xraydeblur.allocator import release_memory, tune_allocator
     from xraydeblur.server.processing import process
 
     tune_allocator()

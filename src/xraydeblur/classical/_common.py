@@ -20,14 +20,15 @@ from scipy import fft as sfft
 FFT_WORKERS = 2
 
 
-def as_image(image: np.ndarray) -> np.ndarray:
-    """Validate a 2-D image and return it as float64."""
+def as_image(image: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Validate a 2-D image and return it as ``dtype`` (float64 unless asked otherwise;
+    no copy when it already is), NaN set to 0."""
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image (H, W), got shape {image.shape}")
     if image.size == 0:
         raise ValueError("empty image")
-    return np.nan_to_num(image.astype(np.float64, copy=False), nan=0.0)
+    return np.nan_to_num(image.astype(dtype, copy=False), nan=0.0)
 
 
 def as_kernel(kernel: np.ndarray) -> np.ndarray:

@@ -301,7 +301,7 @@ def blur_evidence(image: np.ndarray, sectors: int = SECTORS) -> dict:
     ``image``: (H, W) in [0, 1]; smaller than 32 px or constant: no evidence
     (``sigma_px`` 0, ``hf_anisotropy`` 1).
     """
-    x = as_image(image)
+    x = as_image(image, np.float32)  # the tiles' FFTs are float32 anyway
     none = {"sigma_px": 0.0, "direction_deg": 0.0, "sigma_across_px": 0.0, "hf_anisotropy": 1.0}
     if min(x.shape) < 32 or not np.isfinite(x).all() or x.std() == 0:
         return none
@@ -353,10 +353,9 @@ def blur_assessment(image: np.ndarray) -> dict:
     """
     from .no_blur import shows_blur
 
-    x = as_image(image)
-    evidence = blur_evidence(x)
+    evidence = blur_evidence(image)
     return {
         "estimated_blur_sigma_px": round(float(evidence["sigma_px"]), 3),
         "deblur_advisable": bool(shows_blur(evidence)),
-        "estimated_noise_sigma": round(float(estimate_noise_sigma(x)), 5),
+        "estimated_noise_sigma": round(float(estimate_noise_sigma(image)), 5),
     }

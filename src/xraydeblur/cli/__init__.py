@@ -15,6 +15,8 @@ from .. import __version__
 from ..errors import InputError
 
 COMMANDS = ("info", "blur", "deblur", "train", "evaluate", "serve", "node")
+#: commands that read, process and write images once and exit (see xraydeblur.allocator)
+ONE_SHOT = ("info", "blur", "deblur")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.command in ONE_SHOT:
+        from ..allocator import tune_allocator
+
+        tune_allocator(one_shot=True)
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

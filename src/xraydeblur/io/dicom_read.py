@@ -36,14 +36,17 @@ TRANSFER_SYNTAX_NAMES = {
 
 def stored_to_unit(stored: np.ndarray, bits_stored: int, signed: bool, inverted: bool) -> np.ndarray:
     """Stored DICOM values -> float32 [0, 1] (1 = dense), scaled by 2**bits_stored - 1."""
-    scale = float((1 << bits_stored) - 1)
-    values = stored.astype(np.float64)
+    scale = np.float32((1 << bits_stored) - 1)
+    # float32 holds integers of up to 24 bits exactly: everything before the one
+    # division is exact, and the division rounds once
+    unit = stored.astype(np.float32)
     if signed:
-        values = values + float(1 << (bits_stored - 1))
-    unit = np.clip(values / scale, 0.0, 1.0)
+        unit += np.float32(1 << (bits_stored - 1))
+    np.clip(unit, 0.0, scale, out=unit)
     if inverted:
-        unit = 1.0 - unit
-    return unit.astype(np.float32)
+        np.subtract(scale, unit, out=unit)
+    unit /= scale
+    return unit
 
 
 def unit_to_stored(unit: np.ndarray, bits_stored: int, signed: bool, inverted: bool) -> np.ndarray:

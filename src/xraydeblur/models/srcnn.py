@@ -60,6 +60,24 @@ class SRCNN(nn.Module):
         self.conv3.weight[0, :].zero_()
         self.conv3.weight[0, 0, e, f] = 1.0
 
+    @torch.no_grad()
+    def init_linear(self, filt, bias: float = 0.0) -> None:
+        """Start as a given linear filter: the identity start with the first layer's
+        centre tap replaced by ``filt`` (k1 x k1 cross-correlation, e.g. from
+        :func:`xraydeblur.train.linear_init.least_squares_filter`) plus ``bias``
+        ([0, 1] intensity units). Its first channel is offset by the sum of the filter's
+        negative taps so that it stays positive through the ReLUs for inputs in [0, 1],
+        and the offset is taken off again by the last layer's bias. The architecture is
+        unchanged."""
+        filt = torch.as_tensor(filt, dtype=self.conv1.weight.dtype)
+        if tuple(filt.shape) != tuple(self.conv1.weight.shape[2:]):
+            raise ValueError(f"filter shape {tuple(filt.shape)} is not the first layer's {tuple(self.conv1.weight.shape[2:])}")
+        self._init_identity()
+        offset = float(filt.clamp(max=0).abs().sum())
+        self.conv1.weight[0, 0] = filt
+        self.conv1.bias[0] = offset
+        self.conv3.bias[0] = float(bias) - offset
+
     def forward(self, x):
         """x: (N, 1, H, W) blurred image in [0, 1] -> (N, 1, H, W) estimate (unclamped)."""
         return self.conv3(self.relu(self.conv2(self.relu(self.conv1(x)))))

@@ -40,7 +40,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..methods import available_methods, default_method, get_method
 from ..pipeline import DEFAULT_DENOISE
-from .limiter import InferenceLimiter, MemoryBudget, release_memory, tune_allocator
+from ..allocator import release_memory, tune_allocator
+from .limiter import InferenceLimiter, MemoryBudget
 from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, measured_psf, process, safeguard_summary
 from .upload import MEDIA_TYPES, ApiError, choose_output, read_upload
 

@@ -1,6 +1,7 @@
 """Admission limits: a first-come-first-served limit on concurrent inferences with a
-queue timeout (:class:`InferenceLimiter`), a server-wide budget for the request bodies
-held in memory (:class:`MemoryBudget`), and giving freed memory back to the system.
+queue timeout (:class:`InferenceLimiter`) and a server-wide budget for the request
+bodies held in memory (:class:`MemoryBudget`). The allocator settings the server uses
+are in :mod:`xraydeblur.allocator`.
 
 ``asyncio.Semaphore`` binds to one event loop; this limiter keeps its count under a
 ``threading.Lock`` and wakes waiters on their own loop, so it also works when a test
@@ -9,7 +10,6 @@ releasing request to the oldest waiter, so a late arrival cannot overtake the qu
 """
 
 import asyncio
-import functools
 import threading
 from collections import deque
 
@@ -115,47 +115,3 @@ class MemoryBudget:
         """Give back what :meth:`try_reserve` booked."""
         with self._lock:
             self._used = max(0, self._used - max(0, int(nbytes)))
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    """glibc, or None on other C libraries (then the calls below do nothing)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        libc.malloc_trim  # noqa: B018 - glibc only
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-#: glibc mallopt parameter: allocations above this size get their own mapping
-_M_MMAP_THRESHOLD = -3
-#: fixed mmap threshold (bytes, 32 MB): larger buffers (uploads, float64 copies of big
-#: images) are mapped on their own and go back to the system when freed; smaller ones
-#: (a 4-megapixel float32 image is 17 MB) are reused from the heap. At 1 MB every image
-#: buffer of a request was a fresh mapping whose pages the kernel had to zero: about
-#: 100 000 more page faults and 0.4 s more system time per 4-megapixel request.
-#: What stays in the heap is handed back by :func:`release_memory` after large requests.
-MMAP_THRESHOLD_BYTES = 1 << 25
-
-
-def tune_allocator() -> None:
-    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD_BYTES` (by default it starts
-    at 128 kB and moves with the sizes of freed buffers, so which buffers go back to the
-    system when freed depends on what the server served before)."""
-    libc = _libc()
-    if libc is not None:
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-
-
-def release_memory() -> None:
-    """Return freed heap memory to the system after a request (glibc ``malloc_trim``)."""
-    import gc
-
-    gc.collect()
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)

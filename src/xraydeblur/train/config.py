@@ -8,6 +8,8 @@ Keys (all optional except ``model.arch``)::
     kernel_aware: false           # add a Wiener-deconvolved channel computed from the true kernel
     init_weights: path/stem       # optional: start from these weights (safetensors stem)
     init_zero: [ending]           # optional: parameter-name prefixes zeroed after init_weights
+    init_linear: {pairs: 300}     # optional (srcnn): start at the least-squares linear filter
+                                  # fitted on this many training pairs (train.linear_init)
     data:
       preset: realistic           # paper | realistic | synthetic (no files needed; for tests)
       scheme: patient             # patient | source

@@ -154,6 +154,11 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         state = saved["state"]
     elif cfg.get("init_weights"):
         _load_init(model, cfg["init_weights"], cfg.get("init_zero") or [])
+    elif cfg.get("init_linear"):
+        from .linear_init import least_squares_filter
+
+        filt, bias = least_squares_filter(train_set.source, model.conv1.kernel_size[0], int(cfg["init_linear"]["pairs"]))
+        model.init_linear(filt, bias)
     if world > 1:
         model = DistributedDataParallel(model)
     core = model.module if world > 1 else model
@@ -169,6 +174,8 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         "parameters": count_parameters(core),
         "world_size": world,
     }
+    if cfg.get("init_linear"):
+        meta_common["init"] = f"least-squares linear filter on {int(cfg['init_linear']['pairs'])} training pairs"
     if cfg.get("init_weights"):
         # provenance of a continued run: which weights it started from, by content (None
         # when a resumed run's initial weights have since been removed)
