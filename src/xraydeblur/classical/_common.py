@@ -197,13 +197,14 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     Smooth image content barely reaches this band, so the estimate is dominated by
     the noise; for signal-dependent (Poisson) noise it is a typical level.
     """
-    x = as_image(image)
+    x = as_image(image, np.float32)  # differences of [0, 1] values: float32 is ample
     h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
     if h < 2 or w < 2:
         return 0.0
     x = x[:h, :w]
-    hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
-    return float(np.median(np.abs(hh)) / 0.6745)
+    hh = (x[0::2, 0::2] - x[0::2, 1::2]) - (x[1::2, 0::2] - x[1::2, 1::2])
+    np.abs(hh, out=hh)
+    return float(np.median(hh)) / 2.0 / 0.6745
 
 
 #: share of pixels that must lie on a bit depth's grid for :func:`quantisation_bits`
