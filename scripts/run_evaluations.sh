@@ -7,6 +7,8 @@ mkdir -p docs/results
 METHODS="nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy low-rank"
 xraydeblur evaluate --protocol paper --methods srcnn dae dae-fc unet nafnet-blind wiener richardson-lucy \
   --out docs/results/paper.json --quiet
+xraydeblur evaluate --protocol paper --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh \
+  --methods srcnn dae unet wiener richardson-lucy --out docs/results/paper-source-mhh.json --quiet
 xraydeblur evaluate --protocol benchmark --max-images 12 --crop 256 --methods $METHODS \
   --out docs/results/benchmark-patient.json --quiet
 xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh \

@@ -137,6 +137,9 @@ def continue_training(net: str, out: Path, minutes: float) -> dict:
     stages = plan.setdefault("continuations", [])
     start = Path(plan.get("main_folder") or folder / "main")
     cfg = load_config(f"configs/{CONFIG[net]}.yaml")
+    # the split of the run it continues (a held-out-source run stays on that scheme)
+    first = load_config(folder / "main" / "config.yaml")
+    cfg["data"].update({key: first["data"][key] for key in ("scheme", "held_out")})
     lr = float(plan["choice"]["optimizer.lr"]) / 3
     # the budget at the pace the latest stage measured (the sweep's pace, in the plan,
     # was taken while other work shared the cores)

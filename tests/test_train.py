@@ -146,3 +146,28 @@ def test_config_base_chain(tmp_path):
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
     with pytest.raises(ValueError):
         load_config(tmp_path / "loop.yaml")
+
+
+def test_a_continuation_stage_stays_on_the_split_of_the_run_it_continues(tmp_path, monkeypatch):
+    """scripts/train_paper_models.py --continue-minutes: a run trained with a source held
+    out continues on that scheme (it once fell back to the patient split, whose training
+    part holds the held-out source's images)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_paper_models.py"
+    spec = importlib.util.spec_from_file_location("train_paper_models", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    folder = tmp_path / "srcnn"
+    (folder / "main").mkdir(parents=True)
+    main_cfg = load_config(f"{path.parents[1]}/configs/srcnn_paper.yaml")
+    main_cfg["data"].update({"scheme": "source", "held_out": "mhh"})
+    (folder / "main" / "config.yaml").write_text(yaml.safe_dump(main_cfg))
+    plan = {"choice": {"optimizer.lr": 3e-3}, "main": {"best_val_psnr": 30.0, "seconds_per_step": 1.0}, "main_folder": str(folder / "main")}
+    (folder / "plan.json").write_text(json.dumps(plan))
+    seen = []
+    monkeypatch.setattr(script, "_run", lambda cfg, out: seen.append(cfg) or {"best_val_psnr": 29.0, "seconds_per_step": 1.0})
+    monkeypatch.chdir(path.parents[1])
+    script.continue_training("srcnn", tmp_path, 1.0)
+    assert seen[0]["data"]["scheme"] == "source" and seen[0]["data"]["held_out"] == "mhh"
