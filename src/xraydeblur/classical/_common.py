@@ -21,8 +21,8 @@ FFT_WORKERS = 2
 
 
 def as_image(image: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """Validate a 2-D image and return it as ``dtype`` (float64 unless asked otherwise;
-    no copy when it already is), NaN set to 0."""
+    """Validate a 2-D image and return a copy as ``dtype`` (float64 unless asked
+    otherwise) with NaN set to 0."""
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"expected a 2-D image (H, W), got shape {image.shape}")

@@ -1,8 +1,8 @@
 """Closed-form start for a network with a linear path: the least-squares linear filter.
 
 A 9 x 9 linear filter fitted by least squares on training pairs (sharp ~ filter *
-blurred + bias) already deblurs the paper's protocol well: +2.39 dB at Gaussian sigma
-1.5 on the validation split. Gradient descent finds that filter only very slowly (the
+blurred + bias) already deblurs the paper's protocol well: +2.44 dB at Gaussian sigma
+1.5 on the validation split (``benchmarks/trials/srcnn_linear_init.py``). Gradient descent finds that filter only very slowly (the
 autocorrelation of radiographs makes the problem ill-conditioned), so SRCNN trained from
 the identity stopped well short of it. Starting the network *at* this filter and
 training from there keeps the paper's architecture and loss; only the initial weights
