@@ -5,7 +5,7 @@
 Rows: the blurred input, each paper network (shipped weights) and the classical methods
 given the true kernel; columns: PSNR and SSIM per sigma of the protocol (the drawn
 0.5-3 mix, 1, 1.5, 2, 3; test split, 224 x 224), then for the networks the validation
-loss and PSNR of the shipped weights, the optimiser steps of the shipped checkpoint (all stages of a continued run) and the
+loss (MSE, the paper's loss, whatever loss a stage trained with) and PSNR of the shipped weights, the optimiser steps of the shipped checkpoint (all stages of a continued run) and the
 wall-clock minutes the network was trained (``training/paper/<net>/plan.json``), next to the paper's published numbers
 (``docs/results/paper_published.json``).
 """
@@ -36,14 +36,16 @@ def training_facts(name: str) -> dict:
         names = [c["folder"] for c in stages]
         if shipped in names and steps is not None:  # a continued run: count the stages before it
             steps += plan["main"]["steps"] + sum(c["steps"] for c in stages[: names.index(shipped)])
-    return {"val_loss": metrics.get("val_loss"), "val_psnr": metrics.get("val_psnr"), "steps": steps, "cpu_minutes": minutes}
+    # the paper's validation loss is the MSE: ``val_mse``, or the training loss of an MSE run
+    mse = metrics.get("val_mse", metrics.get("val_loss") if meta.get("config", {}).get("loss", {}).get("kind") == "mse" else None)
+    return {"val_loss": mse, "val_psnr": metrics.get("val_psnr"), "steps": steps, "cpu_minutes": minutes}
 
 
 def main() -> None:
     results = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs/results/paper.json").read_text())
     summary = results["summary"]
     sigmas = [s for s in ("sigma 0.5-3 (drawn)", "sigma 1", "sigma 1.5", "sigma 2", "sigma 3") if s in summary]
-    head = ["method"] + [f"{s.replace('sigma ', 'σ ')} PSNR / SSIM" for s in sigmas] + ["val. loss", "val. PSNR", "steps", "training min (wall, sweep + main + continuations)"]
+    head = ["method"] + [f"{s.replace('sigma ', 'σ ')} PSNR / SSIM" for s in sigmas] + ["val. loss (MSE)", "val. PSNR", "steps", "training min (wall, sweep + main + continuations)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in ROWS:

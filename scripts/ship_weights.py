@@ -30,8 +30,9 @@ def write_history(stages: list[Path], path: Path) -> None:
             rows.append({**row, "epoch": int(row["epoch"]) + epoch, "step": int(row["step"]) + step, "stage": stage.name})
         if own:
             epoch, step = rows[-1]["epoch"], rows[-1]["step"]
+    fields = list(dict.fromkeys(key for row in rows for key in row))  # stages may log different columns
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -51,6 +52,16 @@ def main() -> None:
     meta = json.loads((args.run / "best.json").read_text())
     assert meta["weights_sha256"] == hashlib.sha256(dst.with_suffix(".safetensors").read_bytes()).hexdigest()
     meta.update({"name": args.name, "rank": args.rank, "description": args.description or meta.get("description", "")})
+    if meta.get("config", {}).get("init_weights"):
+        # a continuation stage starts from init_weights (runs written before train.loop
+        # knew this also claimed the least-squares start of their first stage)
+        meta.pop("init", None)
+    metrics = meta.setdefault("metrics", {})
+    if "val_mse" not in metrics and (args.run / "config.yaml").exists():
+        # the paper's validation loss, whatever the training loss (older logs lack it)
+        from xraydeblur.train.loop import validation_metrics
+
+        metrics["val_mse"] = validation_metrics(str(args.run / "config.yaml"), args.run / "best")["val_mse"]
     dst.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     if (args.run / "log.csv").exists():
         write_history([*args.after, args.run], args.dest / f"{args.name}.log.csv")

@@ -130,8 +130,9 @@ def plan_and_train(net: str, out: Path, minutes: float, sweep_steps: int, scheme
     return plan
 
 
-def continue_training(net: str, out: Path, minutes: float) -> dict:
-    """Run one more stage from the best weights so far (see the module docstring)."""
+def continue_training(net: str, out: Path, minutes: float, loss: str | None = None) -> dict:
+    """Run one more stage from the best weights so far (see the module docstring);
+    ``loss`` replaces the config's loss kind for this stage (e.g. ``psnr``)."""
     folder = out / net
     plan = json.loads((folder / "plan.json").read_text())
     stages = plan.setdefault("continuations", [])
@@ -146,10 +147,13 @@ def continue_training(net: str, out: Path, minutes: float) -> dict:
     pace = (stages[-1] if stages else plan["main"])["seconds_per_step"]
     steps = int(minutes * 60 / pace)
     changes = {**plan["choice"], "optimizer.lr": lr, "init_weights": str(start / "best")}
+    if loss:
+        changes["loss.kind"] = loss
     stage = folder / f"cont{len(stages) + 1}"
     result = _run(_with(cfg, steps, **changes), stage)
     previous = max([plan["main"]["best_val_psnr"]] + [s["best_val_psnr"] for s in stages])
-    stages.append({"folder": stage.name, "from": start.name, "optimizer.lr": lr, "planned_steps": steps, **result})
+    stages.append({"folder": stage.name, "from": start.name, "optimizer.lr": lr, "planned_steps": steps,
+                   **({"loss.kind": loss} if loss else {}), **result})
     if result["best_val_psnr"] > previous:
         plan["main_folder"] = str(stage)
     (folder / "plan.json").write_text(json.dumps(plan, indent=2))
@@ -165,11 +169,13 @@ def main() -> None:
     p.add_argument("--scheme", choices=["patient", "source"], default="patient")
     p.add_argument("--continue-minutes", type=float, default=0.0,
                    help="instead of planning, add one continuation stage of this many CPU minutes")
+    p.add_argument("--loss", choices=["mse", "psnr", "l1", "charbonnier"],
+                   help="loss kind of the continuation stage (default: the config's)")
     args = p.parse_args()
     summary_path = args.out / "summary.json"
     for net in args.nets:
         if args.continue_minutes > 0:
-            plan = continue_training(net, args.out, args.continue_minutes)
+            plan = continue_training(net, args.out, args.continue_minutes, args.loss)
         else:
             plan = plan_and_train(net, args.out, args.minutes, args.sweep_steps, args.scheme)
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

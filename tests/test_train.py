@@ -135,6 +135,10 @@ def test_srcnn_starts_at_the_least_squares_filter(tmp_path, monkeypatch):
     assert seen == {"size": 9, "pairs": 3, "sample": (32, 32)}
     assert meta["init"] == "least-squares linear filter on 3 training pairs"
     assert float(state["conv1.weight"][0, 0, 4, 4]) == pytest.approx(1.0, abs=1e-5)
+    # a continuation stage starts from those weights, not at the filter: no such claim
+    train({**cfg, "init_weights": str(tmp_path / "best")}, tmp_path / "cont", resume=False, progress=False)
+    meta = load_weights(tmp_path / "cont" / "best")[1]
+    assert "init" not in meta and len(meta["init_weights_sha256"]) == 64
 
 
 def test_config_base_chain(tmp_path):
@@ -171,3 +175,42 @@ def test_a_continuation_stage_stays_on_the_split_of_the_run_it_continues(tmp_pat
     monkeypatch.chdir(path.parents[1])
     script.continue_training("srcnn", tmp_path, 1.0)
     assert seen[0]["data"]["scheme"] == "source" and seen[0]["data"]["held_out"] == "mhh"
+    assert seen[0]["loss"]["kind"] == "mse"
+    script.continue_training("srcnn", tmp_path, 1.0, loss="psnr")  # a stage may change the loss
+    assert seen[1]["loss"]["kind"] == "psnr"
+    assert json.loads((folder / "plan.json").read_text())["continuations"][-1]["loss.kind"] == "psnr"
+
+
+def test_psnr_loss_is_minus_the_mean_psnr():
+    """loss kind psnr: every image counts by its PSNR (the paper's metric), not its MSE."""
+    import torch
+
+    from xraydeblur.metrics import psnr
+    from xraydeblur.train.losses import restoration_loss
+
+    rng = np.random.default_rng(0)
+    target = torch.from_numpy(rng.random((3, 1, 24, 24), dtype=np.float32))
+    pred = (target + torch.from_numpy(rng.normal(0, 1, (3, 1, 24, 24)).astype(np.float32)) * torch.tensor([0.03, 0.06, 0.1])[:, None, None, None]).clamp(0, 1)
+    mean_psnr = np.mean([psnr(target[i, 0].numpy(), pred[i, 0].numpy()) for i in range(3)])
+    assert float(restoration_loss(pred, target, {"kind": "psnr"})) == pytest.approx(-mean_psnr, abs=0.03)  # eps: 50 dB ceiling
+
+
+def test_validation_reports_the_mse_whatever_the_loss_and_old_logs_keep_their_columns(tmp_path):
+    """val_mse (the paper's validation loss) is logged with any training loss; a run
+    resumed on a log written before that column existed keeps the log's columns."""
+    import csv
+
+    from xraydeblur.train.loop import validation_metrics
+
+    cfg = {**TINY, "loss": {"kind": "psnr"}, "epochs": 1}
+    best = train(cfg, tmp_path, resume=False, progress=False)
+    assert best["val_loss"] < 0 < best["val_mse"] < 1
+    again = validation_metrics(load_config(cfg), tmp_path / "best")
+    assert again["val_mse"] == pytest.approx(best["val_mse"], rel=1e-4)
+    log = tmp_path / "log.csv"
+    rows = list(csv.reader(log.open()))
+    old = [[c for c, name in zip(row, rows[0]) if name != "val_mse"] for row in rows]
+    log.write_text("\n".join(",".join(r) for r in old) + "\n")
+    train({**cfg, "epochs": 2}, tmp_path, resume=True, progress=False)
+    rows = list(csv.reader(log.open()))
+    assert "val_mse" not in rows[0] and {len(r) for r in rows} == {len(rows[0])} and len(rows) == 3

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ONE_SHOT:
         from ..allocator import tune_allocator
 
-        tune_allocator(one_shot=True)
+        tune_allocator()
     try:
         return int(args.func(args) or 0)
     except InputError as exc:

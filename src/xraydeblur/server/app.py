@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..methods import available_methods, default_method, get_method
 from ..pipeline import DEFAULT_DENOISE
-from ..allocator import release_memory, tune_allocator
+from ..allocator import IdleRelease, tune_allocator
 from .limiter import InferenceLimiter, MemoryBudget
 from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, measured_psf, process, safeguard_summary
 from .upload import MEDIA_TYPES, ApiError, choose_output, read_upload
@@ -266,6 +266,7 @@ def create_app(
     limiter = InferenceLimiter(settings.max_concurrent)
     budget = MemoryBudget(settings.upload_budget_bytes)
     tune_allocator()
+    idle_release = IdleRelease()  # freed memory is reused by the next request, handed back when idle
 
     @asynccontextmanager
     async def lifespan(app):
@@ -365,12 +366,12 @@ def create_app(
         try:
             psf, label = kernel_from_query(kernel, sigma=sigma, sigma_y=sigma_y, length=length, angle=angle, radius=radius, scale=scale)
             booked = _admit(request)
+            idle_release.begin()
             try:
                 return await _deblur(request, method, sigma, (psf, label), format, pixels, denoise, force)
             finally:
                 budget.release(booked)
-                if booked >= 1_000_000:  # a large body was freed: hand its memory back
-                    await run_in_threadpool(release_memory)
+                idle_release.end()
         except ApiError as exc:
             return error_response(exc.status, exc.detail, exc.headers)
 

@@ -102,9 +102,10 @@ def _forward(model, degraded, kernel, cfg, train: bool):
 
 @torch.no_grad()
 def validate(model, dataset, cfg, device) -> dict:
-    """Mean validation loss, PSNR and SSIM (numpy metrics) over the whole set."""
+    """Mean validation loss (the training loss), PSNR, SSIM and MSE (the paper's
+    validation loss, whatever the training loss) over the whole set (numpy metrics)."""
     model.eval()
-    losses, psnrs, ssims = [], [], []
+    losses, psnrs, ssims, mses = [], [], [], []
     for i in range(len(dataset)):
         degraded, sharp, kernel = (t[None].to(device) for t in dataset[i])
         out, _ = _forward(model, degraded, kernel, cfg, train=False)
@@ -114,8 +115,20 @@ def validate(model, dataset, cfg, device) -> dict:
         a, b = crop_border(sharp[0, 0].cpu().numpy(), border), crop_border(out[0, 0].cpu().numpy(), border)
         psnrs.append(psnr(a, b))
         ssims.append(ssim(a, b))
+        mses.append(float(np.mean((a.astype(np.float64) - b) ** 2)))
     model.train()
-    return {"val_loss": float(np.mean(losses)), "val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims))}
+    return {"val_loss": float(np.mean(losses)), "val_psnr": float(np.mean(psnrs)), "val_ssim": float(np.mean(ssims)), "val_mse": float(np.mean(mses))}
+
+
+def validation_metrics(config, weights_stem: str | Path) -> dict:
+    """:func:`validate` of the weights ``<weights_stem>.safetensors`` on the validation
+    split of ``config`` (a dict or YAML path): what a log written before ``val_mse``
+    was recorded lacks (scripts/ship_weights.py fills it in)."""
+    cfg = load_config(config) if not isinstance(config, dict) else config
+    model = build_model(cfg["model"]["arch"], **cfg["model"].get("kwargs", {}))
+    _load_init(model, str(weights_stem))
+    _, val_set = build_datasets(cfg)
+    return validate(model, val_set, cfg, torch.device("cpu"))
 
 
 def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | None = None, progress: bool | None = None) -> dict:
@@ -174,7 +187,8 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         "parameters": count_parameters(core),
         "world_size": world,
     }
-    if cfg.get("init_linear"):
+    if cfg.get("init_linear") and not cfg.get("init_weights"):
+        # only a run that started at the filter (a continuation starts from init_weights)
         meta_common["init"] = f"least-squares linear filter on {int(cfg['init_linear']['pairs'])} training pairs"
     if cfg.get("init_weights"):
         # provenance of a continued run: which weights it started from, by content (None
@@ -226,8 +240,13 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         if rank == 0:
             row = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean(running)) if running else float("nan"), **metrics, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
             new = not log_path.exists()
+            # a resumed run keeps its log's columns (one written before val_mse existed)
+            fields = list(row)
+            if not new:
+                with open(log_path, newline="") as existing:
+                    fields = next(csv.reader(existing), fields)
             with open(log_path, "a", newline="") as handle:
-                w = csv.DictWriter(handle, fieldnames=list(row))
+                w = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
                 if new:
                     w.writeheader()
                 w.writerow(row)

@@ -19,8 +19,17 @@ def crop_border(t, border: int):
     return t[..., border:-border, border:-border] if border else t
 
 
+def log_mse(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mean over samples of ``10 log10(MSE_i + eps)`` for (N, C, H, W) tensors in [0, 1]:
+    minus the mean PSNR the paper reports, so every image counts by its PSNR rather than
+    by its squared error (a plain MSE lets the widest blurs, whose errors are largest,
+    dominate). ``eps`` (a 50 dB ceiling) keeps flat crops from taking over."""
+    mse = ((pred - target) ** 2).flatten(1).mean(dim=1)
+    return (10.0 * torch.log10(mse + eps)).mean()
+
+
 def restoration_loss(pred: torch.Tensor, target: torch.Tensor, cfg: dict) -> torch.Tensor:
-    """``cfg['kind']`` in {charbonnier, mse, l1} plus ``cfg['fft_weight']`` x FFT term,
+    """``cfg['kind']`` in {charbonnier, mse, l1, psnr (:func:`log_mse`)} plus ``cfg['fft_weight']`` x FFT term,
     over the image without its outer ``cfg['border']`` px (default 0): SRCNN's paper
     padding leaves 2 px of zero-padding artefacts at the border, which inference never
     shows (it reflect-pads a margin first) and which would dominate an MSE."""
@@ -29,6 +38,8 @@ def restoration_loss(pred: torch.Tensor, target: torch.Tensor, cfg: dict) -> tor
     kind = cfg.get("kind", "charbonnier")
     if kind == "mse":
         loss = torch.mean((pred - target) ** 2)
+    elif kind == "psnr":
+        loss = log_mse(pred, target)
     elif kind == "l1":
         loss = (pred - target).abs().mean()
     else:
