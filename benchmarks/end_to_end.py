@@ -16,7 +16,8 @@ Everything runs in one process tree on this machine, on the same images, in one 
   DICOM -> DICOM), ``xraydeblur info FILE`` and ``xraydeblur deblur --method list``;
 * the API on a warm server started by this script: the first request after start and
   later ones (DICOM -> DICOM, PNG -> PNG), and the page's request (the compact binary
-  view answer) with its payload size against a 16-bit PNG of the result;
+  view answer) with its payload size against a 16-bit PNG of the result, and the page
+  itself in chromium (Playwright), from choosing the file to the result drawn;
 * where the time goes: the steps of the CLI's PNG run timed inside a fresh process
   (start-up, imports, decode, each pipeline step, encode) and the server's steps of the
   page's request (from the answer's ``seconds_by_step``).
@@ -205,6 +206,7 @@ def api_rows(paths: dict) -> dict:
         steps["http_and_transfer"] = round(seconds - server_seconds, 3)
         rows["page_request"] = {**_median_request([(t, m) for t, m, _, _ in pages]),
                                 "payload_bytes": len(body), "png16_of_result_bytes": buffer.tell(), "steps": steps}
+        rows["page_displayed"] = page_displayed(base, paths["dicom"])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -228,6 +230,41 @@ write_radiograph(rad, result.pixels, sys.argv[2])
 t4 = time.perf_counter()
 print(json.dumps({"imports_and_method_lookup": t1 - t0, "decode": t2 - t1, **result.facts["seconds_by_step"], "pipeline_other": t3 - t2 - result.facts["pipeline_seconds"], "encode_and_write": t4 - t3}))
 """
+
+
+def page_displayed(base: str, dicom: Path) -> dict:
+    """The web page in Debian's chromium (Playwright), on this machine: from choosing the
+    file to the result drawn (the viewer's ``data-ready``), :data:`REPEATS` times; the
+    run of median overhead over its own network time, with the page's own decode and
+    render milliseconds. Skipped (with the reason) where Playwright or chromium is missing."""
+    chromium = Path("/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright is not installed"}
+    if not chromium.exists():
+        return {"skipped": f"{chromium} is missing"}
+    runs = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(base + "/")
+            page.wait_for_function("() => !document.getElementById('method-select').disabled")
+            for _ in range(REPEATS):
+                page.evaluate("document.getElementById('viewer').dataset.ready = 'false'")
+                with page.expect_response(lambda r: "/api/v1/deblur" in r.url, timeout=120_000) as answer:
+                    t0 = time.perf_counter()
+                    page.set_input_files("#file-input", str(dicom))
+                    page.wait_for_selector("#viewer[data-ready='true']", timeout=120_000)
+                    seconds = time.perf_counter() - t0
+                method = float(answer.value.headers.get("x-inference-seconds", "nan"))
+                viewer = page.locator("#viewer")
+                runs.append((seconds, method, int(viewer.get_attribute("data-decode-ms") or 0), int(viewer.get_attribute("data-render-ms") or 0)))
+        finally:
+            browser.close()
+    seconds, method, decode_ms, render_ms = sorted(runs, key=lambda r: r[0] - r[1])[len(runs) // 2]
+    return {**_median_request([(t, m) for t, m, _, _ in runs]), "page_decode_ms": decode_ms, "page_render_ms": render_ms}
 
 
 def cli_breakdown(png: Path, out: Path) -> dict:
@@ -271,6 +308,7 @@ def main() -> None:
         "cli_png_2048_over_rl30": round(result["cli_png_2048"]["seconds"] / rl, 3),
         "api_dicom_overhead_seconds": round(result["api_dicom"]["seconds"] - result["api_dicom"]["method_seconds"], 3),
         "page_overhead_seconds": round(page["seconds"] - page["method_seconds"], 3),
+        "page_displayed_overhead_seconds": result["page_displayed"].get("overhead_seconds"),
         "first_over_later_request": round(result["api_dicom_first"]["seconds"] / float(np.median(result["api_dicom"]["seconds_all"])), 3),
         "payload_over_png16": round(page["payload_bytes"] / page["png16_of_result_bytes"], 3),
         "info_seconds": result["cli_info_dicom"]["seconds"],
