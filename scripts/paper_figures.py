@@ -1,6 +1,6 @@
 """Figures for the paper reproduction (docs/figures/):
 
-* ``loss_curves.png`` - training loss and validation loss / PSNR versus epoch for every
+* ``loss_curves.png`` - training and validation loss (MSE) and validation PSNR versus epoch for every
   shipped network (from the ``NAME.log.csv`` committed beside its weights);
 * ``examples.png`` - blurred / ground truth / deblurred for test images of the paper
   protocol (224x224, Gaussian sigma 1.5 px), one column per method: 160 px crops of CC BY
@@ -30,10 +30,14 @@ def loss_curves(names, out: Path) -> Path:
             continue
         rows = list(csv.DictReader(log.open()))
         epoch = [int(r["epoch"]) for r in rows]
-        axes[0].plot(epoch, [float(r["train_loss"]) for r in rows], label=name)
-        axes[1].plot(epoch, [float(r["val_loss"]) for r in rows], label=name)
+        # MSE throughout: a stage trained on the psnr loss (minus the mean PSNR, negative)
+        # shows no training loss, and its validation MSE from the val_mse column
+        train = [float(r["train_loss"]) if float(r["train_loss"]) > 0 else np.nan for r in rows]
+        val = [float(r.get("val_mse") or r["val_loss"]) if (r.get("val_mse") or float(r["val_loss"]) > 0) else np.nan for r in rows]
+        axes[0].plot(epoch, train, label=name)
+        axes[1].plot(epoch, val, label=name)
         axes[2].plot(epoch, [float(r["val_psnr"]) for r in rows], label=name)
-    for ax, title in zip(axes, ("training loss", "validation loss", "validation PSNR (dB)")):
+    for ax, title in zip(axes, ("training loss (MSE)", "validation loss (MSE)", "validation PSNR (dB)")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

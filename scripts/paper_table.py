@@ -29,7 +29,7 @@ def training_facts(name: str) -> dict:
     minutes, steps = None, meta.get("steps")
     if plan_path.exists():
         plan = json.loads(plan_path.read_text())
-        stages = plan.get("continuations", [])
+        stages = [c for c in plan.get("continuations", []) if not c.get("variant")]  # variants are not the shipped line
         runs = list(plan.get("sweep", [])) + ([plan["main"]] if plan.get("main") else []) + stages
         minutes = round(sum(r.get("seconds_per_step", 0) * r.get("steps", 0) for r in runs) / 60, 1)
         shipped = Path(plan.get("main_folder", "main")).name

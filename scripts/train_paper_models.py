@@ -132,7 +132,9 @@ def plan_and_train(net: str, out: Path, minutes: float, sweep_steps: int, scheme
 
 def continue_training(net: str, out: Path, minutes: float, loss: str | None = None) -> dict:
     """Run one more stage from the best weights so far (see the module docstring);
-    ``loss`` replaces the config's loss kind for this stage (e.g. ``psnr``)."""
+    ``loss`` replaces the config's loss kind for this stage (e.g. ``psnr``): such a stage
+    is a variant (``"variant": true`` in the plan), reported but never made the
+    ``main_folder`` that is shipped, since the config's loss is the paper's."""
     folder = out / net
     plan = json.loads((folder / "plan.json").read_text())
     stages = plan.setdefault("continuations", [])
@@ -151,10 +153,13 @@ def continue_training(net: str, out: Path, minutes: float, loss: str | None = No
         changes["loss.kind"] = loss
     stage = folder / f"cont{len(stages) + 1}"
     result = _run(_with(cfg, steps, **changes), stage)
-    previous = max([plan["main"]["best_val_psnr"]] + [s["best_val_psnr"] for s in stages])
+    variant = bool(loss) and loss != cfg["loss"].get("kind")
+    previous = max([plan["main"]["best_val_psnr"]] + [s["best_val_psnr"] for s in stages if not s.get("variant")])
     stages.append({"folder": stage.name, "from": start.name, "optimizer.lr": lr, "planned_steps": steps,
-                   **({"loss.kind": loss} if loss else {}), **result})
-    if result["best_val_psnr"] > previous:
+                   **({"loss.kind": loss, "variant": variant} if loss else {}), **result})
+    if result["best_val_psnr"] > previous and not variant:
+        # a stage on another loss than the config's (the paper's) is a variant: reported,
+        # never what the recipe ships
         plan["main_folder"] = str(stage)
     (folder / "plan.json").write_text(json.dumps(plan, indent=2))
     return plan

@@ -176,9 +176,15 @@ def test_a_continuation_stage_stays_on_the_split_of_the_run_it_continues(tmp_pat
     script.continue_training("srcnn", tmp_path, 1.0)
     assert seen[0]["data"]["scheme"] == "source" and seen[0]["data"]["held_out"] == "mhh"
     assert seen[0]["loss"]["kind"] == "mse"
-    script.continue_training("srcnn", tmp_path, 1.0, loss="psnr")  # a stage may change the loss
+    # a stage may change the loss: a variant, never the shipped main_folder even when better
+    monkeypatch.setattr(script, "_run", lambda cfg, out: seen.append(cfg) or {"best_val_psnr": 31.0, "seconds_per_step": 1.0})
+    script.continue_training("srcnn", tmp_path, 1.0, loss="psnr")
     assert seen[1]["loss"]["kind"] == "psnr"
-    assert json.loads((folder / "plan.json").read_text())["continuations"][-1]["loss.kind"] == "psnr"
+    plan = json.loads((folder / "plan.json").read_text())
+    assert plan["continuations"][-1]["loss.kind"] == "psnr" and plan["continuations"][-1]["variant"] is True
+    assert plan["main_folder"] == str(folder / "main")
+    script.continue_training("srcnn", tmp_path, 1.0)  # the paper's loss again, better: shipped
+    assert json.loads((folder / "plan.json").read_text())["main_folder"] == str(tmp_path / "srcnn" / "cont3")
 
 
 def test_psnr_loss_is_minus_the_mean_psnr():
