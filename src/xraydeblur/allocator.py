@@ -29,6 +29,7 @@ def _libc():
 #: glibc mallopt parameters
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 #: fixed mmap threshold (bytes, 32 MB): larger buffers (uploads, float64 copies of big
 #: images) are mapped on their own and go back to the system when freed; smaller ones
 #: are reused from the heap.
@@ -39,30 +40,52 @@ MMAP_THRESHOLD_BYTES = 1 << 25
 KEEP_FREED_BYTES = 1 << 30
 #: seconds without a request after which a server hands freed memory back
 IDLE_RELEASE_SECONDS = 30.0
+#: heap a server keeps touched for its requests (bytes, 512 MB: about what a 4-megapixel
+#: request allocates besides the model): filled at start (:func:`prefault_heap`) so the
+#: first request is no slower than later ones, and kept when idle (:class:`IdleRelease`)
+WORKING_SET_BYTES = 512 << 20
+#: block size of :func:`prefault_heap` (below :data:`MMAP_THRESHOLD_BYTES`: from the heap)
+_PREFAULT_BLOCK_BYTES = 16 << 20
 
 
-def tune_allocator() -> None:
+def tune_allocator(single_arena: bool = False) -> None:
     """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD_BYTES` and keep freed heap
-    memory up to :data:`KEEP_FREED_BYTES` for reuse (a server pairs this with
-    :class:`IdleRelease`)."""
+    memory up to :data:`KEEP_FREED_BYTES` for reuse. ``single_arena`` (a server, before
+    it starts threads): every thread allocates from the one main heap, so the memory one
+    request freed is there for the next whichever threads run it, and
+    :func:`prefault_heap` and :func:`release_memory`'s ``keep`` act on all of it."""
     libc = _libc()
     if libc is not None:
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
         libc.mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
+        if single_arena:
+            libc.mallopt(_M_ARENA_MAX, 1)
 
 
-def release_memory() -> None:
-    """Return freed heap memory to the system (glibc ``malloc_trim``)."""
+def prefault_heap(nbytes: int = WORKING_SET_BYTES) -> None:
+    """Grow the heap by ``nbytes`` of touched pages and free them again: with the trim
+    threshold of :func:`tune_allocator` they stay, and a request's arrays then land on
+    pages the kernel has already zeroed (no page faults)."""
+    import numpy as np
+
+    blocks = [np.ones(_PREFAULT_BLOCK_BYTES // 4, np.float32) for _ in range(max(0, nbytes) // _PREFAULT_BLOCK_BYTES)]
+    del blocks
+
+
+def release_memory(keep: int = 0) -> None:
+    """Return freed heap memory to the system beyond the top ``keep`` bytes of the heap
+    (glibc ``malloc_trim``)."""
     import gc
 
     gc.collect()
     libc = _libc()
     if libc is not None:
-        libc.malloc_trim(0)
+        libc.malloc_trim(int(keep))
 
 
 class IdleRelease:
-    """Calls :func:`release_memory` once no request has run for ``delay`` seconds.
+    """Calls :func:`release_memory` (keeping :data:`WORKING_SET_BYTES`) once no request
+    has run for ``delay`` seconds.
 
     A server calls :meth:`begin` when a request starts work and :meth:`end` when it is
     done: back-to-back requests reuse the memory the previous one freed (on this
@@ -90,6 +113,6 @@ class IdleRelease:
         with self._lock:
             self._active = max(0, self._active - 1)
             if self._active == 0:
-                self._timer = threading.Timer(self.delay, release_memory)
+                self._timer = threading.Timer(self.delay, release_memory, kwargs={"keep": WORKING_SET_BYTES})
                 self._timer.daemon = True
                 self._timer.start()

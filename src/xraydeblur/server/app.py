@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..methods import available_methods, default_method, get_method
 from ..pipeline import DEFAULT_DENOISE
-from ..allocator import IdleRelease, tune_allocator
+from ..allocator import IdleRelease, prefault_heap, tune_allocator
 from .limiter import InferenceLimiter, MemoryBudget
 from .processing import API_KERNELS, MAX_KERNEL_PARAMS, MAX_SIGMA, kernel_from_query, measured_psf, process, safeguard_summary
 from .upload import MEDIA_TYPES, ApiError, choose_output, read_upload
@@ -265,7 +265,7 @@ def create_app(
     )
     limiter = InferenceLimiter(settings.max_concurrent)
     budget = MemoryBudget(settings.upload_budget_bytes)
-    tune_allocator()
+    tune_allocator(single_arena=True)
     idle_release = IdleRelease()  # freed memory is reused by the next request, handed back when idle
 
     @asynccontextmanager
@@ -276,6 +276,7 @@ def create_app(
             await run_in_threadpool(warm_default_method)
         except Exception as exc:
             log.warning("warming the default method failed: %s", type(exc).__name__)
+        await run_in_threadpool(prefault_heap)  # the first request's memory, touched now
         yield
 
     app = FastAPI(
