@@ -107,6 +107,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def minor_faults(pid: int) -> int | None:
+    """The process's minor page faults so far (Linux ``/proc``; None elsewhere): each is
+    a page the kernel had to map, zero-filled, on first touch."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def post(url: str, data: bytes, accept: str) -> tuple[float, bytes, dict]:
     request = urllib.request.Request(url, data=data, headers={"Accept": accept, "Content-Type": "application/octet-stream"})
     t0 = time.perf_counter()
@@ -178,13 +187,19 @@ def api_rows(paths: dict) -> dict:
         rows["server_ready_seconds"] = round(time.perf_counter() - t0, 3)
         url = base + "/api/v1/deblur"
         dicom = paths["dicom"].read_bytes()
+        before = minor_faults(server.pid)
         seconds, _, headers = post(url, dicom, "application/dicom")
-        rows["api_dicom_first"] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan"))}
-        later = []
+        after = minor_faults(server.pid)
+        rows["api_dicom_first"] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan")),
+                                   "server_page_faults": None if before is None or after is None else after - before}
+        later, faults = [], []
         for _ in range(API_REPEATS):  # the machine is not steady: the median of several
+            before = minor_faults(server.pid)
             seconds, _, headers = post(url, dicom, "application/dicom")
+            after = minor_faults(server.pid)
             later.append((seconds, float(headers.get("x-inference-seconds", "nan"))))
-        rows["api_dicom"] = _median_request(later)
+            faults.append(None if before is None or after is None else after - before)
+        rows["api_dicom"] = {**_median_request(later), "server_page_faults_all": faults}
         seconds, _, headers = post(url, paths["png"].read_bytes(), "image/png")
         rows["api_png"] = {"seconds": round(seconds, 3), "method_seconds": float(headers.get("x-inference-seconds", "nan"))}
         from xraydeblur.server.view_payload import decode_view
@@ -309,6 +324,7 @@ def main() -> None:
         "api_dicom_overhead_seconds": round(result["api_dicom"]["seconds"] - result["api_dicom"]["method_seconds"], 3),
         "page_overhead_seconds": round(page["seconds"] - page["method_seconds"], 3),
         "page_displayed_overhead_seconds": result["page_displayed"].get("overhead_seconds"),
+        "server_page_faults_per_api_dicom_request": result["api_dicom"]["server_page_faults_all"],
         "first_over_later_request": round(result["api_dicom_first"]["seconds"] / float(np.median(result["api_dicom"]["seconds_all"])), 3),
         "payload_over_png16": round(page["payload_bytes"] / page["png16_of_result_bytes"], 3),
         "info_seconds": result["cli_info_dicom"]["seconds"],
