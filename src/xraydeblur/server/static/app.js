@@ -408,7 +408,9 @@
     const { before, after } = state.result.arrays;
     paintPixels(state.offBefore, (out) => { for (let i = 0; i < before.length; i++) out[i] = lut[before[i]]; });
     paintPixels(state.offAfter, (out) => { for (let i = 0; i < after.length; i++) out[i] = lut[after[i]]; });
-    if (state.offResidual) renderResidual(lut);
+    // the residual layer (over the windowed result) is painted when it is shown
+    state.residualStale = true;
+    if (state.mode === "residual") paintShownLayer();
     el.wlWidth.value = String(Math.round(state.win.width));
     el.wlCenter.value = String(Math.round(state.win.center));
     el.wlWidthValue.textContent = String(Math.round(state.win.width));
@@ -433,6 +435,18 @@
         out[i] = 0xff000000 | (g << 16) | (g << 8) | g;
       }
     });
+  }
+
+  // the difference and residual layers are painted on first use, not with every result:
+  // a 4-megapixel layer is tens of milliseconds of the time to the first picture
+  function paintShownLayer() {
+    if (state.mode === "diff" && state.diffStale) {
+      renderDifference();
+      state.diffStale = false;
+    } else if (state.mode === "residual" && state.residualStale && state.offResidual) {
+      renderResidual(windowLut());
+      state.residualStale = false;
+    }
   }
 
   // the safeguard's residual map over a dimmed result: red above, blue below the data
@@ -581,6 +595,7 @@
   function setMode(mode) {
     if (mode === "residual" && !(state.result && state.offResidual)) return;
     state.mode = mode;
+    if (state.result) paintShownLayer();
     for (const button of modeButtons) button.setAttribute("aria-pressed", String(button.dataset.mode === mode));
     if (state.fitted) fitView();
     draw();
@@ -771,7 +786,7 @@
     state.offAfter = makeOffscreen();
     state.offDiff = makeOffscreen();
     state.offResidual = result.arrays.residual ? makeOffscreen() : null;
-    renderDifference();
+    state.diffStale = state.residualStale = true;
     el.wlWidth.max = String(state.vmax + 1);
     el.wlCenter.max = String(state.vmax);
     const fileOption = el.wlPreset.querySelector("option[value='file']");
