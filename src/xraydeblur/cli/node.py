@@ -110,11 +110,14 @@ def config_from_args(args):
 def run(args) -> int:
     import signal
 
+    from ..allocator import prefault_heap, tune_allocator
     from ..node import Node
 
     config = config_from_args(args)
     _setup_logging(args.log_level)
+    tune_allocator(single_arena=True)  # before any thread starts: as the web server (xraydeblur.allocator)
     node = Node(config)
+    prefault_heap()  # the first image's working memory, touched now
 
     def on_signal(signum, frame):
         node.request_stop()

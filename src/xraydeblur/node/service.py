@@ -50,6 +50,9 @@ class Node:
         self._deblurring = 0
         self._ids = itertools.count(1)
         self._jobs: queue.Queue = queue.Queue()
+        from ..allocator import IdleRelease
+
+        self._idle_release = IdleRelease()  # freed memory reused by the next image, handed back when idle
         self._stopping = threading.Event()
         self.ae = None
         self.server = None
@@ -187,6 +190,7 @@ class Node:
             job.queued_s = time.monotonic() - job.received
             with self._lock:
                 self._deblurring += 1
+            self._idle_release.begin()
             try:
                 derived = deblur_radiograph(job.rad, self.settings)
             except Exception as exc:
@@ -199,6 +203,7 @@ class Node:
                 with self._lock:
                     self._deblurring -= 1
                 job.rad = None  # free the pixels
+                self._idle_release.end()
             self.stats.add("processed")
             self.stats.deblur(derived.facts.get("deblur_s", 0.0))
             job.derived, job.facts = derived, derived.facts
