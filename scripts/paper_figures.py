@@ -37,7 +37,7 @@ def loss_curves(names, out: Path) -> Path:
         axes[0].plot(epoch, train, label=name)
         axes[1].plot(epoch, val, label=name)
         axes[2].plot(epoch, [float(r["val_psnr"]) for r in rows], label=name)
-    for ax, title in zip(axes, ("training loss (MSE)", "validation loss (MSE)", "validation PSNR (dB)")):
+    for ax, title in zip(axes, ("training loss (MSE; + KL for the VAEs)", "validation loss (MSE)", "validation PSNR (dB)")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

@@ -88,9 +88,11 @@ class IdleRelease:
     has run for ``delay`` seconds.
 
     A server calls :meth:`begin` when a request starts work and :meth:`end` when it is
-    done: back-to-back requests reuse the memory the previous one freed (on this
-    2-core VM each 4-megapixel request otherwise re-faulted about 50 000 pages, 0.3-0.5 s),
-    and an idle server still hands it back."""
+    done: back-to-back requests reuse the memory the previous one freed (a 4-megapixel
+    request faulted 64 000-90 000 pages in when memory was handed back after each one,
+    ``benchmarks/results/trials/first_request.json``; 17-20 with this,
+    ``benchmarks/results/end_to_end.json``), and an idle server still hands back what
+    lies beyond :data:`WORKING_SET_BYTES`."""
 
     def __init__(self, delay: float = IDLE_RELEASE_SECONDS):
         import threading
