@@ -22,6 +22,12 @@ import numpy as np  # noqa: E402
 from xraydeblur.models.registry import WEIGHTS_DIR  # noqa: E402
 
 
+def _positive(value: str) -> float:
+    """A logged loss as a float, NaN when it is not a positive MSE (a psnr-loss stage's)."""
+    number = float(value)
+    return number if number > 0 else np.nan
+
+
 def loss_curves(names, out: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for name in names:
@@ -32,8 +38,8 @@ def loss_curves(names, out: Path) -> Path:
         epoch = [int(r["epoch"]) for r in rows]
         # MSE throughout: a stage trained on the psnr loss (minus the mean PSNR, negative)
         # shows no training loss, and its validation MSE from the val_mse column
-        train = [float(r["train_loss"]) if float(r["train_loss"]) > 0 else np.nan for r in rows]
-        val = [float(r.get("val_mse") or r["val_loss"]) if (r.get("val_mse") or float(r["val_loss"]) > 0) else np.nan for r in rows]
+        train = [_positive(r["train_loss"]) for r in rows]
+        val = [_positive(r.get("val_mse") or r["val_loss"]) for r in rows]
         axes[0].plot(epoch, train, label=name)
         axes[1].plot(epoch, val, label=name)
         axes[2].plot(epoch, [float(r["val_psnr"]) for r in rows], label=name)

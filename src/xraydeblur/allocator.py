@@ -10,6 +10,7 @@ libraries these calls do nothing.
 """
 
 import functools
+import threading
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,8 +96,6 @@ class IdleRelease:
     lies beyond :data:`WORKING_SET_BYTES`."""
 
     def __init__(self, delay: float = IDLE_RELEASE_SECONDS):
-        import threading
-
         self.delay = float(delay)
         self._lock = threading.Lock()
         self._active = 0
@@ -110,8 +109,6 @@ class IdleRelease:
                 self._timer = None
 
     def end(self) -> None:
-        import threading
-
         with self._lock:
             self._active = max(0, self._active - 1)
             if self._active == 0:
