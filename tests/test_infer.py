@@ -132,6 +132,21 @@ def test_onnx_matches_torch_and_backend_choice():
     assert choose_backend(model, 1).name in ("torch", "onnxruntime")
 
 
+def test_onnx_sessions_per_input_shape_match_the_dynamic_one():
+    """Each input shape gets a session with its sizes fixed (same output as the
+    dynamic-size session), and only the most recently used shapes are kept."""
+    backend = OnnxBackend(export_onnx(_nafnet(seed=5), 1))
+    dynamic = OnnxBackend(backend.onnx_bytes, fixed_shapes=False)
+    rng = np.random.default_rng(5)
+    for h, w in [(64, 48), (80, 80), (64, 48), (32, 96), (48, 48), (96, 32)]:
+        x = rng.random((1, 1, h, w), dtype=np.float32)
+        assert np.abs(backend(x) - dynamic(x)).max() < 1e-5
+        assert backend.session_for(x.shape) is backend.session_for(x.shape)
+    assert len(backend._sessions) == OnnxBackend.SESSIONS
+    assert (1, 1, 80, 80) not in backend._sessions and (1, 1, 96, 32) in backend._sessions
+    assert dynamic._sessions == {}
+
+
 @pytest.mark.parametrize("kernel_aware", [False, True])
 def test_network_method_from_weights_file(tmp_path, kernel_aware):
     model = _nafnet(seed=4, in_channels=2 if kernel_aware else 1)

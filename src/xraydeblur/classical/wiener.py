@@ -252,6 +252,33 @@ def wiener_correction(
     return to_output(z + _deconvolve(y - blur(z, k), k, balance, regulariser, "masked", cg_iterations, w))
 
 
+def em_precisions(
+    Y: np.ndarray, H: np.ndarray, D2: np.ndarray, width: int, g_n: float, g_x: float, noise_floor: float, iterations: int = 50, tol: float = 1e-4
+) -> tuple[float, float, int]:
+    """EM for the noise and prior precisions of ``Y = H X + N`` on an orthonormal real-FFT
+    grid (``width``: the real-space width): ``N ~ CN(0, 1/g_n)``, ``X ~ CN(0, 1/(g_x |D|^2))``.
+    Starts at (``g_n``, ``g_x``); the noise variance stays at least ``noise_floor``;
+    stops when ``g_x / g_n`` changes by less than ``tol`` (relative). Returns
+    ``(g_n, g_x, iterations run)``; see :func:`unsupervised_wiener` for the updates."""
+    n = Y.shape[0] * width
+    H2 = np.abs(H) ** 2
+    balance = g_x / g_n
+    done = 0
+    for done in range(1, iterations + 1):
+        L = g_n * H2 + g_x * D2
+        M = g_n * np.conj(H) * Y / L
+        residual = _spectral_mean(np.abs(Y - H * M) ** 2 + H2 / L, width)
+        prior = _spectral_mean(D2 * (np.abs(M) ** 2 + 1.0 / L), width) * n / (n - 1)
+        g_n = 1.0 / max(residual, noise_floor, 1e-14)
+        g_x = 1.0 / max(prior, 1e-14)
+        new = g_x / g_n
+        change = abs(new - balance) / balance
+        balance = new
+        if change < tol:
+            break
+    return g_n, g_x, done
+
+
 def unsupervised_wiener(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -319,7 +346,6 @@ def unsupervised_wiener(
     width = ext.shape[1]
     Y = rfft2(ext.data) / np.sqrt(n)  # orthonormal
     H = psf2otf(k, ext.shape)
-    H2 = np.abs(H) ** 2
     D2 = regulariser_power(regulariser, ext.shape)
     if regulariser == "identity":
         D2 = D2.copy()
@@ -327,20 +353,8 @@ def unsupervised_wiener(
     sigma = max(estimate_noise_sigma(y), min_noise, 1e-6)
     g_n = 1.0 / sigma**2
     g_x = g_n * estimate_balance(y, k, regulariser, noise_sigma=sigma)
+    g_n, g_x, done = em_precisions(Y, H, D2, width, g_n, g_x, min_noise**2, iterations, tol)
     balance = g_x / g_n
-    done = 0
-    for done in range(1, iterations + 1):
-        L = g_n * H2 + g_x * D2
-        M = g_n * np.conj(H) * Y / L
-        residual = _spectral_mean(np.abs(Y - H * M) ** 2 + H2 / L, width)
-        prior = _spectral_mean(D2 * (np.abs(M) ** 2 + 1.0 / L), width) * n / (n - 1)
-        g_n = 1.0 / max(residual, min_noise**2, 1e-14)
-        g_x = 1.0 / max(prior, 1e-14)
-        new = g_x / g_n
-        change = abs(new - balance) / balance
-        balance = new
-        if change < tol:
-            break
     out = to_output(ext.crop(_solve(ext, H, balance * D2, boundary, cg_iterations)))
     if return_params:
         return out, {"noise_sigma": float(1.0 / np.sqrt(g_n)), "balance": float(balance), "iterations": done}

@@ -69,29 +69,87 @@ def cpu_threads() -> int:
     return max(1, int(os.environ.get("XRAYDEBLUR_THREADS", 0) or 0) or os.cpu_count() or 1)
 
 
+_SHARED_ARENA: list[bool] = []  # [True] once registered with onnxruntime's environment
+
+
+def _register_shared_arena() -> None:
+    """One onnxruntime CPU memory arena for every session that asks for the
+    environment's allocator (once per process). Each fixed-size session would otherwise
+    grow its own arena to its own peak: after flagship tiles of six sides a process held
+    502 MB with an arena per session, 341 MB with the shared one and 202 MB with one
+    dynamic-size session (``benchmarks/trials/onnx_static_shapes.py``,
+    benchmarks/results/trials/onnx_static_shapes.json)."""
+    import onnxruntime as ort
+
+    if not _SHARED_ARENA:
+        cpu = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(cpu, ort.OrtArenaCfg(0, -1, -1, -1))  # onnxruntime's defaults
+        _SHARED_ARENA.append(True)
+
+
 class OnnxBackend:
-    """A single-threaded onnxruntime session, called from ``parallel`` threads at once.
+    """Single-threaded onnxruntime sessions, called from ``parallel`` threads at once.
 
     On the 2-core target a second intra-op thread gained almost nothing for this
     network's small, memory-bound operators, while two tiles run concurrently were
     clearly faster (overall time: docs/results/speed.json).
+
+    The export has dynamic height and width, but each input shape gets its own session
+    with those sizes fixed (onnxruntime's free-dimension overrides; about 0.07 s to
+    build). With the sizes known, onnxruntime keeps more of the network in its blocked
+    channel layout instead of converting tensors back and forth around each operator
+    (109 conversions per run instead of 157): the flagship on a 2048 x 2048 image ran
+    1.165 x faster, outputs equal to 1.8e-7 (``benchmarks/trials/onnx_static_shapes.py``,
+    benchmarks/results/trials/onnx_static_shapes.json). Tiling gives every tile of an image
+    the same shape, so an image needs one session; the ``SESSIONS`` most recently used
+    shapes are kept.
     """
 
     name = "onnxruntime"
+    #: input shapes whose sessions are kept (least recently used dropped first)
+    SESSIONS = 4
 
-    def __init__(self, onnx_bytes: bytes, threads: int | None = None):
-        import onnxruntime as ort
+    def __init__(self, onnx_bytes: bytes, threads: int | None = None, fixed_shapes: bool = True):
+        import threading
 
         self.parallel = threads or cpu_threads()
+        self.onnx_bytes = onnx_bytes
+        self.fixed_shapes = fixed_shapes
+        self._sessions: dict[tuple[int, ...], object] = {}
+        self._lock = threading.Lock()
+        self.session = self._new_session(None)  # checks the export loads; serves any shape
+
+    def _new_session(self, shape: tuple[int, ...] | None):
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
-        self.onnx_bytes = onnx_bytes
+        if shape is not None:
+            _register_shared_arena()
+            opts.add_session_config_entry("session.use_env_allocators", "1")
+            for axis, size in zip(("n", "c", "h", "w"), shape):
+                if axis != "c":
+                    opts.add_free_dimension_override_by_name(axis, int(size))
+        return ort.InferenceSession(self.onnx_bytes, opts, providers=["CPUExecutionProvider"])
+
+    def session_for(self, shape: tuple[int, ...]):
+        """The session for inputs of ``shape`` (N, C, h, w), built on first use."""
+        if not self.fixed_shapes:
+            return self.session
+        with self._lock:
+            session = self._sessions.pop(shape, None)
+            if session is None:
+                session = self._new_session(shape)
+            self._sessions[shape] = session  # most recently used last
+            while len(self._sessions) > self.SESSIONS:
+                self._sessions.pop(next(iter(self._sessions)))
+            return session
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(["output"], {"input": np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session_for(batch.shape).run(["output"], {"input": batch})[0]
 
 
 def _seconds_per_tile(backend, batch: np.ndarray, rounds: int = 2) -> float:
