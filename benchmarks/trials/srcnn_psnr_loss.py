@@ -11,7 +11,11 @@ training validates (whole 224 px images, 4 px border left out, mean PSNR over im
 at the drawn sigma 0.5-3 and at fixed sigma 1, 1.5, 2, 3, with the blurred input. Beside
 them, when its state is committed (``training/trials/srcnn-sigma1.5``), the same SRCNN
 trained and validated at sigma 1.5 only (``configs/trials/srcnn_sigma1.5.yaml``): how
-much the architecture gives at sigma 1.5 when it need not cover 0.5-3 px.
+much the architecture gives at sigma 1.5 when it need not cover 0.5-3 px. And the
+shipped SRCNN trained on 2000 more steps on a narrower range, sigma 0.75-3 or 1-3
+(``configs/trials/srcnn_sigma0.75-3.yaml``, ``srcnn_sigma1.0-3.yaml``; states in
+``training/trials/srcnn-sigma0.75-3`` and ``-sigma1.0-3``): does giving up the nearly
+sharp images buy sigma 1.5 anything?
 
     python benchmarks/trials/srcnn_psnr_loss.py --out benchmarks/results/trials/srcnn_psnr_loss.json
 """
@@ -29,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 #: the checkpoints compared: label -> run folder (best.safetensors + config.yaml)
 RUNS = {"mse (shipped, cont1)": ROOT / "training/paper/srcnn/cont1", "psnr loss (cont2)": ROOT / "training/paper/srcnn/cont2",
-        "sigma 1.5 only (mse)": ROOT / "training/trials/srcnn-sigma1.5"}
+        "sigma 1.5 only (mse)": ROOT / "training/trials/srcnn-sigma1.5",
+        "sigma 0.75-3 (mse)": ROOT / "training/trials/srcnn-sigma0.75-3", "sigma 1-3 (mse)": ROOT / "training/trials/srcnn-sigma1.0-3"}
 SIGMAS = (("sigma 0.5-3 (drawn)", (0.5, 3.0)), ("sigma 1", (1.0, 1.0)), ("sigma 1.5", (1.5, 1.5)), ("sigma 2", (2.0, 2.0)), ("sigma 3", (3.0, 3.0)))
 
 
