@@ -12,7 +12,10 @@ builds the fixed-size session); the output difference is the largest absolute
 difference in [0, 1] over the image. Memory: the resident set of a fresh process
 after tiles of six sides (304-432 px, as images of different sizes give a server) ran
 through one dynamic-size session, through fixed-size sessions with an arena each, and
-through fixed-size sessions sharing one arena (what ships). No image of any split is read.
+through fixed-size sessions sharing one arena (what ships); and the peak of a fresh
+process running the whole image with each backend, and with fixed sizes plus
+onnxruntime's memory-pattern planning (which, with the sizes known, reserves each run's
+planned intermediate tensors at once; off in what ships). No image of any split is read.
 
     python benchmarks/trials/onnx_static_shapes.py --out benchmarks/results/trials/onnx_static_shapes.json
 """
@@ -87,6 +90,35 @@ print(int(open("/proc/self/statm").read().split()[1]) * 4096 / 1e6)
     return float(out.stdout.split()[-1])
 
 
+def peak_mb_whole_image(mode: str, image_path: str) -> float:
+    """Peak resident MB of a fresh process running the flagship network tiled on a
+    synthetic image saved at ``image_path`` (.npy; generating it here would set the peak): ``mode`` "dynamic", "fixed" or "fixed, no pattern"
+    (fixed sizes without onnxruntime's memory-pattern planning)."""
+    import subprocess
+
+    code = f"""
+import sys, numpy as np
+sys.path.insert(0, {str(ROOT / 'src')!r})
+from xraydeblur.data.synthetic import power_law_scene
+from xraydeblur.infer.backends import OnnxBackend
+from xraydeblur.infer.network import NetworkMethod
+class WithPattern(OnnxBackend):
+    def session_options(self, shape):
+        opts = super().session_options(shape)
+        opts.enable_mem_pattern = True
+        return opts
+method = NetworkMethod({str(ROOT / 'src/xraydeblur/weights/nafnet-blind')!r})
+onnx = method.backend.onnx_bytes
+mode = {mode!r}
+method.__dict__["backend"] = WithPattern(onnx) if mode == "fixed, pattern" else OnnxBackend(onnx, fixed_shapes=mode == "fixed")
+method(np.load({image_path!r}))
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's resident set across exec
+print([int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0] / 1e3)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
 def main() -> None:
     from xraydeblur.data.synthetic import power_law_scene
     from xraydeblur.infer.backends import OnnxBackend
@@ -95,14 +127,21 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=2048)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
 
     method = NetworkMethod(ROOT / "src/xraydeblur/weights/nafnet-blind")
     onnx_bytes = method.backend.onnx_bytes
     image = power_law_scene(args.size, seed=0).astype(np.float32)
-    backends = {"dynamic sizes": OnnxBackend(onnx_bytes, fixed_shapes=False), "fixed sizes": OnnxBackend(onnx_bytes, fixed_shapes=True)}
+    class WithPattern(OnnxBackend):
+        def session_options(self, shape):
+            opts = super().session_options(shape)
+            opts.enable_mem_pattern = True
+            return opts
+
+    backends = {"dynamic sizes": OnnxBackend(onnx_bytes, fixed_shapes=False), "fixed sizes": OnnxBackend(onnx_bytes, fixed_shapes=True),
+                "fixed, pattern": WithPattern(onnx_bytes, fixed_shapes=True)}
     seconds = {name: [] for name in backends}
     outputs = {}
     for round_ in range(args.repeats + 1):
@@ -119,12 +158,16 @@ def main() -> None:
     result = {"command": "python benchmarks/trials/onnx_static_shapes.py " + " ".join(sys.argv[1:]), "image": f"power_law_scene {args.size} px, seed 0",
               "cpu_count": os.cpu_count(), "tile_side": side, "rows": rows, "speedup": dynamic / fixed,
               "max_abs_difference": float(np.abs(outputs["dynamic sizes"] - outputs["fixed sizes"]).max())}
-    print(f"{'sessions':15s} {'median s':>9s} {'min s':>7s} {'reorders':>9s}")
+    print(f"{'sessions':18s} {'median s':>9s} {'min s':>7s} {'reorders':>9s}")
     for name, row in rows.items():
-        print(f"{name:15s} {row['median_s']:9.3f} {row['min_s']:7.3f} {row['reorder_nodes']:9d}")
+        print(f"{name:18s} {row['median_s']:9.3f} {row['min_s']:7.3f} {row['reorder_nodes']:9d}")
     print(f"speed-up {result['speedup']:.3f} x; largest output difference {result['max_abs_difference']:.2e}")
     result["resident_mb_after_six_tile_sides"] = {mode: round(resident_mb_after_shapes(mode)) for mode in ("dynamic", "own arenas", "shared arena")}
     print("resident MB after tiles of six sides:", result["resident_mb_after_six_tile_sides"])
+    with tempfile.TemporaryDirectory() as folder:
+        np.save(os.path.join(folder, "scene.npy"), image)
+        result["peak_mb_whole_image"] = {mode: round(peak_mb_whole_image(mode, os.path.join(folder, "scene.npy"))) for mode in ("dynamic", "fixed", "fixed, pattern")}
+    print(f"peak MB, {args.size} px image in a fresh process:", result["peak_mb_whole_image"])
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -76,7 +76,7 @@ def _register_shared_arena() -> None:
     """One onnxruntime CPU memory arena for every session that asks for the
     environment's allocator (once per process). Each fixed-size session would otherwise
     grow its own arena to its own peak: after flagship tiles of six sides a process held
-    502 MB with an arena per session, 341 MB with the shared one and 202 MB with one
+    502 MB with an arena per session, 256 MB with the shared one and 201 MB with one
     dynamic-size session (``benchmarks/trials/onnx_static_shapes.py``,
     benchmarks/results/trials/onnx_static_shapes.json)."""
     import onnxruntime as ort
@@ -99,7 +99,9 @@ class OnnxBackend:
     build). With the sizes known, onnxruntime keeps more of the network in its blocked
     channel layout instead of converting tensors back and forth around each operator
     (109 conversions per run instead of 157): the flagship on a 2048 x 2048 image ran
-    1.165 x faster, outputs equal to 1.8e-7 (``benchmarks/trials/onnx_static_shapes.py``,
+    1.085 x faster (one run, on a machine whose speed drifts by 10 % and more between
+    runs), outputs equal to 1.8e-7, peak 429 MB against 361 MB
+    (``benchmarks/trials/onnx_static_shapes.py``,
     benchmarks/results/trials/onnx_static_shapes.json). Tiling gives every tile of an image
     the same shape, so an image needs one session; the ``SESSIONS`` most recently used
     shapes are kept.
@@ -122,6 +124,12 @@ class OnnxBackend:
     def _new_session(self, shape: tuple[int, ...] | None):
         import onnxruntime as ort
 
+        return ort.InferenceSession(self.onnx_bytes, self.session_options(shape), providers=["CPUExecutionProvider"])
+
+    def session_options(self, shape: tuple[int, ...] | None):
+        """onnxruntime options of the session for ``shape`` (None: dynamic sizes)."""
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -129,10 +137,14 @@ class OnnxBackend:
         if shape is not None:
             _register_shared_arena()
             opts.add_session_config_entry("session.use_env_allocators", "1")
+            # with the sizes known, memory-pattern planning reserves every run's
+            # intermediate tensors at once: 510 MB peak instead of 429 MB for a 2048 px
+            # image (two tiles at a time), for no measurable speed (the trial above)
+            opts.enable_mem_pattern = False
             for axis, size in zip(("n", "c", "h", "w"), shape):
                 if axis != "c":
                     opts.add_free_dimension_override_by_name(axis, int(size))
-        return ort.InferenceSession(self.onnx_bytes, opts, providers=["CPUExecutionProvider"])
+        return opts
 
     def session_for(self, shape: tuple[int, ...]):
         """The session for inputs of ``shape`` (N, C, h, w), built on first use."""
