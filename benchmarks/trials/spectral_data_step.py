@@ -11,7 +11,7 @@ Wiener filter would, with both variances measured on the image itself:
 * the network's error power ``P_e`` per block of 8 x 8 frequencies by maximum
   likelihood (:func:`_block_ml_power`; no step where a score test finds no excess over
   the noise), at most a power law fitted to the input's spectrum where the blur passes
-  it (:func:`power_law_prior`: an error larger than the signal is implausible; without
+  it (:func:`_power_law`: an error larger than the signal is implausible; without
   this bound, chance excesses where ``K`` is ~0 blow up);
 * ``x = z + F^-1[ conj(K) R / (|K|^2 + noise / P_e) ]``.
 
@@ -51,46 +51,19 @@ BLOCK = 8
 SIGNIFICANCE = 3.0
 
 
-def power_law_prior(y, window, pad, K2, scale):
-    """The sharp image's power per frequency as a power law ``A |f|^-b`` fitted to the
-    input's spectrum divided by ``|K|^2`` where the blur passes at least half the power
-    (``|K|^2 >= 0.5``), on the grid of ``K2``. An error cannot exceed the signal."""
-    from xraydeblur.classical._common import rfft2
-
-    Y2 = np.abs(rfft2(np.pad((y - (y * window).sum() / window.sum()) * window, pad))) ** 2 / scale
-    return _power_law(Y2, K2)
-
-
-def spectral_step(y: np.ndarray, z: np.ndarray, kernel: np.ndarray, block: int = BLOCK, taper: int | None = None) -> np.ndarray:
-    """The rule above; y, z float (H, W) in [0, 1], kernel (K, K). Float32 (H, W)."""
-    from xraydeblur.classical._common import irfft2, psf2otf, rfft2
+def spectral_step(y: np.ndarray, z: np.ndarray, kernel: np.ndarray, block: int = BLOCK) -> tuple[np.ndarray, float]:
+    """The rule above by FFT, on the residual zero-padded by a kernel size (its border
+    windowed out by :func:`error_power`, so the border keeps the network output); y, z
+    float (H, W) in [0, 1], kernel (K, K). Returns (float32 (H, W), noise variance)."""
+    from xraydeblur.classical._common import irfft2, psf2otf
     from xraydeblur.degrade import blur
 
     h, w = y.shape
-    half = max(kernel.shape) // 2
-    # the residual within a kernel radius of the border also holds what the blur
-    # brought in from outside the image: left out, then a raised-cosine ramp
-    ramp_px = taper or half + 8
-
-    def edge_weight(n: int) -> np.ndarray:
-        d = np.minimum(np.arange(n), np.arange(n)[::-1]).astype(np.float64)
-        return np.clip(0.5 - 0.5 * np.cos(np.pi * np.clip((d - half) / ramp_px, 0, 1)), 0, 1)
-
-    window = edge_weight(h)[:, None] * edge_weight(w)[None, :]
     pad = max(kernel.shape)
-    rw = np.pad((y.astype(np.float64) - blur(z, kernel)) * window, pad)
-    window_full = window
-    window = np.pad(window, pad)
-    shape = rw.shape
-    R = rfft2(rw)
-    K = psf2otf(kernel, shape)
-    K2 = np.abs(K) ** 2
-    R2 = np.abs(R) ** 2
-    scale = float((window**2).sum())
-    from xraydeblur.classical.psf_search import rounding_floor
-
-    noise = max(noise_floor(R2 / scale, K2), rounding_floor(y), 1e-14)
-    pe = np.minimum(_block_ml_power(R2 / scale, K2, noise, block), power_law_prior(y, window_full, pad, K2, scale))
+    shape = (h + 2 * pad, w + 2 * pad)
+    r = y.astype(np.float64) - blur(z, kernel, dtype=np.float64)
+    noise, pe, K2, R = error_power(y, r, kernel, shape, (pad, pad), block)
+    K = psf2otf(kernel / kernel.sum(), shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = np.where(pe > 0, np.conj(K) / (K2 + noise / np.where(pe > 0, pe, 1.0)), 0.0)
     correction = irfft2(gain * R, shape)[pad : pad + h, pad : pad + w]
@@ -124,9 +97,11 @@ def em_balance(y: np.ndarray, z: np.ndarray, kernel: np.ndarray, regulariser: st
 
 
 def error_power(y, r, kernel, grid_shape, top_left, block=BLOCK):
-    """(noise variance, P_e per frequency on the real-FFT grid of ``grid_shape``,
-    |K|^2 there) from the residual ``r`` (H, W), placed at ``top_left`` of a zero grid
-    after the interior window (border of a kernel radius left out, raised-cosine ramp)."""
+    """(noise variance, P_e per frequency, |K|^2, the residual's spectrum), all on the
+    real-FFT grid of ``grid_shape``, from the residual ``r`` (H, W) placed at
+    ``top_left`` of a zero grid after the interior window (a kernel radius of border
+    left out: there the blur also brought in what lies outside the image; then a
+    raised-cosine ramp)."""
     from xraydeblur.classical._common import psf2otf, rfft2
     from xraydeblur.classical.psf_search import rounding_floor
 
@@ -141,17 +116,14 @@ def error_power(y, r, kernel, grid_shape, top_left, block=BLOCK):
     window = edge_weight(h)[:, None] * edge_weight(w)[None, :]
     t, l = top_left
     place = lambda a: np.pad(a, ((t, grid_shape[0] - h - t), (l, grid_shape[1] - w - l)))  # noqa: E731
-    R2 = np.abs(rfft2(place(r * window))) ** 2
+    R = rfft2(place(r * window))
+    R2 = np.abs(R) ** 2
     K2 = np.abs(psf2otf(kernel / kernel.sum(), grid_shape)) ** 2
     scale = float((window**2).sum())
     noise = max(noise_floor(R2 / scale, K2), rounding_floor(y), 1e-14)
-    prior = power_law_prior(y, window, 0, K2, scale) if grid_shape == (h, w) else None
-    if prior is None:
-        yw = place((y - (y * window).sum() / window.sum()) * window)
-        prior = _power_law(np.abs(rfft2(yw)) ** 2 / scale, K2)
-    pe = _block_ml_power(R2 / scale, K2, noise, block)
-    pe = np.minimum(pe, prior)
-    return noise, pe, K2
+    signal = np.abs(rfft2(place((y - (y * window).sum() / window.sum()) * window))) ** 2 / scale
+    pe = np.minimum(_block_ml_power(R2 / scale, K2, noise, block), _power_law(signal, K2))
+    return noise, pe, K2, R
 
 
 def noise_floor(P: np.ndarray, K2: np.ndarray) -> float:
@@ -191,6 +163,10 @@ def _block_ml_power(P: np.ndarray, K2: np.ndarray, noise: float, block: int, ite
 
 
 def _power_law(Y2, K2):
+    """The sharp image's power per frequency as a power law ``A |f|^-b`` fitted to the
+    input's power ``Y2`` divided by ``|K|^2`` where the blur passes at least half the
+    power (``|K|^2 >= 0.5``), on the real-FFT grid of ``K2``: an error cannot exceed the
+    signal."""
     fy = np.fft.fftfreq(K2.shape[0])[:, None]
     fx = np.fft.rfftfreq((K2.shape[1] - 1) * 2)[None, :]
     rho = np.hypot(fy, fx)
@@ -218,7 +194,7 @@ def masked_spectral_step(y, z, kernel, cg_iterations=200, block=BLOCK):
     r = y.astype(np.float64) - blur(z, k, dtype=np.float64)
     ext = extend(r, k.shape)
     top_left = (ext.window[0].start, ext.window[1].start)
-    noise, pe, K2 = error_power(y, r, k, ext.shape, top_left, block)
+    noise, pe, K2, _ = error_power(y, r, k, ext.shape, top_left, block)
     q = np.where(pe > 0, noise / np.maximum(pe, 1e-30), 1e12)
     correction = ext.crop(_solve(ext, psf2otf(k, ext.shape), q, "masked", cg_iterations))
     return np.clip(z + correction, 0, 1).astype(np.float32)

@@ -76,7 +76,7 @@ def _register_shared_arena() -> None:
     """One onnxruntime CPU memory arena for every session that asks for the
     environment's allocator (once per process). Each fixed-size session would otherwise
     grow its own arena to its own peak: after flagship tiles of six sides a process held
-    502 MB with an arena per session, 256 MB with the shared one and 201 MB with one
+    426 MB with an arena per session, 265 MB with the shared one and 212 MB with one
     dynamic-size session (``benchmarks/trials/onnx_static_shapes.py``,
     benchmarks/results/trials/onnx_static_shapes.json)."""
     import onnxruntime as ort
@@ -95,12 +95,12 @@ class OnnxBackend:
     clearly faster (overall time: docs/results/speed.json).
 
     The export has dynamic height and width, but each input shape gets its own session
-    with those sizes fixed (onnxruntime's free-dimension overrides; about 0.07 s to
-    build). With the sizes known, onnxruntime keeps more of the network in its blocked
+    with those sizes fixed (onnxruntime's free-dimension overrides), built the first
+    time the shape comes. With the sizes known, onnxruntime keeps more of the network in its blocked
     channel layout instead of converting tensors back and forth around each operator
     (109 conversions per run instead of 157): the flagship on a 2048 x 2048 image ran
-    1.085 x faster (one run, on a machine whose speed drifts by 10 % and more between
-    runs), outputs equal to 1.8e-7, peak 429 MB against 361 MB
+    1.129 x faster (median of 15 alternating runs; this machine's speed drifts by 10 %
+    and more), outputs equal to 1.8e-7, peak 398 MB against 341 MB
     (``benchmarks/trials/onnx_static_shapes.py``,
     benchmarks/results/trials/onnx_static_shapes.json). Tiling gives every tile of an image
     the same shape, so an image needs one session; the ``SESSIONS`` most recently used
@@ -138,7 +138,7 @@ class OnnxBackend:
             _register_shared_arena()
             opts.add_session_config_entry("session.use_env_allocators", "1")
             # with the sizes known, memory-pattern planning reserves every run's
-            # intermediate tensors at once: 510 MB peak instead of 429 MB for a 2048 px
+            # intermediate tensors at once: 493 MB peak instead of 398 MB for a 2048 px
             # image (two tiles at a time), for no measurable speed (same trial)
             opts.enable_mem_pattern = False
             for axis, size in (("n", shape[0]), ("h", shape[2]), ("w", shape[3])):
