@@ -19,6 +19,21 @@ def validation_crops(images: int, every: int = 5, crop: int = 256):
             yield (row, case, *case.load(image))
 
 
+def crops_at_bits(images: int, crop: int, bits_list: list[int]):
+    """Yield ``(suffix, case, sharp, degraded, kernel)`` for the fixed benchmark's crops of
+    ``images`` evenly spaced validation images at each input bit depth of ``bits_list``
+    (0: float; else rounded as :func:`xraydeblur.evaluate.benchmark_inputs` does, and
+    ``suffix`` "+<bits>bit" for the row and case names); the test split is never read."""
+    from xraydeblur.cli.evaluate import subset
+    from xraydeblur.data.splits import split_rows
+    from xraydeblur.evaluate import benchmark_inputs
+
+    rows = subset(split_rows("val"), images)
+    for bits in bits_list:
+        for case, sharp, degraded, kernel in benchmark_inputs(rows, crop, bits or None):
+            yield (f"+{bits}bit" if bits else ""), case, sharp, degraded, kernel
+
+
 def row_means(samples: list[dict], columns: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """``{family: {column: mean PSNR}}`` over ``samples`` (each with ``family`` and a
     ``psnr`` dict holding every column), rows in the order first seen."""

@@ -201,11 +201,9 @@ def masked_spectral_step(y, z, kernel, cg_iterations=200, block=BLOCK):
 
 
 def main() -> None:
+    from _trial import crops_at_bits
     from kernel_aware_oracle import oracle_wiener
 
-    from xraydeblur.cli.evaluate import subset
-    from xraydeblur.data.splits import split_rows
-    from xraydeblur.evaluate import benchmark_iter
     from xraydeblur.classical import wiener_correction
     from xraydeblur.infer.data_step import data_step
     from xraydeblur.methods import get_method
@@ -219,22 +217,21 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     blind = get_method("nafnet-blind")
-    rows = subset(split_rows("val"), args.images)
     records = []
-    for bits in args.bits:
-        for key, family, sharp, degraded, kernel in benchmark_iter(rows, args.crop, bits or None):
-            z = blind(degraded, None)
-            shipped = data_step(degraded, z, kernel)
-            windowed, noise = spectral_step(degraded, z, kernel, args.block)
-            balance, em_noise = em_balance(degraded, z, kernel)
-            em = wiener_correction(degraded, z, kernel, balance, "gradient", cg_iterations=200)
-            masked = masked_spectral_step(degraded, z, kernel, block=args.block)
-            rec = {"case": key, "row": family, "blind": psnr(sharp, z), "shipped step": psnr(sharp, shipped), "windowed spectral step": psnr(sharp, windowed), "EM-balance step": psnr(sharp, em), "masked spectral step": psnr(sharp, masked),
-                   "em_balance": balance, "em_noise_sigma": em_noise,
-                   "noise_sigma": noise**0.5}
-            rec["wiener oracle"] = oracle_wiener(sharp, degraded, kernel)[0]
-            records.append(rec)
-            print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()}), flush=True)
+    for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits):
+        key, family = case.key + suffix, case.family + suffix
+        z = blind(degraded, None)
+        shipped = data_step(degraded, z, kernel)
+        windowed, noise = spectral_step(degraded, z, kernel, args.block)
+        balance, em_noise = em_balance(degraded, z, kernel)
+        em = wiener_correction(degraded, z, kernel, balance, "gradient", cg_iterations=200)
+        masked = masked_spectral_step(degraded, z, kernel, block=args.block)
+        rec = {"case": key, "row": family, "blind": psnr(sharp, z), "shipped step": psnr(sharp, shipped), "windowed spectral step": psnr(sharp, windowed), "EM-balance step": psnr(sharp, em), "masked spectral step": psnr(sharp, masked),
+               "em_balance": balance, "em_noise_sigma": em_noise,
+               "noise_sigma": noise**0.5}
+        rec["wiener oracle"] = oracle_wiener(sharp, degraded, kernel)[0]
+        records.append(rec)
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in rec.items()}), flush=True)
     cols = ("blind", "shipped step", "windowed spectral step", "EM-balance step", "masked spectral step", "wiener oracle")
     by_row = defaultdict(list)
     for r in records:

@@ -324,34 +324,49 @@ def rounding_floor(image: np.ndarray, samples: int = 65536) -> float:
     return (1.0 / ((1 << bits) - 1)) ** 2 / 12.0
 
 
-#: refinement grids of :func:`refine_psf`: (half-width in units of the parameter, step) per pass
+#: refinement grids of :func:`refine_psf`: (half-width in units of the parameter, step)
+#: per pass, coarse to fine; a pass may grid some of the parameters only. The last steps
+#: lie well below what the data step is sensitive to: on noise-free float input a disk
+#: radius 0.03 px off cost 7.5 dB and a 5 px motion length 0.06 px off 3.1 dB against the
+#: true PSF (mean of 6 validation crops), so disk radius ends at 1/128 px, motion length
+#: at 1/64 px and angle at 1/4 degree (``benchmarks/trials/psf_refinement_step.py``,
+#: benchmarks/results/trials/psf_refinement_step.json). Motion's fine grid is joint in
+#: length and angle, then length alone: as good on validation as one joint grid of
+#: 1/32 px x 1/8 degree, in about half the time (0.15-0.27 s against 0.33-0.50 s, median
+#: per row).
 REFINE_PASSES = {
     "gaussian": [{"sigma": (0.6, 1 / 32)}],
-    "disk": [{"radius": (0.75, 1 / 16)}],
-    "motion": [{"length": (3.0, 1.0), "angle": (6.0, 2.0)}, {"length": (0.75, 0.25), "angle": (1.5, 0.5)}],
+    "disk": [{"radius": (0.75, 1 / 16)}, {"radius": (1 / 16, 1 / 128)}],
+    "motion": [
+        {"length": (3.0, 1.0), "angle": (6.0, 2.0)},
+        {"length": (0.75, 0.25), "angle": (1.5, 0.5)},
+        {"length": (0.25, 1 / 16), "angle": (0.5, 1 / 4)},
+        {"length": (1 / 16, 1 / 64)},
+    ],
 }
 #: smallest widths a refinement may reach (px)
 _REFINE_MIN = {"sigma": 0.3, "radius": 0.5, "length": 2.0}
 
 
-def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, power: np.ndarray | None = None) -> dict:
+def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, power: np.ndarray | None = None, passes: dict | None = None) -> dict:
     """Parameters of ``family`` ("gaussian", "disk" or "motion"; others are returned
     unchanged) near ``params`` that best explain the power spectrum of ``image`` (H, W)
     in [0, 1], by the fit of :func:`fit_scores` on ``tile`` px Welch tiles: one grid
     around ``params`` per pass of :data:`REFINE_PASSES` (a motion length's half-width
     grows to 30 % of the length), each pass centred on the previous winner. Used to
     sharpen the learned estimator's parameters (:mod:`xraydeblur.infer.learned_psf`):
-    Gaussian sigma to 1/32 px, disk radius to 1/16 px, motion length to 0.25 px and
-    angle to 0.5 degree. The power floor is the image's own rounding noise
+    Gaussian sigma to 1/32 px, disk radius to 1/128 px, motion length to 1/64 px and
+    angle to 1/4 degree. The power floor is the image's own rounding noise
     (:func:`rounding_floor`). ``power``: the image's :func:`welch_spectrum` on ``tile``
-    px tiles, if already computed."""
-    if family not in REFINE_PASSES:
+    px tiles, if already computed; ``passes``: grids in place of :data:`REFINE_PASSES`."""
+    passes = REFINE_PASSES if passes is None else passes
+    if family not in passes:
         return dict(params)
     band, _ = _band(tile)
     floor = rounding_floor(image) * _window_energy(tile)
     log_power = np.log((welch_spectrum(as_image(image), tile) if power is None else power)[band] + floor)
     best = {k: float(v) for k, v in params.items()}
-    for grids in REFINE_PASSES[family]:
+    for grids in passes[family]:
         axes = []
         for name, (half, step) in grids.items():
             if name == "length":
@@ -362,6 +377,6 @@ def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, p
             axes.append((name, values if len(values) else np.array([best[name]])))
         mesh = np.meshgrid(*[v for _, v in axes], indexing="ij")
         cands = [{name: float(m.flat[i]) % 180.0 if name == "angle" else float(m.flat[i]) for (name, _), m in zip(axes, mesh)} for i in range(mesh[0].size)]
-        powers = np.stack([otf_power(_kernel(family, c), tile)[band] for c in cands])
-        best = cands[int(np.argmin(fit_scores(log_power, powers, floor, tile=tile)))]
+        powers = np.stack([otf_power(_kernel(family, {**best, **c}), tile)[band] for c in cands])
+        best = {**best, **cands[int(np.argmin(fit_scores(log_power, powers, floor, tile=tile)))]}  # a pass may grid some parameters only
     return best
