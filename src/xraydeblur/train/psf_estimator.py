@@ -220,4 +220,10 @@ def train(settings: TrainSettings) -> dict:
     if rank == 0:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         writer.close()
+    if world > 1:
+        # every rank waits for rank 0's last validation and save, then the group is torn
+        # down in order: a rank that exited while another still held the gloo group
+        # aborted (SIGABRT) now and then, failing the run
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return summary
