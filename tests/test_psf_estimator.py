@@ -189,6 +189,27 @@ def test_training_runs_as_two_processes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2 and (out / "best.pt").exists()
 
+def test_two_processes_stop_together_on_the_time_budget(tmp_path):
+    """With ``--minutes`` under torchrun every rank stops at the same step: each rank once
+    checked the clock on its own, and one that stopped first left the other waiting in
+    the gradient all-reduce for ever."""
+    import os
+    import subprocess
+    import sys
+
+    from shared_data import require_data
+
+    require_data()
+    out = tmp_path / "ddp-budget"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(ROOT / "scripts" / "train_psf_estimator.py")]
+    cmd += ["--out", str(out), "--steps", "100000", "--minutes", "0.05", "--batch", "2", "--val-samples", "4", "--val-every", "100000",
+            "--max-rows", "1", "--crops-per-image", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-8000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and 0 < summary["steps"] < 100000
+
+
 def _rule_script():
     """``benchmarks/learned_psf_rule.py`` as a module (it is a script, not a package)."""
     import importlib.util

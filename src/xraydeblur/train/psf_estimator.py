@@ -163,9 +163,19 @@ def train(settings: TrainSettings) -> dict:
             torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step, "best": best, "rng": rng.bit_generator.state}, out / "last.tmp")
             os.replace(out / "last.tmp", last)
 
+    def out_of_time() -> bool:
+        late = bool(settings.minutes) and time.time() - started > settings.minutes * 60
+        if world > 1:
+            # one decision for all ranks: a rank that stopped alone would leave the others
+            # waiting in the gradient all-reduce
+            flag = torch.tensor([float(late)])
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            late = bool(flag.item())
+        return late
+
     running = []
     while step < settings.steps:
-        if settings.minutes and time.time() - started > settings.minutes * 60:
+        if out_of_time():
             break
         features, families, targets, _ = psf_data.batch(pool, rng, settings.batch)
         for group in optimiser.param_groups:
