@@ -2,13 +2,15 @@
 
 Every DICOM in ``../shared/data/dicom`` at full size, as stored and blurred (Gaussian
 sigma 2 px, straight motion 9 px at 30 degrees, disk radius 2 px; stored on the file's
-own bit depth), through :func:`xraydeblur.pipeline.restore` (default settings: no-blur
+own bit depth; with ``--dose``, Poisson noise of that many photons at full scale is added
+after the blur, as a detector adds it), through :func:`xraydeblur.pipeline.restore` (default settings: no-blur
 rule, denoise strength 0, safeguard). Prints per case the PSF the estimator found, its
 confidence (and its parameters before the spectral refinement), whether the image was
 left unchanged, PSNR against the original (as-stored
 cases: against the input) and seconds, and writes JSON.
 
     python benchmarks/trials/auto_full_size.py --out benchmarks/results/trials/auto_full_size.json
+    python benchmarks/trials/auto_full_size.py --dose 20000 --out benchmarks/results/trials/auto_full_size-dose20000.json
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ BLURS = [("none", {}), ("gaussian", {"sigma": 2.0}), ("motion", {"length": 9.0, 
 def main() -> None:
     from xraydeblur.data import data_root
     from xraydeblur.degrade import blur, make_kernel, quantize
+    from xraydeblur.degrade.noise import poisson_gaussian_noise
     from xraydeblur.infer import identify
     from xraydeblur.infer.learned_psf import estimate_learned_psf
     from xraydeblur.io import read_radiograph
@@ -39,6 +42,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", nargs="+", default=["nafnet-blind", "nafnet-auto"])
+    p.add_argument("--dose", type=float, default=0.0, help="photons at full scale for Poisson noise after the blur (0: none)")
     p.add_argument("--out", default="benchmarks/results/trials/auto_full_size.json")
     args = p.parse_args()
     records = []
@@ -47,7 +51,10 @@ def main() -> None:
         original = rad.pixels
         bits = int(rad.bits_stored or 16)
         for kind, params in BLURS:
-            degraded = original if kind == "none" else quantize(blur(original, make_kernel(kind, **params)), min(bits, 16))
+            blurred = original if kind == "none" else blur(original, make_kernel(kind, **params))
+            if args.dose:
+                blurred = poisson_gaussian_noise(blurred, args.dose, 0.0, seed=0)
+            degraded = original if kind == "none" and not args.dose else quantize(blurred, min(bits, 16))
             for name in args.methods:
                 identify.clear_cache()
                 started = time.perf_counter()
@@ -68,7 +75,7 @@ def main() -> None:
                     "network_params": network_only,
                     "used": psf.get("trusted"),
                     "psnr_vs_original": psnr(original, result.pixels),
-                    "psnr_input": psnr(original, degraded) if kind != "none" else None,
+                    "psnr_input": psnr(original, degraded) if kind != "none" or args.dose else None,
                     "safeguard_consistent": (facts.get("safeguard") or {}).get("consistent"),
                     "seconds": round(seconds, 2),
                 }
@@ -79,7 +86,7 @@ def main() -> None:
     for r in records:
         found = f"{r['psf_found']} ({r['confidence']:.2f}, {'used' if r['used'] else 'not used'})" if r["psf_found"] else "-"
         print(f"| {r['file']} | {r['blur']} | {r['method']} | {r['unchanged']} | {found} | {r['psnr_vs_original']:.2f} | {r['seconds']:.1f} |")
-    Path(args.out).write_text(json.dumps({"methods": args.methods, "blurs": BLURS, "records": records}, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps({"methods": args.methods, "blurs": BLURS, "dose": args.dose, "records": records}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..methods import Method, register
-from ._common import estimate_noise_model, estimate_noise_sigma, noise_variance_map
+from ._common import estimate_noise_model, estimate_noise_sigma, kernel_noise_sigma, noise_variance_map, rounding_sigma
 from ._defaults import kernel_family, load_defaults, params_for
 from .estimate import blur_assessment, estimate_gaussian_sigma
 from .low_rank import block_match, low_rank_blind, low_rank_deconvolution, low_rank_denoise
@@ -52,12 +52,14 @@ __all__ = [
     "estimate_gaussian_sigma",
     "estimate_noise_model",
     "estimate_noise_sigma",
+    "kernel_noise_sigma",
     "kernel_family",
     "load_defaults",
     "low_rank_blind",
     "low_rank_deconvolution",
     "low_rank_denoise",
     "noise_variance_map",
+    "rounding_sigma",
     "params_for",
     "richardson_lucy",
     "tuned_balance",

@@ -6,16 +6,27 @@ The shipped ``nafnet-kernel`` is the blind flagship's network followed by this s
 kernel enters through the step, an unrolled Wiener correction.
 
 ``x = argmin ||M (k * x) - y||^2 + b * ||D (x - z)||^2`` with ``z`` the network output
-(:func:`xraydeblur.classical.wiener_correction`). ``b`` is the tuned Wiener balance for
-this image and kernel (noise-adaptive, :func:`xraydeblur.classical.estimate_balance`)
-times a gain from :data:`GAINS`, looked up by the class of the input
-(:func:`step_class`): the blur family read off the kernel
-(:func:`xraydeblur.classical._defaults.kernel_family`), "-wide" when the kernel's RMS
-radius exceeds :data:`WIDE_KERNEL_PX`, and "+noise" when the image is judged noisy
-(:func:`xraydeblur.classical._defaults.is_noisy`). ``None`` means no step (the network
-output is returned). So on a noise-free image the step restores what a blind prior
-cannot (a known 9 px motion path), and on a noisy one it leaves the network's denoised
-estimate (nearly) untouched.
+(:func:`xraydeblur.classical.wiener_correction`). How large ``b`` is depends first on the
+noise, measured where the kernel leaves no signal
+(:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included):
+
+* input with any noise beyond its rounding (:func:`is_noise_free` false: every real
+  radiograph) gets Morozov's discrepancy principle (:func:`morozov_correction`): ``z``
+  itself if it explains the input up to that noise, else the weakest correction that
+  does, from gains of the MMSE balance at that noise. No tuned table; it never fits the
+  noise, so it cannot amplify it;
+* noise-free input (synthetic, up to its rounding) gets the tuned Wiener balance for this
+  image and kernel (:func:`xraydeblur.classical.tuned_balance`) times a gain from
+  :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
+  family read off the kernel (:func:`xraydeblur.classical._defaults.kernel_family`),
+  "-wide" when the kernel's RMS radius exceeds :data:`WIDE_KERNEL_PX`, and the bit depth
+  its values lie on ("+8bit" to "+12bit"). ``None`` means no step. So on a noise-free
+  image the step restores what a blind prior cannot (a known 9 px motion path).
+
+The "+noise" entries of :data:`GAINS` (the benchmark's 2000-photon noise) are no longer
+used by :func:`data_step`: such input goes to Morozov's rule, which scored the same on
+those validation rows (within 0.06 dB, ``benchmarks/trials/data_step_noise.py``); they
+stay for ``benchmarks/data_step_gain.py``, which scores the tables.
 
 The gains were chosen on the validation split (all 60 images x 14 benchmark
 degradations, 256 px crops; never the test split) by ``python benchmarks/data_step_gain.py``
@@ -178,9 +189,111 @@ def data_step(
     ``observed`` (H, W) in [0, 1], optional: data-term weight per pixel, 0 where
     ``blurred`` is not an observation (a burned-in overlay filled in,
     :func:`xraydeblur.overlay.run_around_overlays`); those pixels are left to the
-    estimate. Returns float32 (H, W) in [0, 1]."""
+    estimate. Returns float32 (H, W) in [0, 1].
+
+    The noise decides the rule. It is measured where the kernel leaves no signal
+    (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included). Input
+    that is noise-free up to its rounding (:func:`is_noise_free`) gets the class's tuned
+    gain (:data:`GAINS`, tuned on noise-free validation input); any other input gets
+    :func:`morozov_correction` at that noise level, which never fits the noise, from
+    gains of the balance that is MMSE-optimal at that noise level
+    (:func:`xraydeblur.classical.estimate_balance`: no tuned table)."""
+    from ..classical import kernel_noise_sigma
+
+    noise = kernel_noise_sigma(blurred, kernel)
     key = step_class(blurred, kernel)
+    if not is_noise_free(blurred, noise):
+        from ..classical import estimate_balance
+
+        balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
+        return morozov_correction(blurred, estimate, kernel, noise, balance, "gradient", observed=observed)
     return apply_rule(gain_for(key, identified), blurred, estimate, kernel, observed=observed, key=key)
+
+
+#: the most noise :func:`xraydeblur.classical.kernel_noise_sigma` reads on noise-free
+#: input besides its rounding noise ([0, 1] units): on the 336 noise-free validation
+#: crops of the benchmark (12 images x 7 blurs x float / 8 / 10 / 12 bit, 256 px) at most
+#: 2.4e-4, on motion-blurred Hannover radiographs, whose grain survives where the blur is
+#: weak but not zero; the median is 7e-5
+NOISE_FLOOR = 2e-4
+#: margin of :func:`is_noise_free` over the noise expected of noise-free input
+NOISE_FREE_MARGIN = 1.5
+
+
+def is_noise_free(image: np.ndarray, noise_sigma: float) -> bool:
+    """True when ``noise_sigma`` (measured by :func:`xraydeblur.classical.kernel_noise_sigma`)
+    is at most :data:`NOISE_FREE_MARGIN` times what noise-free input of ``image``'s bit
+    depth reads: its rounding noise (:func:`xraydeblur.classical.rounding_sigma` of
+    :func:`xraydeblur.classical.quantisation_bits`) and :data:`NOISE_FLOOR` in
+    quadrature. Thresholds: 3.0e-4 for float input, 3.2e-4 at 12 bit, 5.2e-4 at 10 bit,
+    1.7e-3 at 8 bit. The tuned gains of :data:`GAINS` assume such input; on validation
+    crops with noise far weaker than the benchmark's 0.019 rms they lost up to 23 dB
+    against the blind network (``benchmarks/trials/data_step_noise.py``). Noise below
+    these thresholds (more than about 1e7 photons per pixel at full scale, far above
+    what a detector delivers) still takes them."""
+    from ..classical._common import quantisation_bits, rounding_sigma
+
+    expected = float(np.hypot(rounding_sigma(quantisation_bits(image)), NOISE_FLOOR))
+    return noise_sigma <= NOISE_FREE_MARGIN * expected
+
+
+#: balance gains :func:`morozov_correction` chooses from (times the MMSE balance at the
+#: measured noise), weakest correction first. The network's output is already close, so
+#: the best gain lies well above 1 (30-100 on a noisy 12-bit DICOM); below 0.1 the
+#: 20-iteration solve no longer converges and its residual stops falling with the gain
+MOROZOV_GAINS = (1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0, 0.3, 0.1)
+#: the mean squared residual a corrected estimate must leave, in units of the noise
+#: variance: Morozov's discrepancy principle with target 1 (validation crops: 1.0 scored
+#: best among 0.5 / 0.8 / 1 / 1.05 / 1.2 / 1.5 and, from 1.0 up, never below the
+#: blind network; ``benchmarks/trials/data_step_noise.py``)
+MOROZOV_TARGET = 1.0
+
+
+def morozov_correction(
+    blurred: np.ndarray,
+    estimate: np.ndarray,
+    kernel: np.ndarray,
+    noise_sigma: float,
+    balance: float,
+    regulariser: str,
+    observed: np.ndarray | None = None,
+    cg_iterations: int = CG_ITERATIONS_NOISY,
+    gains: tuple[float, ...] = MOROZOV_GAINS,
+    target: float = MOROZOV_TARGET,
+) -> np.ndarray:
+    """The data step by Morozov's discrepancy principle at a measured noise level:
+    ``estimate`` itself when, re-blurred, it explains ``blurred`` up to the noise
+    (:func:`residual_ratio` against ``noise_sigma`` at most ``target``), else the
+    correction (:func:`xraydeblur.classical.wiener_correction`, balance ``balance`` times a
+    gain) with the largest gain of ``gains`` that does, found by bisection (the residual
+    grows with the gain), or the smallest gain if none does. A corrected image never
+    fits the data closer than the noise, so the noise is not amplified into the image.
+    ``observed``: as in :func:`data_step`; ``cg_iterations`` of each solve (default
+    :data:`CG_ITERATIONS_NOISY`: on validation crops 20 and 200 iterations chose the same
+    gains within 0.01 dB). Returns float32 (H, W) in [0, 1]."""
+    from ..classical import wiener_correction
+
+    out = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
+    if residual_ratio(blurred, out, kernel, noise_sigma, observed=observed) <= target:
+        return out
+    solved: dict[int, np.ndarray] = {}
+
+    def fits(i: int) -> bool:
+        solved[i] = wiener_correction(blurred, estimate, kernel, balance * gains[i], regulariser, cg_iterations=cg_iterations, weights=observed)
+        return residual_ratio(blurred, solved[i], kernel, noise_sigma, observed=observed) <= target
+
+    if fits(0):  # the usual case on noisy input: one solve
+        return solved[0]
+    lo, hi = 1, len(gains) - 1  # invariant: every gain before lo fails; the answer is at most hi
+    if not fits(hi):
+        return solved[hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return solved[hi]
 
 
 def apply_rule(
