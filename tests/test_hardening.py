@@ -118,8 +118,12 @@ def test_fault2_cli_refuses_tiny_images_for_every_method(tmp_path, capsys, test_
 
 # --------------------------------------------------------------------------- faults 3 and (b)
 
+# The CLI starts as a terminal starts it, with SIGINT at its default. A test run
+# started as a background job (`cmd &`, nohup) has SIGINT ignored, every child inherits
+# that, and Python then installs no KeyboardInterrupt handler: Ctrl-C would be ignored.
 _CLI = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 import conftest
 conftest.register_test_methods(delay={delay})
