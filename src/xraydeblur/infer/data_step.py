@@ -357,10 +357,12 @@ def residual_ratio(
     (``border`` px excluded) divided by the noise variance: ``noise_sigma**2`` for a
     scalar, or per pixel for an (H, W) map of standard deviations. About 1 for an
     estimate that explains the input up to the noise, more when it does not.
-    ``observed`` (H, W) weights the mean (0: a pixel that is not an observation)."""
+    ``observed`` (H, W) weights the mean (0: a pixel that is not an observation). On an
+    image under ``4 * border`` px the border shrinks to a quarter of its side."""
     from ..degrade import blur
 
-    inner = (slice(border, -border), slice(border, -border))
+    border = min(border, (min(np.shape(blurred)) - 1) // 4)  # a tiny image keeps an interior
+    inner = (slice(border, -border or None), slice(border, -border or None))
     residual = (blur(estimate, kernel) - blurred)[inner].astype(np.float64)
     sigma = np.maximum(np.asarray(noise_sigma, np.float64), 1e-6)
     variance = (sigma[inner] if sigma.ndim == 2 else sigma) ** 2
