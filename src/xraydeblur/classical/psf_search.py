@@ -51,7 +51,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._common import as_image
+from ._common import as_image, rounding_sigma
 
 #: tile side of the Welch spectrum (px)
 TILE = 64
@@ -321,7 +321,7 @@ def rounding_floor(image: np.ndarray, samples: int = 65536) -> float:
         # float32 holds k / (2^16 - 1) to ~4e-3 of a level
         if np.all(np.abs(levels - np.rint(levels)) < 0.01):
             break
-    return (1.0 / ((1 << bits) - 1)) ** 2 / 12.0
+    return rounding_sigma(bits) ** 2
 
 
 #: refinement grids of :func:`refine_psf`: (half-width in units of the parameter, step)

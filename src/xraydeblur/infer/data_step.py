@@ -201,12 +201,12 @@ def data_step(
     from ..classical import kernel_noise_sigma
 
     noise = kernel_noise_sigma(blurred, kernel)
-    key = step_class(blurred, kernel)
     if not is_noise_free(blurred, noise):
         from ..classical import estimate_balance
 
         balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
         return morozov_correction(blurred, estimate, kernel, noise, balance, "gradient", observed=observed)
+    key = step_class(blurred, kernel)
     return apply_rule(gain_for(key, identified), blurred, estimate, kernel, observed=observed, key=key)
 
 
