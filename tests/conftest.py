@@ -18,6 +18,8 @@ PROJECT_ROOT = TESTS_DIR.parent
 TEST_METHOD = "test-identity-sharpen"
 #: the same with a fixed delay, to fill the inference queue
 SLOW_TEST_METHOD = "test-slow"
+#: the kernel-aware data step alone (on the input as its estimate) when a kernel is given
+DATA_STEP_TEST_METHOD = "test-data-step"
 
 
 def shared_data_file(relative: str) -> Path:
@@ -54,8 +56,17 @@ def _sharpen(image: np.ndarray, kernel=None) -> np.ndarray:
     return image + 1.5 * (image - uniform_filter(image, size=5, mode="reflect"))
 
 
+def _data_step_only(image: np.ndarray, kernel=None) -> np.ndarray:
+    """The shipped data step (:func:`xraydeblur.infer.data_step.data_step`) on the input
+    itself as the estimate when a kernel is given; the input unchanged otherwise."""
+    from xraydeblur.infer.data_step import data_step
+
+    return image if kernel is None else data_step(image, image, kernel)
+
+
 def register_test_methods(delay: float = 0.5) -> list[str]:
-    """Register TEST_METHOD and SLOW_TEST_METHOD (``delay`` seconds each call)."""
+    """Register TEST_METHOD, SLOW_TEST_METHOD (``delay`` seconds each call) and
+    DATA_STEP_TEST_METHOD."""
     from xraydeblur.methods import Method, register
 
     def slow(image, kernel=None):
@@ -64,7 +75,8 @@ def register_test_methods(delay: float = 0.5) -> list[str]:
 
     register(Method(TEST_METHOD, "unsharp mask for tests", "classical", _sharpen, version="test-1", rank=-1000))
     register(Method(SLOW_TEST_METHOD, "slow unsharp mask for tests", "classical", slow, version="test-1", rank=-1001))
-    return [TEST_METHOD, SLOW_TEST_METHOD]
+    register(Method(DATA_STEP_TEST_METHOD, "data step alone for tests", "classical", _data_step_only, version="test-1", rank=-1002))
+    return [TEST_METHOD, SLOW_TEST_METHOD, DATA_STEP_TEST_METHOD]
 
 
 @pytest.fixture

@@ -296,6 +296,21 @@ def test_identified_psf_is_reported_and_checked_by_the_safeguard(client):
         _REGISTRY.pop("test-identify", None)
 
 
+def test_the_answer_says_what_the_data_step_did(client):
+    """A method with the kernel-aware data step, given a kernel: the JSON carries its
+    rule, measured noise and a summary, and the X-Data-Step header the summary; a
+    method without one says nothing."""
+    from conftest import DATA_STEP_TEST_METHOD
+
+    data = encode("png8")
+    response = post(client, data, method=DATA_STEP_TEST_METHOD, accept="application/json", kernel="motion", length=9, angle=30)
+    assert response.status_code == 200, response.text
+    step = response.json()["data_step"]
+    assert step["rule"] in ("morozov", "tuned") and step["noise_sigma"] >= 0 and step["summary"] == response.headers["X-Data-Step"]
+    response = post(client, data, accept="application/json", kernel="motion", length=9, angle=30)
+    assert response.json()["data_step"] is None and "X-Data-Step" not in response.headers
+
+
 def test_known_kernel_families_reach_the_method(client, monkeypatch):
     """?kernel=motion&length=9&angle=30 (and disk, exponential, anisotropic) pass that PSF
     to the method, name it in the JSON, and pick the kernel-aware default; bad kernel

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PROJECT_ROOT, SLOW_TEST_METHOD, TEST_METHOD, shared_data_file
+from conftest import DATA_STEP_TEST_METHOD, PROJECT_ROOT, SLOW_TEST_METHOD, TEST_METHOD, shared_data_file
 
 pytestmark = pytest.mark.browser
 
@@ -271,10 +271,14 @@ def test_web_page_end_to_end(live_server, tmp_path):
             assert "at most 128" in page.inner_text("#error")
             page.fill("#sigma-input", "9")
             page.fill("#angle-input", "30")
+            assert page.is_hidden("#fact-datastep-row")  # the methods so far have no data step
+            page.select_option("#method-select", DATA_STEP_TEST_METHOD)
             page.evaluate("document.getElementById('viewer').dataset.ready = 'false'")
             page.click("#run-button")
             page.wait_for_selector("#viewer[data-ready='true']", timeout=90_000)
             assert "given motion-length9-angle30" in page.inner_text("#fact-blur")
+            assert page.is_visible("#fact-datastep-row") and "noise" in page.inner_text("#fact-datastep")
+            page.select_option("#method-select", TEST_METHOD)
 
             # a measured PSF file goes with the image as a multipart form and is shown as given
             page.select_option("#blur-kind", "psf")

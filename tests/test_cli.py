@@ -344,6 +344,24 @@ def test_report_names_the_psf_a_method_identified_and_the_safeguard_uses_it(tmp_
         methods._REGISTRY.pop("test-identify", None)
 
 
+def test_report_says_what_the_data_step_did(tmp_path):
+    """Given a kernel, a method with the kernel-aware data step reports its rule, the
+    noise it measured and a one-line summary."""
+    from conftest import DATA_STEP_TEST_METHOD, _data_step_only, motion_blurred_scene
+
+    methods.register(Method(name=DATA_STEP_TEST_METHOD, description="data step alone", kind="classical", run=_data_step_only))
+    try:
+        _, blurred, _ = motion_blurred_scene()
+        src = tmp_path / "m.png"
+        Image.fromarray(np.rint(blurred * 65535).astype(np.uint16)).save(src)
+        args = ("-o", tmp_path / "out", "--method", DATA_STEP_TEST_METHOD, "--kernel", "motion", "--length", "9", "--angle", "30", "--report", "-q")
+        assert _deblur(src, *args) == 0
+        step = json.loads((tmp_path / "out" / "m.png.report.json").read_text())["data_step"]
+        assert step["rule"] in ("tuned", "morozov") and "noise" in step["summary"] and step["noise_sigma"] >= 0, step
+    finally:
+        methods._REGISTRY.pop(DATA_STEP_TEST_METHOD, None)
+
+
 def test_method_list(capsys):
     assert _deblur("--method", "list") == 0
     out = capsys.readouterr().out

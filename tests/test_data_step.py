@@ -387,3 +387,60 @@ def test_a_tiny_image_with_a_wide_kernel_still_gets_a_data_step():
     assert kernel_noise_sigma(tiny, kernel) >= 0
     out = data_step(tiny, tiny, kernel)
     assert out.shape == tiny.shape and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def test_the_data_step_records_its_rule_and_the_noise_it_measured():
+    """What reports, the API and the page show: the rule that ran, the noise measured
+    (rms, [0, 1]) and the gain chosen; kept per thread, so concurrent requests do not
+    mix; nothing recorded outside ``recording``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xraydeblur.degrade import quantize
+    from xraydeblur.infer.data_step import MOROZOV_GAINS, morozov_correction, recording
+
+    sharp = _scene(256)
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
+    noisy = _noisy(blurred, 3e-3)
+    data_step(noisy, blurred, kernel)  # outside recording: no error, nothing kept
+    with recording() as steps:
+        data_step(noisy, blurred, kernel)
+        data_step(quantize(blurred, 12), blurred, kernel)
+    morozov, tuned = steps
+    assert morozov["rule"] == "morozov" and abs(morozov["noise_sigma"] / 3e-3 - 1) < 0.1, morozov
+    assert morozov["gain"] in (None, *MOROZOV_GAINS)
+    assert morozov["noise_sigma"] > morozov["noise_free_below"]
+    assert tuned == {**tuned, "rule": "tuned", "step_class": "motion+12bit", "gain": str(gain_for("motion+12bit"))}, tuned
+    assert tuned["noise_sigma"] <= tuned["noise_free_below"]
+    with recording() as kept:  # the estimate explains the input up to the noise: no correction
+        morozov_correction(noisy, sharp, kernel, 3e-3, 1.0, "gradient")
+    assert kept == [{"gain": None}]
+
+    def one(x):
+        with recording() as mine:
+            data_step(x, blurred, kernel)
+        return [s["rule"] for s in mine]
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(one, [noisy, blurred, noisy, blurred])) == [["morozov"], ["tuned"], ["morozov"], ["tuned"]]
+
+
+def test_the_pipeline_reports_the_data_step():
+    """``restore`` puts the data step's record in its facts, with a one-line summary;
+    None for a method without one."""
+    from conftest import DATA_STEP_TEST_METHOD, TEST_METHOD, register_test_methods
+    from xraydeblur import methods
+    from xraydeblur.pipeline import restore
+
+    names = register_test_methods()
+    try:
+        sharp = _scene(256)
+        blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
+        facts = restore(_noisy(blurred, 3e-3), methods.get_method(DATA_STEP_TEST_METHOD), kernel=kernel, safeguard=False).facts
+        step = facts["data_step"]
+        assert step["rule"] == "morozov" and "noise 0.003 rms" in step["summary"] and "Morozov" in step["summary"], step
+        assert restore(blurred, methods.get_method(TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"] is None
+        tuned = restore(blurred, methods.get_method(DATA_STEP_TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"]
+        assert tuned["rule"] == "tuned" and "noise-free input" in tuned["summary"] and "motion" in tuned["summary"], tuned
+    finally:
+        for name in names:
+            methods._REGISTRY.pop(name, None)

@@ -108,6 +108,30 @@ def keep_noise(degraded: np.ndarray, estimate: np.ndarray, kernel: np.ndarray | 
     return out
 
 
+def data_step_facts(steps: list[dict]) -> dict | None:
+    """The report's ``data_step``: what the kernel-aware data step did
+    (:func:`xraydeblur.infer.data_step.recording`), numbers rounded, with a one-line
+    ``summary`` for people; None when no data step ran (blind methods, classical ones)."""
+    if not steps:
+        return None
+    step = dict(steps[-1])
+    noise = step.get("noise_sigma")
+    for key in ("noise_sigma", "noise_free_below"):
+        if key in step:
+            step[key] = float(f"{float(step[key]):.3g}")
+    noise_text = f"{noise:.2g} rms" if noise is not None else "unknown"
+    if step.get("rule") == "morozov":
+        gain = step.get("gain")
+        step["summary"] = (
+            f"noisy input (noise {noise_text}): the network output already explains it up to the noise, no correction"
+            if gain is None
+            else f"noisy input (noise {noise_text}): corrected to fit the input down to the noise, not below (Morozov, gain {gain:g})"
+        )
+    else:
+        step["summary"] = f"noise-free input (noise {noise_text}): tuned gain {step.get('gain')} for {step.get('step_class')}"
+    return step
+
+
 def derivation_label(method_name: str, facts: dict) -> str:
     """How an output was derived, for DICOM DerivationDescription and reports: the method
     and denoise strength, or that the input was returned unchanged."""
@@ -151,6 +175,7 @@ def restore(
     from .classical.estimate import blur_evidence
     from .classical.no_blur import shipped_rule, shows_blur
     from .degrade import blur
+    from .infer.data_step import recording
     from .metrics import sharpness
 
     denoise = check_denoise(denoise)
@@ -200,6 +225,7 @@ def restore(
             "estimated_blur_after": facts["estimated_blur_before"],
             "sharpness_after": facts["sharpness_before"],
             "psf_identified": None,
+            "data_step": None,
             "kernel_source": None,
             "safeguard": {"consistent": True, "status": "not run: output is the input", "explanation": SAFEGUARD_EXPLANATION},
             "pipeline_seconds": round(time.perf_counter() - started, 4),
@@ -208,7 +234,8 @@ def restore(
 
     # the PSF the method works with (identified once, for methods that identify it)
     kernel_used, psf_facts = timed("psf_identification", method.kernel_in_use, y, kernel)
-    estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
+    with recording() as data_steps:
+        estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
     facts["inference_seconds"] = steps["method"]
     source = "given" if kernel is not None else "identified" if kernel_used is not None else "estimated"
     if kernel_used is None:
@@ -230,6 +257,7 @@ def restore(
     facts.update({
         "unchanged": False,
         "psf_identified": psf_facts,
+        "data_step": data_step_facts(data_steps),
         "kernel_source": source if kernel_used is not None else None,
         "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
         "estimated_blur_after": None if after is None else _number(after, 3),

@@ -42,7 +42,52 @@ step; rounded input (8-12 bit) carries rounding noise the noise estimate misses,
 its own classes, whose balance is the classical Wiener's for that bit depth.
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import numpy as np
+
+#: what the data steps run in the current context did (:func:`recording`); None: not recorded
+_RECORD: ContextVar[list | None] = ContextVar("xraydeblur_data_step_record", default=None)
+
+
+@contextmanager
+def recording():
+    """Collect what every :func:`data_step` run inside the block did, for reports.
+
+    Yields a list that receives one dict per data step (a method runs one per image):
+    ``rule`` ("morozov": the noisy-input rule; "tuned": the noise-free table),
+    ``noise_sigma`` (measured noise, rms in [0, 1] units of full scale),
+    ``noise_free_below`` (the :func:`is_noise_free` threshold for this input), and for
+    "morozov" ``gain`` (times the MMSE balance; None when the network output already
+    explained the input and no correction was made), for "tuned" ``step_class`` and
+    ``gain`` (the :data:`GAINS` entry, as text). The record is per context (thread or
+    task), so concurrent requests do not mix.
+
+    >>> import numpy as np
+    >>> from xraydeblur.degrade import gaussian_kernel
+    >>> k = gaussian_kernel(1.5)
+    >>> with recording() as steps:
+    ...     _ = data_step(np.full((64, 64), 0.5, np.float32), np.full((64, 64), 0.5, np.float32), k)
+    >>> steps[0]["rule"], steps[0]["gain"]
+    ('tuned', '0.01')
+    """
+    steps: list = []
+    token = _RECORD.set(steps)
+    try:
+        yield steps
+    finally:
+        _RECORD.reset(token)
+
+
+def _note(**facts) -> None:
+    """Add ``facts`` to the current data step's record (no-op outside :func:`recording`)."""
+    steps = _RECORD.get()
+    if steps is not None:
+        if not steps or facts.pop("_new", False):
+            steps.append({})
+        steps[-1].update(facts)
+
 
 #: the mean squared residual ``(k * x - y)^2`` a consistent estimate may leave, in units
 #: of the estimated noise variance: Morozov's ``tau**2`` (tau slightly above 1 is the
@@ -201,13 +246,18 @@ def data_step(
     from ..classical import kernel_noise_sigma
 
     noise = kernel_noise_sigma(blurred, kernel)
-    if not is_noise_free(blurred, noise):
+    threshold = noise_free_threshold(blurred)
+    _note(_new=True, noise_sigma=float(noise), noise_free_below=threshold)
+    if noise > threshold:
         from ..classical import estimate_balance
 
+        _note(rule="morozov")
         balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
         return morozov_correction(blurred, estimate, kernel, noise, balance, "gradient", observed=observed)
     key = step_class(blurred, kernel)
-    return apply_rule(gain_for(key, identified), blurred, estimate, kernel, observed=observed, key=key)
+    rule = gain_for(key, identified)
+    _note(rule="tuned", step_class=key, gain=None if rule is None else str(rule))
+    return apply_rule(rule, blurred, estimate, kernel, observed=observed, key=key)
 
 
 #: the most noise :func:`xraydeblur.classical.kernel_noise_sigma` reads on noise-free
@@ -231,10 +281,16 @@ def is_noise_free(image: np.ndarray, noise_sigma: float) -> bool:
     against the blind network (``benchmarks/trials/data_step_noise.py``). Noise below
     these thresholds (more than about 1e7 photons per pixel at full scale, far above
     what a detector delivers) still takes them."""
+    return noise_sigma <= noise_free_threshold(image)
+
+
+def noise_free_threshold(image: np.ndarray) -> float:
+    """The most noise (rms, [0, 1] units) :func:`is_noise_free` accepts for ``image``
+    (H, W): :data:`NOISE_FREE_MARGIN` x (its rounding noise and :data:`NOISE_FLOOR` in
+    quadrature)."""
     from ..classical._common import quantisation_bits, rounding_sigma
 
-    expected = float(np.hypot(rounding_sigma(quantisation_bits(image)), NOISE_FLOOR))
-    return noise_sigma <= NOISE_FREE_MARGIN * expected
+    return NOISE_FREE_MARGIN * float(np.hypot(rounding_sigma(quantisation_bits(image)), NOISE_FLOOR))
 
 
 #: balance gains :func:`morozov_correction` chooses from (times the MMSE balance at the
@@ -275,6 +331,7 @@ def morozov_correction(
 
     out = np.clip(np.asarray(estimate, np.float32), 0.0, 1.0)
     if residual_ratio(blurred, out, kernel, noise_sigma, observed=observed) <= target:
+        _note(gain=None)
         return out
     solved: dict[int, np.ndarray] = {}
 
@@ -282,18 +339,22 @@ def morozov_correction(
         solved[i] = wiener_correction(blurred, estimate, kernel, balance * gains[i], regulariser, cg_iterations=cg_iterations, weights=observed)
         return residual_ratio(blurred, solved[i], kernel, noise_sigma, observed=observed) <= target
 
+    def chosen(i: int) -> np.ndarray:
+        _note(gain=float(gains[i]))
+        return solved[i]
+
     if fits(0):  # the usual case on noisy input: one solve
-        return solved[0]
+        return chosen(0)
     lo, hi = 1, len(gains) - 1  # invariant: every gain before lo fails; the answer is at most hi
     if not fits(hi):
-        return solved[hi]
+        return chosen(hi)
     while lo < hi:
         mid = (lo + hi) // 2
         if fits(mid):
             hi = mid
         else:
             lo = mid + 1
-    return solved[hi]
+    return chosen(hi)
 
 
 def apply_rule(

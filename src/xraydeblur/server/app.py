@@ -472,6 +472,9 @@ def create_app(
         summary = safeguard_summary(facts.get("safeguard"))
         if summary:
             headers["X-Safeguard"] = _header_text(summary)
+        step = facts.get("data_step")
+        if step:  # the kernel-aware data step's rule and the noise it measured
+            headers["X-Data-Step"] = _header_text(step["summary"])
         if facts.get("input_notes"):  # what reading did besides decoding (EXIF orientation, transparency)
             headers["X-Input-Notes"] = _header_text("; ".join(facts["input_notes"]))
         overlay_px = (facts.get("safeguard") or {}).get("overlay_px")

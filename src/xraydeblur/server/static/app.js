@@ -30,7 +30,7 @@
     tagBefore: $("tag-before"), tagAfter: $("tag-after"), empty: $("empty-state"),
     emptyTitle: $("empty-title"), emptyText: $("empty-text"), identity: $("identity"),
     zoomReadout: $("zoom-readout"), pixelReadout: $("pixel-readout"), notice: $("notice"),
-    factMethod: $("fact-method"), factTime: $("fact-time"), factBlur: $("fact-blur"), factSharp: $("fact-sharpness"),
+    factMethod: $("fact-method"), factTime: $("fact-time"), factBlur: $("fact-blur"), factSharp: $("fact-sharpness"), factDataStep: $("fact-datastep"), factDataStepRow: $("fact-datastep-row"),
     factImage: $("fact-image"), factSafeguard: $("fact-safeguard"), factTransfer: $("fact-transfer"),
     downloadPng: $("download-png"), downloadDicom: $("download-dicom"),
   };
@@ -688,10 +688,11 @@
     el.empty.hidden = false;
     el.emptyTitle.textContent = name || "No image yet";
     el.emptyText.textContent = message || "";
-    for (const dd of [el.factMethod, el.factTime, el.factBlur, el.factSharp, el.factImage, el.factSafeguard, el.factTransfer]) {
+    for (const dd of [el.factMethod, el.factTime, el.factBlur, el.factSharp, el.factDataStep, el.factImage, el.factSafeguard, el.factTransfer]) {
       dd.textContent = "–";
       dd.removeAttribute("title");
     }
+    el.factDataStepRow.hidden = true;
     el.pixelReadout.textContent = "";
     el.viewer.dataset.ready = "false";
     el.viewer.dataset.file = "";
@@ -803,6 +804,9 @@
     const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psf.trusted ? "" : ", not trusted: blind"})` : "";
     el.factBlur.textContent = `${fmt(body.estimated_blur_before)} → ${fmt(body.estimated_blur_after)} px` + (body.kernel ? ` (given ${body.kernel})` : psfNote);
     el.factSharp.textContent = `${fmt(body.sharpness_before)} → ${fmt(body.sharpness_after)}`;
+    const step = body.data_step;
+    el.factDataStep.textContent = step && typeof step.summary === "string" ? step.summary : "–";
+    el.factDataStepRow.hidden = !(step && typeof step.summary === "string");
     el.factImage.textContent = `${body.width}×${body.height}, ${body.bits}-bit ${String(body.input_format).toUpperCase()}`;
     el.factTransfer.textContent = `${(result.received / 1e6).toFixed(2)} MB, decoded in ${Math.round(result.decodeMs)} ms`;
     showSafeguard(body.safeguard);
