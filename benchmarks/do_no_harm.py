@@ -1,10 +1,12 @@
 """Do no harm on real, unblurred radiographs: detail and noise texture before and after.
 
     python benchmarks/do_no_harm.py --out benchmarks/results/do_no_harm.json
+    python benchmarks/do_no_harm.py --crop 0 --images 30 --out benchmarks/results/do_no_harm-whole.json
 
 For every real DICOM in ``../shared/data/dicom`` and the first ``--images`` test-split
-radiographs (patient scheme), a ``--crop`` px centre crop at native resolution, as
-stored (no blur added), goes through the default pipeline three ways: as users get it
+radiographs (patient scheme), a ``--crop`` px centre crop at native resolution (or the
+whole image, ``--crop 0``: ``benchmarks/results/do_no_harm-whole.json``), as stored (no
+blur added), goes through the default pipeline three ways: as users get it
 (no-blur rule on), forced at denoise strength 0 (keep the noise) and forced at 1 (full
 restoration). Per output: PSNR against the input, the Laplacian's std in and out, the
 output/input power in 0.25-0.5 and 0.5-1 x Nyquist, and the noise-power ratio on flat
@@ -43,13 +45,18 @@ def band_ratio(out: np.ndarray, ref: np.ndarray, band: tuple[float, float]) -> f
 
 
 def flat_tiles(image: np.ndarray, tile: int = 32) -> list[tuple[slice, slice]]:
-    """The quarter of ``tile`` px tiles with the least gradient energy (flat regions)."""
+    """The quarter of ``tile`` px tiles with the least gradient energy (flat regions),
+    among tiles that carry any noise: a constant or clipped background (the periphery
+    of a whole radiograph) has none to compare."""
     gy, gx = np.gradient(image.astype(np.float64))
+    clipped = (image <= 0) | (image >= 1)
     energy = []
     for y in range(0, image.shape[0] - tile + 1, tile):
         for x in range(0, image.shape[1] - tile + 1, tile):
             window = (slice(y, y + tile), slice(x, x + tile))
-            energy.append((float((gx[window] ** 2 + gy[window] ** 2).mean()), window))
+            e = float((gx[window] ** 2 + gy[window] ** 2).mean())
+            if e > 0 and clipped[window].mean() < 0.5:
+                energy.append((e, window))
     energy.sort(key=lambda item: item[0])
     return [w for _, w in energy[: max(1, len(energy) // 4)]]
 
@@ -76,13 +83,16 @@ def measure(name: str, image: np.ndarray, method) -> dict:
 
 
 def centre(image: np.ndarray, crop: int) -> np.ndarray:
+    """The ``crop`` px centre crop of ``image``; ``crop`` 0: the whole image."""
+    if not crop:
+        return np.ascontiguousarray(image, dtype=np.float32)
     y0, x0 = max(0, (image.shape[0] - crop) // 2), max(0, (image.shape[1] - crop) // 2)
     return np.ascontiguousarray(image[y0 : y0 + crop, x0 : x0 + crop], dtype=np.float32)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--crop", type=int, default=512)
+    p.add_argument("--crop", type=int, default=512, help="centre crop side (px); 0: whole images, as users send them")
     p.add_argument("--images", type=int, default=12, help="test-split radiographs (first N)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/do_no_harm.json"))
     args = p.parse_args()

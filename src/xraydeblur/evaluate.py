@@ -166,7 +166,7 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
     """One record per (case, variant): PSNR/SSIM full and interior (border 8 px), seconds,
     and ``psnr_s0``/``ssim_s0``: denoise strength 0 scored against ``x + n`` on the
     interior (:func:`keep_noise_pair`); the plain scores are strength 1 against ``x``."""
-    from .classical.estimate import blur_evidence
+    from .classical.no_blur import image_blur_evidence
     from .pipeline import blind_kernel
 
     records = []
@@ -177,7 +177,7 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
 
         iterator = tqdm(cases, desc="cases")
     for key, family, sharp, degraded, kernel in iterator:
-        blind_k = blind_kernel(blur_evidence(degraded))
+        blind_k = blind_kernel(image_blur_evidence(degraded))  # as the pipeline reads it
         for v in variants:
             out, seconds = run_variant(v, degraded, kernel)
             target0, out0 = keep_noise_pair(sharp, degraded, kernel, out, v, blind_k)

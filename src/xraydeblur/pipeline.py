@@ -2,11 +2,15 @@
 
 ``restore(image, method, ...)`` runs, once per image:
 
-1. **blur evidence** (:func:`xraydeblur.classical.estimate.blur_evidence`): the width
-   of the blur in its most blurred direction and the high-frequency anisotropy;
-2. **do no harm**: blind, not forced, and the evidence shows no blur worth removing
-   (:func:`xraydeblur.classical.no_blur.shows_blur`, a rule chosen on validation): the
-   image is returned unchanged and the facts say why;
+1. **blur evidence** (:func:`xraydeblur.classical.no_blur.image_blur_evidence`): the
+   width of the blur in its most blurred direction and the high-frequency anisotropy,
+   read on the central part of the image (its periphery holds collimator edges and
+   labels);
+2. **do no harm**: blind, not forced, and neither the evidence
+   (:func:`xraydeblur.classical.no_blur.shows_blur`) nor the learned PSF estimator's
+   motion cue (:func:`xraydeblur.classical.no_blur.motion_cue`, asked only then) shows
+   blur worth removing (a rule chosen on validation at full size): the image is returned
+   unchanged and the facts say why;
 3. **deblur**: the method's full restoration ``x_hat`` (blind, or with the given kernel;
    a PSF-identifying method may find its own);
 4. **denoise strength** ``S`` in [0, 1]: for ``y = k * x + n`` the deblurred image that
@@ -172,8 +176,7 @@ def restore(
     megapixel, so only reports that are asked for do it; else None);
     ``measure_sharpness``: the sharpness before and after (else None; the CLI skips
     them unless it writes a report)."""
-    from .classical.estimate import blur_evidence
-    from .classical.no_blur import shipped_rule, shows_blur
+    from .classical.no_blur import image_blur_evidence, motion_cue, shipped_rule, shows_blur
     from .degrade import blur
     from .infer.data_step import recording
     from .metrics import sharpness
@@ -193,12 +196,15 @@ def restore(
     def evidence_of(image: np.ndarray) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # estimators on flat or tiny images
-            return blur_evidence(image)
+            return image_blur_evidence(image)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-measure") as side:
         sharp_before = side.submit(timed, "sharpness_before", sharpness, y) if measure_sharpness else None
         evidence = timed("blur_evidence", evidence_of, y)
         blurred = shows_blur(evidence)
+        # the motion cue only where it can change the outcome (blind, not forced, no blur seen)
+        motion = timed("motion_cue", motion_cue, y) if kernel is None and not force and not blurred else None
+        blurred = blurred or bool(motion and motion["shows_motion"])
         sharpness_before = sharp_before.result() if sharp_before is not None else None
     rule = shipped_rule()
     facts = {
@@ -212,7 +218,8 @@ def restore(
         "blur_evidence": {key: _number(value, 3) for key, value in evidence.items()},
         "shows_blur": bool(blurred),
         "no_blur": {"estimated_blur_px": _number(evidence["sigma_px"], 3), "threshold_px": rule["max_sigma_px"],
-                    "hf_anisotropy": _number(evidence["hf_anisotropy"], 3), "min_hf_anisotropy": rule["min_hf_anisotropy"]},
+                    "hf_anisotropy": _number(evidence["hf_anisotropy"], 3), "min_hf_anisotropy": rule["min_hf_anisotropy"],
+                    "evidence_margin": rule.get("evidence_margin", 0.0), "motion_cue": motion},
         "estimated_blur_before": _number(evidence["sigma_px"], 3),
         "sharpness_before": None if sharpness_before is None else _number(sharpness_before, 6),
         "seconds_by_step": steps,
