@@ -11,9 +11,9 @@ chosen on 512 px centre crops, and on the whole radiographs a third of the unblu
 ones then counted as blurred (the periphery's collimator edges, background and labels
 make the high frequencies anisotropic).
 
-Per case: the blur evidence (:func:`xraydeblur.classical.estimate.blur_evidence`: width in
-the most blurred direction, high-frequency anisotropy) on the central region of each
-margin of ``--margins`` (:func:`xraydeblur.classical.no_blur.evidence_region`), and the
+Per case: the blur evidence (:func:`xraydeblur.classical.no_blur.image_blur_evidence`:
+width in the most blurred direction, high-frequency anisotropy) on the central region
+of each margin of ``--margins``, as the pipeline reads it, and the
 learned PSF estimator's motion cue on the whole image
 (:func:`xraydeblur.classical.no_blur.motion_cue`).
 
@@ -40,8 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xraydeblur.classical.estimate import blur_evidence
-from xraydeblur.classical.no_blur import RULE_PATH, evidence_region, motion_cue, shows_blur
+from xraydeblur.classical.no_blur import RULE_PATH, image_blur_evidence, motion_cue, shows_blur
 from xraydeblur.data import benchmark_cases, load_image
 from xraydeblur.data.splits import split_rows
 from xraydeblur.degrade import quantize
@@ -55,7 +54,7 @@ def _case(row, family: str, pixels: np.ndarray, margins) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for m in margins:
-            e = blur_evidence(evidence_region(x, m))
+            e = image_blur_evidence(x, m)
             evidence[f"{m:g}"] = {"sigma_px": float(e["sigma_px"]), "hf_anisotropy": float(e["hf_anisotropy"])}
     return {"file": row.file, "family": family, "shape": list(x.shape), "evidence": evidence, "motion": motion_cue(x)}
 

@@ -441,6 +441,10 @@ def test_the_pipeline_reports_the_data_step():
         assert restore(blurred, methods.get_method(TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"] is None
         tuned = restore(blurred, methods.get_method(DATA_STEP_TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"]
         assert tuned["rule"] == "tuned" and "noise-free input" in tuned["summary"] and "motion" in tuned["summary"], tuned
+        from xraydeblur.pipeline import data_step_facts
+
+        untouched = data_step_facts([{"noise_sigma": 1e-4, "noise_free_below": 3e-4, "rule": "tuned", "step_class": "disk", "gain": None}])
+        assert "no correction" in untouched["summary"] and "None" not in untouched["summary"]
     finally:
         for name in names:
             methods._REGISTRY.pop(name, None)

@@ -131,6 +131,8 @@ def data_step_facts(steps: list[dict]) -> dict | None:
             if gain is None
             else f"noisy input (noise {noise_text}): corrected to fit the input down to the noise, not below (Morozov, gain {gain:g})"
         )
+    elif step.get("gain") is None:
+        step["summary"] = f"noise-free input (noise {noise_text}): no correction, as tuned for {step.get('step_class')}"
     else:
         step["summary"] = f"noise-free input (noise {noise_text}): tuned gain {step.get('gain')} for {step.get('step_class')}"
     return step
