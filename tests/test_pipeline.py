@@ -220,3 +220,24 @@ def test_the_motion_cue_catches_motion_the_evidence_misses(test_methods):
     assert not motion_cue(image)["shows_motion"]
     result = restore(blurred, get_method(test_methods[0]), safeguard=False)
     assert not result.facts["unchanged"] and result.facts["no_blur"]["motion_cue"]["shows_motion"]
+
+
+def test_a_method_that_identifies_the_psf_deblurs_when_it_trusts_what_it_finds():
+    """A 2 px disk on a whole radiograph: the blur evidence reads it as sharp (its width
+    is that of the softest real radiographs), and the default blind method returns it
+    unchanged; a method that identifies the PSF with the learned estimator (as
+    ``nafnet-auto``) finds the disk, trusts it, and deblurs with it. The sharp original
+    stays unchanged for both."""
+    from xraydeblur.data import benchmark_cases
+    from xraydeblur.methods import Method
+
+    row, image = _validation_image("cxr/kermany/IM-0538-0001.jpeg")
+    case = next(c for c in benchmark_cases([row]) if c.family == "disk-radius2")
+    blurred = np.round(case.degradation.apply(image, seed=case.seed)[0] * 255).astype(np.float32) / 255
+    seen = []
+    finder = Method("test-finds-psf", "records its kernel", "network", lambda img, k: seen.append(k) or img, identifies_psf=True, psf_estimator="learned")
+    assert restore(blurred, get_method("wiener"), safeguard=False).facts["unchanged"]
+    found = restore(blurred, finder, safeguard=False)
+    assert not found.facts["unchanged"] and found.facts["psf_identified"]["family"] == "disk" and seen[-1] is not None, found.facts["psf_identified"]
+    kept = restore(image, finder, safeguard=False)
+    assert kept.facts["unchanged"] and kept.facts["psf_identified"]["trusted"] is False and len(seen) == 1

@@ -9,8 +9,9 @@
 2. **do no harm**: blind, not forced, and neither the evidence
    (:func:`xraydeblur.classical.no_blur.shows_blur`) nor the learned PSF estimator's
    motion cue (:func:`xraydeblur.classical.no_blur.motion_cue`, asked only then) shows
-   blur worth removing (a rule chosen on validation at full size): the image is returned
-   unchanged and the facts say why;
+   blur worth removing (a rule chosen on validation at full size), nor, for a method
+   that identifies the PSF (``nafnet-auto``, ``nafnet-psf``), the PSF it finds and
+   trusts: the image is returned unchanged and the facts say why;
 3. **deblur**: the method's full restoration ``x_hat`` (blind, or with the given kernel;
    a PSF-identifying method may find its own);
 4. **denoise strength** ``S`` in [0, 1]: for ``y = k * x + n`` the deblurred image that
@@ -207,6 +208,11 @@ def restore(
         # the motion cue only where it can change the outcome (blind, not forced, no blur seen)
         motion = timed("motion_cue", motion_cue, y) if kernel is None and not force and not blurred else None
         blurred = blurred or bool(motion and motion["shows_motion"])
+        # a method that identifies the PSF deblurs when it finds one it trusts
+        identified = None
+        if kernel is None and not force and not blurred and method.identifies_psf:
+            identified = timed("psf_identification", method.kernel_in_use, y, None)
+            blurred = identified[0] is not None
         sharpness_before = sharp_before.result() if sharp_before is not None else None
     rule = shipped_rule()
     facts = {
@@ -233,7 +239,7 @@ def restore(
             "inference_seconds": 0.0,
             "estimated_blur_after": facts["estimated_blur_before"],
             "sharpness_after": facts["sharpness_before"],
-            "psf_identified": None,
+            "psf_identified": identified[1] if identified else None,
             "data_step": None,
             "kernel_source": None,
             "safeguard": {"consistent": True, "status": "not run: output is the input", "explanation": SAFEGUARD_EXPLANATION},
@@ -242,7 +248,7 @@ def restore(
         return Restoration(y, y, facts)
 
     # the PSF the method works with (identified once, for methods that identify it)
-    kernel_used, psf_facts = timed("psf_identification", method.kernel_in_use, y, kernel)
+    kernel_used, psf_facts = identified or timed("psf_identification", method.kernel_in_use, y, kernel)
     with recording() as data_steps:
         estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
     facts["inference_seconds"] = steps["method"]
