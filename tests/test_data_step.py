@@ -448,3 +448,25 @@ def test_the_pipeline_reports_the_data_step():
     finally:
         for name in names:
             methods._REGISTRY.pop(name, None)
+
+
+def test_a_large_image_chooses_the_morozov_gain_on_its_centre_and_is_solved_once():
+    """Above 2 x selection_side^2 pixels the gain is chosen on the central square (the
+    anatomy, not the background) and the whole image solved once at that gain; smaller
+    images run the bisection on the whole image."""
+    from xraydeblur.classical import estimate_balance, wiener_correction
+    from xraydeblur.infer.data_step import CG_ITERATIONS_NOISY, morozov_correction, recording
+
+    sharp = _scene(256)
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
+    noisy = _noisy(blurred, 2e-3)
+    balance = estimate_balance(noisy, kernel, "gradient", noise_sigma=2e-3)
+    with recording() as on_large:
+        large = morozov_correction(noisy, blurred, kernel, 2e-3, balance, "gradient", selection_side=96)
+    with recording() as on_centre:
+        morozov_correction(noisy[80:176, 80:176], blurred[80:176, 80:176], kernel, 2e-3, balance, "gradient", selection_side=96)
+    whole = morozov_correction(noisy, blurred, kernel, 2e-3, balance, "gradient")
+    assert on_large[0]["gain"] == on_centre[0]["gain"]  # chosen on the centre
+    once = wiener_correction(noisy, blurred, kernel, balance * on_large[0]["gain"], "gradient", cg_iterations=CG_ITERATIONS_NOISY)
+    assert np.array_equal(large, once)
+    assert psnr(sharp, whole, border=8) > psnr(sharp, blurred, border=8) + 2 and psnr(sharp, large, border=8) > psnr(sharp, blurred, border=8) + 2
