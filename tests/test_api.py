@@ -592,3 +592,11 @@ def test_settings_from_environment(monkeypatch):
     monkeypatch.setenv("XRAYDEBLUR_MAX_CONCURRENT", "many")
     with pytest.raises(ValueError, match="XRAYDEBLUR_MAX_CONCURRENT"):
         Settings.from_env()
+
+
+def test_the_server_warms_the_psf_estimator_the_no_blur_rule_asks(client):
+    """An unblurred image asks the learned PSF estimator (the motion cue); the warm-up
+    loads it, so the first such request does not."""
+    from xraydeblur.infer import learned_psf
+
+    assert learned_psf._session.cache_info().currsize >= 1

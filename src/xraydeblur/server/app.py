@@ -494,16 +494,18 @@ def warm_default_method() -> None:
     answer for it, reading and writing it as DICOM: loads the default method's weights,
     builds its executor (:mod:`xraydeblur.infer.backends`) with working memory for
     full-size tiles, and imports everything a request uses (DICOM decoder and writer,
-    blur evidence, safeguard, encoders) before the first request. Nothing is written
-    to disk."""
+    blur evidence, the learned PSF estimator the no-blur rule asks, safeguard, encoders)
+    before the first request. Nothing is written to disk."""
     import numpy as np
 
+    from ..classical.no_blur import motion_cue
     from ..io import encode_radiograph, read_radiograph
     from ..pipeline import restore
     from .processing import to_u16
     from .view_payload import encode_view
 
     rad = read_radiograph(_synthetic_dicom(WARM_SIDE_PX))
+    motion_cue(rad.pixels)  # a forced run skips the no-blur rule; an unblurred request asks the estimator
     result = restore(rad.pixels, get_method(default_method(False)), force=True, with_map=True)
     dicom = encode_radiograph(rad, result.pixels, "dicom", method="warm-up", synthetic=True)
     facts = {"value_max": 65535, "bits": 16}
