@@ -159,7 +159,8 @@ def test_nafnet_onnx_matches_torch(tmp_path):
 
 def test_fused_nafnet_is_the_same_function():
     """The inference form folds LayerNorm affine, residual scales and the gate split
-    into convs: the output must not change (beyond float rounding)."""
+    into convs and each upsampler into a transposed conv: the output must not change
+    (beyond float rounding)."""
     from xraydeblur.models.nafnet_fused import FusedNAFBlock, fuse_nafnet
 
     torch.manual_seed(0)
@@ -169,6 +170,7 @@ def test_fused_nafnet_is_the_same_function():
             p.add_(torch.randn_like(p) * 0.1)
     fused = fuse_nafnet(model)
     assert sum(isinstance(m, FusedNAFBlock) for m in fused.modules()) == 6
+    assert all(isinstance(up, torch.nn.ConvTranspose2d) for up in fused.ups)  # 1x1 conv + PixelShuffle
     x = torch.rand(2, 2, 40, 52)
     with torch.no_grad():
         assert torch.allclose(fused(x), model(x), atol=1e-5)

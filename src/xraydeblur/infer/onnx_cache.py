@@ -16,6 +16,12 @@ import tempfile
 from pathlib import Path
 
 
+#: the exported inference form of the networks (:mod:`xraydeblur.models.nafnet_fused`);
+#: raise it when that form changes, so entries of the former graph are not reused (a
+#: constant here: importing the models would import torch)
+GRAPH_FORM = 2
+
+
 def cache_dir() -> Path | None:
     """The cache folder, or None when the cache is off."""
     setting = os.environ.get("XRAYDEBLUR_CACHE", "")
@@ -37,7 +43,7 @@ def cache_key(weights_sha256: str, in_channels: int, fixed_size: int | None) -> 
 
     # library versions from their metadata: importing torch here would cost the 2 s the
     # cache saves
-    text = "|".join([weights_sha256, str(in_channels), str(fixed_size), version("torch"), version("onnxruntime"), __version__])
+    text = "|".join([weights_sha256, str(in_channels), str(fixed_size), version("torch"), version("onnxruntime"), __version__, f"form{GRAPH_FORM}"])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -7,11 +7,21 @@ Three exact rewrites of every block (outputs match to float rounding, ~1e-6):
 * the zero-initialised residual scales (beta, gamma) are folded into the 1x1 conv
   before them;
 * SimpleGate's channel split is removed: the 1x1 conv (c -> 2c) and depthwise conv
-  that feed it become two convs producing each half directly.
+  that feed it become two convs producing each half directly;
+* the channel attention pools with ``adaptive_avg_pool2d`` (ONNX GlobalAveragePool,
+  which onnxruntime runs in its blocked channel layout) instead of a spatial mean
+  (ReduceMean, which needs the plain layout);
 
-With onnxruntime on CPU this removes the Slice, scale and shift operators and the
-layout conversions around them, which made the shipped flagship noticeably faster
-per megapixel on the 2-core target. Training uses the plain form.
+and of every decoder level: the 1x1 conv (c -> 2c) + PixelShuffle(2) becomes one
+ConvTranspose2d (c -> c/2, 2 x 2, stride 2), the same sums (onnxruntime's
+DepthToSpace was 7-10 % of the network's time on a tile).
+
+With onnxruntime on CPU this removes the Slice, scale, shift and DepthToSpace
+operators and layout conversions around them, which made the shipped flagship
+noticeably faster per megapixel on the 2-core target (the last two rewrites together:
+1.055 x on a 2048 x 2048 image, medians of 15 alternating runs, 91 layout conversions
+per tile instead of 109, outputs equal to 6.6e-7; ``benchmarks/trials/fused_graph.py``,
+benchmarks/results/trials/fused_graph.json). Training uses the plain form.
 
 >>> fast = fuse_nafnet(model).eval()     # doctest: +SKIP
 """
@@ -19,6 +29,7 @@ per megapixel on the 2-core target. Training uses the plain form.
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .nafnet import NAFBlock, NAFNet
@@ -72,17 +83,37 @@ class FusedNAFBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
         y = self.gate_a(h) * self.gate_b(h)
-        y = y * self.sca(y.mean(dim=(2, 3), keepdim=True))
+        y = y * self.sca(F.adaptive_avg_pool2d(y, 1))  # = the spatial mean
         x = x + self.conv3(y)
         h = self.norm2(x)
         return x + self.conv5(self.ffn_a(h) * self.ffn_b(h))
 
 
+def upsampler(up: nn.Sequential) -> nn.ConvTranspose2d:
+    """A decoder's ``Sequential(Conv2d(c, 2c, 1, bias=False), PixelShuffle(2))`` as one
+    ``ConvTranspose2d(c, c/2, 2, stride=2)``: (N, c, h, w) -> (N, c/2, 2h, 2w).
+
+    PixelShuffle puts conv channel ``4 o + 2 a + b`` at output channel ``o``, offset
+    ``(a, b)`` in each 2 x 2 cell, which is where a stride-2 transposed conv puts its
+    kernel tap ``(a, b)`` of output channel ``o``."""
+    conv, shuffle = up
+    if shuffle.upscale_factor != 2 or conv.bias is not None or conv.kernel_size != (1, 1):
+        raise ValueError("expected Conv2d(c, 2c, 1, bias=False) + PixelShuffle(2)")
+    w = conv.weight.data[:, :, 0, 0]  # (2c, c)
+    out_c = w.shape[0] // 4
+    t = nn.ConvTranspose2d(w.shape[1], out_c, 2, stride=2, bias=False)
+    t.weight.data.copy_(w.view(out_c, 2, 2, w.shape[1]).permute(3, 0, 1, 2))  # (c, c/2, 2, 2)
+    return t
+
+
 def fuse_nafnet(model: NAFNet) -> NAFNet:
-    """A copy of ``model`` (in eval mode) with every block in its fused form."""
+    """A copy of ``model`` (in eval mode) with every block in its fused form and every
+    decoder upsampler a transposed conv (:func:`upsampler`)."""
     fused = copy.deepcopy(model).eval()
     for levels in (fused.encoders, fused.decoders):
         for i, level in enumerate(levels):
             levels[i] = nn.Sequential(*[FusedNAFBlock(b) for b in level])
     fused.middle = nn.Sequential(*[FusedNAFBlock(b) for b in fused.middle])
+    for i, up in enumerate(fused.ups):
+        fused.ups[i] = upsampler(up)
     return fused.eval()
