@@ -29,8 +29,8 @@ done
 xraydeblur evaluate --protocol benchmark --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh \
   --max-images 12 --crop 256 --methods nafnet-auto --out docs/results/benchmark-source-mhh.json --update --quiet
 # speed on an otherwise idle machine; low-rank (~50 s per megapixel) is timed per crop above
-python benchmarks/speed.py --size 2048 --repeats 3 --methods nafnet-blind nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \
-  --noisy-methods nafnet-kernel nafnet-psf \
+python benchmarks/speed.py --size 2048 --repeats 3 --methods nafnet-blind nafnet-auto nafnet-psf nafnet-kernel srcnn dae unet wiener richardson-lucy \
+  --noisy-methods nafnet-kernel nafnet-psf nafnet-auto \
   --out docs/results/speed.json
 # failure modes on non-anatomical structures, and how common burned-in overlays are
 python benchmarks/failure_modes.py --out docs/results/failure-modes.json
