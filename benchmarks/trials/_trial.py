@@ -44,6 +44,17 @@ def row_means(samples: list[dict], columns: tuple[str, ...]) -> dict[str, dict[s
     return table
 
 
+def print_markdown(table: dict[str, dict[str, float]], columns: tuple[str, ...], extra: dict | None = None) -> None:
+    """Print ``table`` (:func:`row_means`) as a markdown table of ``columns`` (2
+    decimals), then one column per ``extra`` entry: ``{header: row -> text}``."""
+    extra = extra or {}
+    print("\n| row | " + " | ".join((*columns, *extra)) + " |")
+    print("|---|" + "---|" * (len(columns) + len(extra)))
+    for name, row in table.items():
+        cells = [f"{row[c]:.2f}" for c in columns] + [text(row) for text in extra.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def write_trial(path: str | None, script: str, table: dict, samples: list[dict]) -> None:
     """Write the trial's JSON to ``path`` (nothing when None); ``script`` is the path the
     command line names, e.g. ``benchmarks/trials/blind_psf_trial.py``."""

@@ -45,7 +45,7 @@ def reblur_fit(blurred: np.ndarray, z: np.ndarray, start: float, border: int = 1
 
 
 def main() -> None:
-    from _trial import crops_at_bits, row_means, write_trial
+    from _trial import crops_at_bits, print_markdown, row_means, write_trial
 
     from xraydeblur.degrade import gaussian_kernel
     from xraydeblur.infer.learned_psf import estimate_learned_psf
@@ -75,10 +75,7 @@ def main() -> None:
     for family, row in table.items():
         errors = {k: float(np.median([abs(s["widths"][k] - s["widths"]["true"]) for s in samples if s["family"] == family])) for k in ("learned", "fitted")}
         row.update({f"median |{k} - true| px": v for k, v in errors.items()})
-    print("\n| row | " + " | ".join(COLUMNS) + " | median width error, learned / fitted (px) |")
-    print("|---|" + "---|" * (len(COLUMNS) + 1))
-    for family, row in table.items():
-        print(f"| {family} | " + " | ".join(f"{row[c]:.2f}" for c in COLUMNS) + f" | {row['median |learned - true| px']:.3f} / {row['median |fitted - true| px']:.3f} |")
+    print_markdown(table, COLUMNS, {"median width error, learned / fitted (px)": lambda r: f"{r['median |learned - true| px']:.3f} / {r['median |fitted - true| px']:.3f}"})
     write_trial(args.out, "benchmarks/trials/gaussian_reblur_fit.py", table, samples)
 
 

@@ -62,7 +62,7 @@ def gcv_weight(blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray) ->
 
 
 def main() -> None:
-    from _trial import crops_at_bits, row_means, write_trial
+    from _trial import crops_at_bits, print_markdown, row_means, write_trial
 
     from xraydeblur.classical import wiener, wiener_correction
     from xraydeblur.methods import get_method
@@ -89,10 +89,7 @@ def main() -> None:
         samples.append({"case": case.key + suffix, "family": case.family + suffix, "gcv_weight": lam, "psnr": score})
         print(f"{case.family + suffix:30s} " + " ".join(f"{c} {v:.2f}" for c, v in score.items()) + f" (weight {lam:.1e})", flush=True)
     table = row_means(samples, COLUMNS)
-    print("\n| row | " + " | ".join(COLUMNS) + " | gcv - shipped | gcv - wiener |")
-    print("|---|" + "---|" * (len(COLUMNS) + 2))
-    for row, v in table.items():
-        print(f"| {row} | " + " | ".join(f"{v[c]:.2f}" for c in COLUMNS) + f" | {v['gcv'] - v['shipped']:+.2f} | {v['gcv'] - v['wiener, best balance']:+.2f} |")
+    print_markdown(table, COLUMNS, {"gcv - shipped": lambda v: f"{v['gcv'] - v['shipped']:+.2f}", "gcv - wiener": lambda v: f"{v['gcv'] - v['wiener, best balance']:+.2f}"})
     write_trial(args.out, "benchmarks/trials/gcv_data_step.py", table, samples)
 
 
