@@ -222,6 +222,26 @@ def test_the_motion_cue_catches_motion_the_evidence_misses(test_methods):
     assert not result.facts["unchanged"] and result.facts["no_blur"]["motion_cue"]["shows_motion"]
 
 
+def test_info_says_deblur_advisable_exactly_when_the_default_pipeline_deblurs(test_methods):
+    """``xraydeblur info``'s verdict (:func:`blur_assessment`) is the default pipeline's
+    decision: on whole unblurred radiographs whose periphery fooled the whole-image
+    evidence (info had said "deblur advisable" on 13 of 65 unblurred images the pipeline
+    returns unchanged), on Gaussian blur, and on 15 px motion that only the motion cue
+    sees."""
+    from xraydeblur.classical import blur_assessment
+    from xraydeblur.data import benchmark_cases
+
+    method = get_method(test_methods[0])  # blind and not PSF-identifying, as the default
+    row, image = _validation_image("cxr/kermany/IM-0538-0001.jpeg")
+    motion = next(c for c in benchmark_cases([row]) if c.family == "motion-length15")
+    cases = {name: _validation_image(name)[1] for name in PERIPHERY_FOOLED}
+    cases["gaussian 2 px"] = gaussian_blur(image, 2.0)[0]
+    cases["motion 15 px"] = np.round(motion.degradation.apply(image, seed=motion.seed)[0] * 255).astype(np.float32) / 255
+    verdicts = {name: (blur_assessment(x)["deblur_advisable"], not restore(x, method, safeguard=False).facts.get("unchanged", False)) for name, x in cases.items()}
+    assert all(info == pipeline for info, pipeline in verdicts.values()), verdicts
+    assert [name for name, (info, _) in verdicts.items() if info] == ["gaussian 2 px", "motion 15 px"], verdicts
+
+
 def test_a_method_that_identifies_the_psf_deblurs_when_it_trusts_what_it_finds():
     """A 2 px disk on a whole radiograph: the blur evidence reads it as sharp (its width
     is that of the softest real radiographs), and the default blind method returns it

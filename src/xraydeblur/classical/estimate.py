@@ -338,24 +338,36 @@ def blur_evidence(image: np.ndarray, sectors: int = SECTORS) -> dict:
 
 
 def blur_assessment(image: np.ndarray) -> dict:
-    """How blurred a radiograph looks, for ``xraydeblur info``: the same evidence and
-    rule the default pipeline decides with (:func:`blur_evidence`,
-    :func:`xraydeblur.classical.no_blur.shows_blur`), so ``deblur_advisable`` is False
-    exactly when deblurring would return the image unchanged.
+    """How blurred a radiograph looks, for ``xraydeblur info``: the decision the default
+    pipeline takes on it (:func:`xraydeblur.pipeline.restore`, blind, not forced), from
+    the same steps: the blur evidence read on the central part of the image
+    (:func:`xraydeblur.classical.no_blur.image_blur_evidence`), the shipped rule
+    (:func:`~xraydeblur.classical.no_blur.shows_blur`) and, where that sees no blur, the
+    learned PSF estimator's motion cue (:func:`~xraydeblur.classical.no_blur.motion_cue`).
+    So ``deblur_advisable`` is False exactly when the default method would return the
+    image unchanged (a method that identifies the PSF, ``nafnet-auto``, may still deblur
+    where it finds one it trusts).
 
     Returns ``{"estimated_blur_sigma_px": float, "deblur_advisable": bool,
-    "estimated_noise_sigma": float}``: the blur width (px) in the most blurred direction,
-    the rule's verdict, and the robust (wavelet MAD) noise level in [0, 1] units.
+    "estimated_noise_sigma": float}``: the blur width (px) in the most blurred direction
+    (the pipeline's ``estimated_blur_before``), the decision, and the robust (wavelet
+    MAD) noise level in [0, 1] units of the whole image; plus ``"motion_cue"`` (the
+    family the estimator named) when the cue was asked.
 
     >>> import numpy as np
-    >>> sorted(blur_assessment(np.full((64, 64), 0.5, np.float32)))
+    >>> sorted(blur_assessment(np.full((48, 48), 0.5, np.float32)))  # under 64 px: no cue
     ['deblur_advisable', 'estimated_blur_sigma_px', 'estimated_noise_sigma']
     """
-    from .no_blur import shows_blur
+    from .no_blur import image_blur_evidence, motion_cue, shows_blur
 
-    evidence = blur_evidence(image)
-    return {
+    evidence = image_blur_evidence(image)
+    facts = {
         "estimated_blur_sigma_px": round(float(evidence["sigma_px"]), 3),
         "deblur_advisable": bool(shows_blur(evidence)),
         "estimated_noise_sigma": round(float(estimate_noise_sigma(image)), 5),
     }
+    if not facts["deblur_advisable"] and min(np.shape(image)) >= 64:
+        cue = motion_cue(image)
+        facts["motion_cue"] = cue["family"]
+        facts["deblur_advisable"] = bool(cue["shows_motion"])
+    return facts
