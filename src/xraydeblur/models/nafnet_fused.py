@@ -1,7 +1,7 @@
 """Inference form of a trained :class:`~xraydeblur.models.nafnet.NAFNet`: the same
 function, fewer operators.
 
-Three exact rewrites of every block (outputs match to float rounding, ~1e-6):
+Four exact rewrites of every block (outputs match to float rounding, ~1e-6):
 
 * the LayerNorm's per-channel scale and shift are folded into the 1x1 conv after it;
 * the zero-initialised residual scales (beta, gamma) are folded into the 1x1 conv
