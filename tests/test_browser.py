@@ -277,6 +277,8 @@ def test_web_page_end_to_end(live_server, tmp_path):
             page.click("#run-button")
             page.wait_for_selector("#viewer[data-ready='true']", timeout=90_000)
             assert "given motion-length9-angle30" in page.inner_text("#fact-blur")
+            # the server does not re-measure the output's blur: the page says so, not "n/a"
+            assert "(after: not measured)" in page.inner_text("#fact-blur") and "n/a" not in page.inner_text("#fact-blur")
             assert page.is_visible("#fact-datastep-row") and "noise" in page.inner_text("#fact-datastep")
             page.select_option("#method-select", TEST_METHOD)
 

@@ -338,3 +338,17 @@ def test_rule_thresholds_are_per_family():
     assert chosen["gaussian"] > 0.97 and chosen["motion"] <= 0.6
     assert family_threshold({"min_confidence": chosen}, "motion") == chosen["motion"]
     assert family_threshold({"min_confidence": 0.5}, "disk") == 0.5 and family_threshold({"min_confidence": {}}, "disk") == 1.01
+
+
+def test_the_estimator_writes_nothing_to_the_temp_folder(tmp_path):
+    """onnxruntime writes a telemetry session file (".ses") into the temp folder unless
+    told not to before its first import; the estimator, asked first in a fresh process
+    (as the motion cue is for an unblurred image), must leave the temp folder empty."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import numpy as np\nfrom xraydeblur.infer.learned_psf import estimate_learned_psf\nestimate_learned_psf(np.random.default_rng(0).random((128, 128), dtype=np.float32))"
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"} | {"TMPDIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert list(tmp_path.iterdir()) == []

@@ -26,9 +26,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-# onnxruntime otherwise writes a telemetry session file (".ses") into the temp folder:
-# nothing may be written to disk while serving, and nothing is sent anywhere.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# ORT_DISABLE_TELEMETRY is set by the package (xraydeblur/infer/__init__.py) before
+# onnxruntime is first imported by this module or by the learned PSF estimator
 
 
 class TorchBackend:
