@@ -632,7 +632,7 @@ def test_no_blur_notice_denoise_and_force_reach_the_api(live_server):
             if unchanged is not None:  # the server knows the no-blur rule
                 assert body is (not unchanged)
                 if unchanged:
-                    assert "No blur detected: the image is returned unchanged (tick 'deblur anyway' to force)" in page.inner_text("#notice")
+                    assert "No blur detected: the image is returned unchanged (tick 'Deblur even if no blur is detected' to force)" in page.inner_text("#notice")
             page.check("#force-input")
             page.evaluate("document.getElementById('viewer').dataset.ready = 'false'")
             page.click("#run-button")

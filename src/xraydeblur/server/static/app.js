@@ -767,7 +767,7 @@
     if (header.unchanged !== true) { el.notice.hidden = true; return; }
     const strong = document.createElement("strong");
     strong.textContent = "No blur detected: ";
-    el.notice.append(strong, document.createTextNode("the image is returned unchanged (tick 'deblur anyway' to force)."));
+    el.notice.append(strong, document.createTextNode("the image is returned unchanged (tick 'Deblur even if no blur is detected' to force)."));
     const nb = header.no_blur;
     if (nb && typeof nb === "object" && typeof nb.estimated_blur_px === "number") {
       const detail = typeof nb.threshold_px === "number" ? ` (estimated blur ${fmt(nb.estimated_blur_px)} px, threshold ${fmt(nb.threshold_px)} px)` : ` (estimated blur ${fmt(nb.estimated_blur_px)} px)`;
