@@ -51,7 +51,12 @@ def main() -> None:
     shutil.copyfile(args.run / "best.safetensors", dst.with_suffix(".safetensors"))
     meta = json.loads((args.run / "best.json").read_text())
     assert meta["weights_sha256"] == hashlib.sha256(dst.with_suffix(".safetensors").read_bytes()).hexdigest()
-    meta.update({"name": args.name, "rank": args.rank, "description": args.description or meta.get("description", "")})
+    shipped = dst.with_suffix(".json")
+    former = json.loads(shipped.read_text()).get("description", "") if shipped.exists() else ""
+    description = args.description or meta.get("description") or former
+    if not description:
+        raise SystemExit(f"{args.name}: no description (users see it in 'xraydeblur deblur --method list'); pass --description")
+    meta.update({"name": args.name, "rank": args.rank, "description": description})
     if meta.get("config", {}).get("init_weights"):
         # a continuation stage starts from init_weights (runs written before train.loop
         # knew this also claimed the least-squares start of their first stage)

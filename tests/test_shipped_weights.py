@@ -33,6 +33,15 @@ def test_every_shipped_weights_file_has_metadata_and_is_small():
         assert (WEIGHTS_DIR / f"{stem.name}.log.csv").exists()
 
 
+def test_every_method_tells_users_what_it_is():
+    """``xraydeblur deblur --method list``, the API's model list and the page's method
+    menu show each method's description: none may be empty (the shipped UNet's was)."""
+    from xraydeblur.methods import available_methods, get_method
+
+    empty = [name for name in available_methods() if not get_method(name).description.strip()]
+    assert not empty, empty
+
+
 def test_kernel_aware_flagship_is_the_flagship_network_with_the_data_step():
     """nafnet-kernel ships no weights of its own: it is nafnet-blind's network plus the
     data-consistency step, and the default when the kernel is known."""
