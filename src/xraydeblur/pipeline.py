@@ -8,8 +8,9 @@
    labels);
 2. **do no harm**: blind, not forced, and neither the evidence
    (:func:`xraydeblur.classical.no_blur.shows_blur`) nor the learned PSF estimator's
-   motion cue (:func:`xraydeblur.classical.no_blur.motion_cue`, asked only then) shows
-   blur worth removing (a rule chosen on validation at full size), nor, for a method
+   motion cue (:func:`xraydeblur.classical.no_blur.motion_cue`, asked only then; both
+   in :func:`xraydeblur.classical.no_blur.sees_blur`, which ``xraydeblur info`` also
+   decides with) shows blur worth removing (a rule chosen on validation at full size), nor, for a method
    that identifies the PSF (``nafnet-auto``, ``nafnet-psf``), the PSF it finds and
    trusts: the image is returned unchanged and the facts say why;
 3. **deblur**: the method's full restoration ``x_hat`` (blind, or with the given kernel;
@@ -179,7 +180,7 @@ def restore(
     megapixel, so only reports that are asked for do it; else None);
     ``measure_sharpness``: the sharpness before and after (else None; the CLI skips
     them unless it writes a report)."""
-    from .classical.no_blur import image_blur_evidence, motion_cue, shipped_rule, shows_blur
+    from .classical.no_blur import image_blur_evidence, sees_blur, shipped_rule
     from .degrade import blur
     from .infer.data_step import recording
     from .metrics import sharpness
@@ -204,10 +205,8 @@ def restore(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-measure") as side:
         sharp_before = side.submit(timed, "sharpness_before", sharpness, y) if measure_sharpness else None
         evidence = timed("blur_evidence", evidence_of, y)
-        blurred = shows_blur(evidence)
         # the motion cue only where it can change the outcome (blind, not forced, no blur seen)
-        motion = timed("motion_cue", motion_cue, y) if kernel is None and not force and not blurred else None
-        blurred = blurred or bool(motion and motion["shows_motion"])
+        blurred, motion = sees_blur(y, evidence, ask_motion=kernel is None and not force, run=timed)
         # a method that identifies the PSF deblurs when it finds one it trusts
         identified = None
         if kernel is None and not force and not blurred and method.identifies_psf:

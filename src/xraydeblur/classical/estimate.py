@@ -358,16 +358,15 @@ def blur_assessment(image: np.ndarray) -> dict:
     >>> sorted(blur_assessment(np.full((48, 48), 0.5, np.float32)))  # under 64 px: no cue
     ['deblur_advisable', 'estimated_blur_sigma_px', 'estimated_noise_sigma']
     """
-    from .no_blur import image_blur_evidence, motion_cue, shows_blur
+    from .no_blur import image_blur_evidence, sees_blur
 
     evidence = image_blur_evidence(image)
+    advisable, cue = sees_blur(image, evidence)
     facts = {
         "estimated_blur_sigma_px": round(float(evidence["sigma_px"]), 3),
-        "deblur_advisable": bool(shows_blur(evidence)),
+        "deblur_advisable": advisable,
         "estimated_noise_sigma": round(float(estimate_noise_sigma(image)), 5),
     }
-    if not facts["deblur_advisable"] and min(np.shape(image)) >= 64:
-        cue = motion_cue(image)
+    if cue and cue["family"] is not None:  # images under 64 px get no cue
         facts["motion_cue"] = cue["family"]
-        facts["deblur_advisable"] = bool(cue["shows_motion"])
     return facts

@@ -83,6 +83,21 @@ def motion_cue(image: np.ndarray) -> dict:
     return {"family": found.family, "confidence": round(float(found.confidence), 4), "shows_motion": bool(found.family == "motion" and found.usable)}
 
 
+def sees_blur(image: np.ndarray, evidence: dict, ask_motion: bool = True, run=None) -> tuple[bool, dict | None]:
+    """Whether the default (blind) pipeline sees blur worth removing in ``image`` (H, W)
+    in [0, 1], given its :func:`image_blur_evidence`: :func:`shows_blur`, else, when
+    ``ask_motion``, the :func:`motion_cue`. Returns ``(verdict, the cue or None when it
+    was not asked)``. ``run(name, fn, *args)`` calls the cue (the pipeline times it;
+    default: a plain call). The pipeline and ``xraydeblur info``
+    (:func:`xraydeblur.classical.blur_assessment`) decide with this one function."""
+    if shows_blur(evidence):
+        return True, None
+    if not ask_motion:
+        return False, None
+    cue = run("motion_cue", motion_cue, image) if run else motion_cue(image)
+    return bool(cue["shows_motion"]), cue
+
+
 def shows_blur(evidence: dict, rule: dict | None = None) -> bool:
     """True when ``evidence`` (:func:`image_blur_evidence`) shows blur: its width
     exceeds ``rule["max_sigma_px"]`` or its high-frequency anisotropy falls below

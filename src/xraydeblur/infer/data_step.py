@@ -348,16 +348,13 @@ def morozov_correction(
         return wiener_correction(y, z, kernel, balance * gain, regulariser, cg_iterations=cg_iterations, weights=w)
 
     h, w = blurred.shape
-    if h * w <= 2 * selection_side * selection_side:
-        i, solved = _morozov_choice(lambda g: solve(blurred, estimate, observed, g), blurred, kernel, noise_sigma, observed, gains, target)
-        _note(gain=float(gains[i]))
-        return solved
+    whole = h * w <= 2 * selection_side * selection_side
     y0, x0 = max(0, (h - selection_side) // 2), max(0, (w - selection_side) // 2)
-    box = (slice(y0, y0 + selection_side), slice(x0, x0 + selection_side))
+    box = (slice(None), slice(None)) if whole else (slice(y0, y0 + selection_side), slice(x0, x0 + selection_side))
     weights = None if observed is None else observed[box]
-    i, _ = _morozov_choice(lambda g: solve(blurred[box], estimate[box], weights, g), blurred[box], kernel, noise_sigma, weights, gains, target)
+    i, solved = _morozov_choice(lambda g: solve(blurred[box], estimate[box], weights, g), blurred[box], kernel, noise_sigma, weights, gains, target)
     _note(gain=float(gains[i]))
-    return solve(blurred, estimate, observed, gains[i])
+    return solved if whole else solve(blurred, estimate, observed, gains[i])
 
 
 def _morozov_choice(solve, blurred, kernel, noise_sigma, observed, gains, target) -> tuple[int, np.ndarray]:
