@@ -25,6 +25,8 @@ Keys (all optional except ``model.arch``)::
     epochs: 10
     optimizer: {lr: 1.0e-3, weight_decay: 0.0, betas: [0.9, 0.9]}
     schedule: {warmup_steps: 100, min_lr: 1.0e-6}   # cosine after warm-up
+                                  # seconds: N (optional) - cosine over N s of training,
+                                  # then stop (runs sized by a time budget: a lent GPU)
     loss: {kind: charbonnier, fft_weight: 0.05, kl_beta: 1.0e-4}
     seed: 0
     threads: 1                    # torch threads per process

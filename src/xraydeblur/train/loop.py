@@ -78,12 +78,32 @@ def _load_init(model: torch.nn.Module, stem: str, zero: list[str] = ()) -> None:
                 param.zero_()
 
 
-def _lr_at(step: int, total: int, cfg: dict) -> float:
+def _lr_at(step: int, total: int, cfg: dict, elapsed: float | None = None) -> float:
+    """Learning rate at ``step`` of ``total``: linear warm-up, then cosine to ``min_lr``.
+    With ``schedule.seconds`` set, the cosine runs over that many seconds of training
+    (``elapsed``) instead of over steps: a run sized by a time budget (a lent GPU)."""
     base, warm, floor = cfg["optimizer"]["lr"], cfg["schedule"]["warmup_steps"], cfg["schedule"]["min_lr"]
     if step < warm:
         return base * (step + 1) / warm
-    progress = min(1.0, (step - warm) / max(1, total - warm))
+    budget = cfg["schedule"].get("seconds")
+    if budget and elapsed is not None:
+        progress = min(1.0, elapsed / float(budget))
+    else:
+        progress = min(1.0, (step - warm) / max(1, total - warm))
     return floor + 0.5 * (base - floor) * (1 + math.cos(math.pi * progress))
+
+
+def _out_of_time(budget, elapsed: float, world: int) -> bool:
+    """Whether a time-budgeted run (``schedule.seconds``) is done; under DDP one decision
+    for all ranks (a rank that stopped alone would leave the others in the all-reduce)."""
+    if not budget:
+        return False
+    late = elapsed >= float(budget)
+    if world > 1:
+        flag = torch.tensor([float(late)], device="cuda" if torch.cuda.is_available() else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        late = bool(flag.item())
+    return late
 
 
 def _forward(model, degraded, kernel, cfg, train: bool):
@@ -206,11 +226,21 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
     log_path = out / "log.csv"
     model.train()
     stop = False
+    budget = cfg["schedule"].get("seconds")
+    call_start, trained_before = time.time(), float(state.get("seconds_trained", 0.0))
+
+    def elapsed() -> float:
+        return trained_before + time.time() - call_start
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     while state["epoch"] < int(cfg["epochs"]) and not stop:
         epoch = state["epoch"]
         train_set.set_epoch(epoch)
         indices = list(range(rank, steps_per_epoch * cfg["batch_size"] * world, world))
-        loader = DataLoader(Subset(train_set, indices), batch_size=cfg["batch_size"], shuffle=False, num_workers=int(cfg["workers"]), drop_last=True, persistent_workers=False)
+        loader = DataLoader(Subset(train_set, indices), batch_size=cfg["batch_size"], shuffle=False, num_workers=int(cfg["workers"]), drop_last=True, persistent_workers=False, pin_memory=device.type == "cuda")
         if show:
             from tqdm import tqdm
 
@@ -218,8 +248,8 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         t0, running = time.time(), []
         for degraded, sharp, kernel in loader:
             for group in optimizer.param_groups:
-                group["lr"] = _lr_at(state["step"], total, cfg)
-            degraded, sharp, kernel = degraded.to(device), sharp.to(device), kernel.to(device)
+                group["lr"] = _lr_at(state["step"], total, cfg, elapsed())
+            degraded, sharp, kernel = degraded.to(device, non_blocking=True), sharp.to(device, non_blocking=True), kernel.to(device, non_blocking=True)
             pred, kl = _forward(model, degraded, kernel, cfg, train=True)
             loss = restoration_loss(pred, sharp, cfg["loss"])
             if kl is not None:
@@ -232,10 +262,11 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
             state["step"] += 1
             if writer and state["step"] % 10 == 0:
                 writer.add_scalar("train/loss", float(np.mean(running[-10:])), state["step"])
-            if max_steps and state["step"] >= max_steps:
+            if (max_steps and state["step"] >= max_steps) or _out_of_time(budget, elapsed(), world):
                 stop = True
                 break
         state["epoch"] += 1
+        state["seconds_trained"] = elapsed()
         metrics = validate(core, val_set, cfg, device) if rank == 0 else {}
         if rank == 0:
             row = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean(running)) if running else float("nan"), **metrics, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}

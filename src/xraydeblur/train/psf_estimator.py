@@ -36,7 +36,9 @@ class TrainSettings:
     """One training run. ``out``: run folder; ``steps``: length of the cosine schedule;
     ``minutes``: wall-clock budget of this call (0 = none); ``scheme`` / ``held_out``:
     the data split (:func:`xraydeblur.data.splits.split_rows`); ``max_rows``: use only
-    the first rows of each split (tests)."""
+    the first rows of each split (tests); ``init``: a ``.safetensors`` or ``.pt`` state
+    dict to start a new run from (a fine-tune with its own schedule; ignored when
+    ``out/last.pt`` exists)."""
 
     out: str = "runs/psf/main"
     steps: int = 4000
@@ -54,6 +56,7 @@ class TrainSettings:
     scheme: str = "patient"
     held_out: str = "mhh"
     max_rows: int | None = None
+    init: str = ""
 
 
 def _rows(settings: TrainSettings, part: str):
@@ -115,6 +118,15 @@ def accuracy(outputs: np.ndarray, facts: list[dict], temperature: float = 1.0) -
     }
 
 
+def _state_dict(path: str) -> dict:
+    """A PsfNet state dict from ``.safetensors`` (shipped weights) or ``.pt`` (``best.pt``)."""
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    return torch.load(path, weights_only=True)
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
@@ -142,6 +154,8 @@ def train(settings: TrainSettings) -> dict:
             rng.bit_generator.state = state["rng"]
         else:  # only rank 0's sampler state is saved: the others draw on from a seed of the step
             rng = np.random.default_rng([settings.seed, step, rank])
+    elif settings.init:
+        model.load_state_dict(_state_dict(settings.init))
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     pool = psf_data.CropPool(_rows(settings, "train"), settings.crops_per_image, seed=settings.seed + 7 * rank)
     val = validation_set(settings) if rank == 0 else None

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Train the flagship restoration network and the learned PSF estimator on one CUDA
+# machine inside about 8 minutes, and pack what they produced into one archive.
+#
+#   XRAYDEBLUR_DATA=/path/to/data bash scripts/train_on_gpu.sh OUT_DIR
+#
+# Both start from the shipped weights and run side by side: the NAFNet on the GPU fed by
+# 11 worker processes (configs/gpu/nafnet_blind_gpu.yaml, 390 s cosine), the PSF estimator
+# as 4 CPU processes under torchrun (DDP; its data synthesis, not its small network, is
+# the cost). Needs python3 with torch, numpy, scipy, scikit-image, pillow, safetensors,
+# pyyaml, tensorboard (no xraydeblur install: src/ is put on PYTHONPATH). Writes
+# OUT_DIR/gpu-run.tar.gz (run folders: best weights, logs, settings) and OUT_DIR/*.log.
+# NAFNET_CONFIG, PSF_PROCS, PSF_STEPS, PSF_MINUTES, PSF_VAL_EVERY and PSF_EXTRA shrink it
+# for a rehearsal on a CPU machine (tests/test_gpu_script.py).
+# Back on a CPU machine, unpack it into runs/gpu and compare with the shipped weights:
+#   python benchmarks/trials/gpu_run_validation.py runs/gpu
+set -u
+out=${1:?usage: train_on_gpu.sh OUT_DIR}
+mkdir -p "$out/runs"
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+python3 - <<'PY'
+import torch, os
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-", "cpus", os.cpu_count())
+from xraydeblur.data.manifest import manifest_sha256, load_manifest
+print("data", os.environ.get("XRAYDEBLUR_DATA"), len(load_manifest()), "rows, manifest", manifest_sha256())
+PY
+start=$(date +%s)
+timeout 480 python3 -m xraydeblur.train --config "${NAFNET_CONFIG:-configs/gpu/nafnet_blind_gpu.yaml}" --out "$out/runs/nafnet-blind" > "$out/nafnet.log" 2>&1 &
+nafnet=$!
+timeout 480 python3 -m torch.distributed.run --standalone --nproc_per_node "${PSF_PROCS:-4}" scripts/train_psf_estimator.py --out "$out/runs/psf" \
+  --init src/xraydeblur/weights/psf/psf-estimator.safetensors --steps "${PSF_STEPS:-400}" --minutes "${PSF_MINUTES:-6.5}" --lr 5e-4 \
+  --val-every "${PSF_VAL_EVERY:-50}" --checkpoint-every 50 ${PSF_EXTRA:-} > "$out/psf.log" 2>&1 &
+psf=$!
+wait $nafnet; echo "nafnet exit $? after $(( $(date +%s) - start )) s"
+wait $psf; echo "psf exit $? after $(( $(date +%s) - start )) s"
+tail -n 3 "$out/nafnet.log" "$out/psf.log"
+rm -f "$out"/runs/*/last.pt "$out"/runs/*/last.tmp
+tar czf "$out/gpu-run.tar.gz" -C "$out/runs" . && ls -l "$out/gpu-run.tar.gz"
