@@ -1,0 +1,70 @@
+"""Compare a GPU run's weights (scripts/train_on_gpu.sh) with the shipped ones on the
+validation split only: NAFNet validation PSNR/SSIM on the training config's validation
+crops (full validation split) and the PSF estimator's validation loss, family accuracy
+and parameter errors on its full fixed validation set. Prints a table, writes JSON.
+
+    python benchmarks/trials/gpu_run_validation.py runs/gpu --out benchmarks/results/trials/gpu_run_validation.json
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+
+from xraydeblur.infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME  # noqa: E402
+from xraydeblur.models.psf_labels import FAMILIES  # noqa: E402
+from xraydeblur.models.psf_net import PsfNet, psf_loss  # noqa: E402
+from xraydeblur.train.config import load_config  # noqa: E402
+from xraydeblur.train.loop import validation_metrics  # noqa: E402
+from xraydeblur.train.psf_estimator import TrainSettings, _state_dict, accuracy, fit_temperature, validation_set  # noqa: E402
+
+
+def psf_scores(state: dict, val) -> dict:
+    model = PsfNet(16, 128)
+    model.load_state_dict(state)
+    model.eval()
+    with torch.no_grad():
+        output = model(torch.from_numpy(val[0]))
+        loss = float(psf_loss(output, torch.from_numpy(val[1]), torch.from_numpy(val[2]))[0])
+    output = output.numpy()
+    temperature = fit_temperature(output[:, : len(FAMILIES)], val[1])
+    metrics = accuracy(output, val[3], temperature)
+    return {"val_loss": round(loss, 4), "family_accuracy": round(metrics["family_accuracy"], 4), **{k: (round(v, 4) if v is not None else None) for k, v in metrics["median_abs_error"].items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    cfg = load_config(ROOT / "configs/nafnet_blind_stage2.yaml")
+    nafnet = {
+        "shipped": validation_metrics(cfg, ROOT / "src/xraydeblur/weights/nafnet-blind"),
+        "gpu run": validation_metrics(cfg, args.run / "nafnet-blind/best"),
+    }
+    val = validation_set(TrainSettings())
+    psf = {
+        "shipped": psf_scores(_state_dict(str(ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors")), val),
+        "gpu run": psf_scores(_state_dict(str(args.run / "psf/best.pt")), val),
+    }
+    print("| NAFNet (48 validation crops, 192 px) | val PSNR (dB) | val SSIM |\n| --- | --- | --- |")
+    for name, m in nafnet.items():
+        print(f"| {name} | {m['val_psnr']:.3f} | {m['val_ssim']:.4f} |")
+    keys = list(psf["shipped"])
+    print(f"\n| PSF estimator ({len(val[3])} validation samples) | " + " | ".join(keys) + " |\n| --- |" + " --- |" * len(keys))
+    for name, m in psf.items():
+        print(f"| {name} | " + " | ".join("-" if m[k] is None else str(m[k]) for k in keys) + " |")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"command": " ".join(sys.argv), "split": "val", "nafnet": nafnet, "psf": psf}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
