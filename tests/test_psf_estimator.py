@@ -352,3 +352,22 @@ def test_the_estimator_writes_nothing_to_the_temp_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"} | {"TMPDIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_can_start_from_given_weights(tmp_path):
+    """``--init`` (the GPU script's fine-tune): a new run starts from the shipped
+    estimator's weights, not from a random network."""
+    from shared_data import require_data
+
+    require_data()
+    import torch
+    from safetensors.torch import load_file
+
+    from xraydeblur.train.psf_estimator import TrainSettings, train
+
+    shipped = ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors"
+    settings = TrainSettings(out=str(tmp_path / "run"), steps=0, val_samples=8, max_rows=2, crops_per_image=1, init=str(shipped))
+    train(settings)
+    start = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    for name, value in load_file(str(shipped)).items():
+        assert torch.equal(start[name], value), name

@@ -220,3 +220,28 @@ def test_validation_reports_the_mse_whatever_the_loss_and_old_logs_keep_their_co
     train({**cfg, "epochs": 2}, tmp_path, resume=True, progress=False)
     rows = list(csv.reader(log.open()))
     assert "val_mse" not in rows[0] and {len(r) for r in rows} == {len(rows[0])} and len(rows) == 3
+
+
+def test_a_time_budget_sets_the_cosine_and_stops_the_run(tmp_path):
+    """``schedule.seconds`` (a run sized for a lent GPU): the learning rate follows the
+    cosine over elapsed seconds, not steps, and the run stops once the time is spent
+    (here long before its 1000 epochs), having validated and saved its best weights."""
+    from xraydeblur.train.loop import _lr_at
+
+    cfg = load_config({**TINY, "schedule": {"warmup_steps": 2, "min_lr": 0.0, "seconds": 100}})
+    assert _lr_at(50, 10, cfg, elapsed=0.0) == pytest.approx(1e-3)
+    assert _lr_at(50, 10, cfg, elapsed=50.0) == pytest.approx(5e-4)
+    assert _lr_at(50, 10, cfg, elapsed=150.0) == pytest.approx(0.0)
+    assert _lr_at(5, 10, load_config(TINY)) < 1e-3  # no budget: by steps, as before
+
+    budget = {**TINY, "epochs": 1000, "schedule": {"warmup_steps": 2, "seconds": 1.0}}
+    train(budget, tmp_path, resume=False, progress=False)
+    epochs = len((tmp_path / "log.csv").read_text().splitlines()) - 1
+    assert 1 <= epochs < 1000 and (tmp_path / "best.safetensors").exists()
+    assert torch_load_state(tmp_path / "last.pt")["seconds_trained"] >= 1.0
+
+
+def torch_load_state(path):
+    import torch
+
+    return torch.load(path, weights_only=False)["state"]

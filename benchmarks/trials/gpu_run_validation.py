@@ -4,6 +4,10 @@ crops (full validation split) and the PSF estimator's validation loss, family ac
 and parameter errors on its full fixed validation set. Prints a table, writes JSON.
 
     python benchmarks/trials/gpu_run_validation.py runs/gpu --out benchmarks/results/trials/gpu_run_validation.json
+
+``--benchmark OLD.json NEW.json`` (repeatable) adds per-row PSNR of ``nafnet-blind`` from two
+``xraydeblur evaluate --split val`` runs, before and after (the validation split's
+benchmark crops; e.g. ``--weights-dir runs/gpu/weights`` for the new weights).
 """
 
 import argparse
@@ -42,12 +46,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--before", default=str(ROOT / "src/xraydeblur/weights/nafnet-blind"), help="NAFNet weights stem to compare with (default: the shipped ones)")
+    parser.add_argument("--benchmark", nargs=2, action="append", default=[], metavar=("OLD", "NEW"), help="two evaluate JSONs (validation split)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(ROOT / "configs/nafnet_blind_stage2.yaml")
     nafnet = {
-        "shipped": validation_metrics(cfg, ROOT / "src/xraydeblur/weights/nafnet-blind"),
-        "gpu run": validation_metrics(cfg, args.run / "nafnet-blind/best"),
+        "shipped": validation_metrics(cfg, args.before),
+        "gpu run": validation_metrics(cfg, args.run / "nafnet-blind-gpu/best"),
     }
     val = validation_set(TrainSettings())
     psf = {
@@ -61,9 +67,19 @@ def main() -> None:
     print(f"\n| PSF estimator ({len(val[3])} validation samples) | " + " | ".join(keys) + " |\n| --- |" + " --- |" * len(keys))
     for name, m in psf.items():
         print(f"| {name} | " + " | ".join("-" if m[k] is None else str(m[k]) for k in keys) + " |")
+    benchmarks = {}
+    for old_path, new_path in args.benchmark:
+        old, new = (json.loads(Path(p).read_text()) for p in (old_path, new_path))
+        assert old["split"] == new["split"] == "val", "validation-split runs only"
+        label = "nafnet-blind [blind]"
+        rows = {r: {k: round(run["summary"][r][label][k], 3) for run, k in ((old, "psnr"), (old, "psnr_s0"))} | {k + "_new": round(new["summary"][r][label][k], 3) for k in ("psnr", "psnr_s0")} for r in old["summary"]}
+        benchmarks[f"{old['scheme']} ({old['images']} images, {old['crop']} px)"] = {"commands": [old["command"], new["command"]], "rows": rows}
+        print(f"\n| {old['scheme']} validation benchmark, nafnet-blind | PSNR | new | S0 PSNR | new |\n| --- | --- | --- | --- | --- |")
+        for r, v in rows.items():
+            print(f"| {r} | {v['psnr']:.2f} | {v['psnr_new']:.2f} ({v['psnr_new'] - v['psnr']:+.2f}) | {v['psnr_s0']:.2f} | {v['psnr_s0_new']:.2f} ({v['psnr_s0_new'] - v['psnr_s0']:+.2f}) |")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"command": " ".join(sys.argv), "split": "val", "nafnet": nafnet, "psf": psf}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"command": " ".join(sys.argv), "split": "val", "nafnet": nafnet, "psf": psf, "benchmarks": benchmarks}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
