@@ -12,7 +12,7 @@
 # Both start from the shipped weights and run side by side: the NAFNet on the GPU fed by
 # 11 worker processes (configs/gpu/nafnet_blind_gpu.yaml, 390 s cosine), the PSF estimator
 # as 4 CPU processes under torchrun (DDP; its data synthesis, not its small network, is
-# the cost). Needs python3 with torch, numpy, scipy, scikit-image, pillow, safetensors,
+# the cost). Needs python3 (or $PYTHON) with torch, numpy, scipy, scikit-image, pillow, safetensors,
 # pyyaml, tensorboard (no xraydeblur install: src/ is put on PYTHONPATH). Writes
 # OUT_DIR/gpu-run.tar.gz (run folders: best weights, logs, settings) and OUT_DIR/*.log.
 # NAFNET_CONFIG, PSF_PROCS, PSF_STEPS, PSF_MINUTES, PSF_VAL_EVERY and PSF_EXTRA shrink it
@@ -24,7 +24,8 @@ out=${1:?usage: train_on_gpu.sh OUT_DIR}
 mkdir -p "$out/runs"
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-python3 - <<'PY'
+py=${PYTHON:-python3}   # the interpreter that has torch (on the lent machine: python3)
+$py - <<'PY'
 import torch, os
 print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "-", "cpus", os.cpu_count())
 from xraydeblur.data.manifest import manifest_sha256, load_manifest
@@ -32,20 +33,22 @@ print("data", os.environ.get("XRAYDEBLUR_DATA"), len(load_manifest()), "rows, ma
 PY
 start=$(date +%s)
 if [ "${2:-}" = unseen ]; then
-  timeout 360 python3 -m xraydeblur.train --config "${NAFNET_CONFIG:-configs/gpu/nafnet_blind_unseen_gpu.yaml}" --out "$out/runs/nafnet-blind-unseen-mhh" > "$out/nafnet-unseen.log" 2>&1
-  echo "nafnet (mhh held out) exit $? after $(( $(date +%s) - start )) s"; tail -n 3 "$out/nafnet-unseen.log"
+  timeout 360 $py -m xraydeblur.train --config "${NAFNET_CONFIG:-configs/gpu/nafnet_blind_unseen_gpu.yaml}" --out "$out/runs/nafnet-blind-unseen-mhh" > "$out/nafnet-unseen.log" 2>&1
+  rc=$?; echo "nafnet (mhh held out) exit $rc after $(( $(date +%s) - start )) s"; tail -n 3 "$out/nafnet-unseen.log"
   rm -f "$out"/runs/*/last.pt
   tar czf "$out/gpu-run.tar.gz" -C "$out/runs" . && ls -l "$out/gpu-run.tar.gz"
-  exit 0
+  exit $rc
 fi
-timeout 480 python3 -m xraydeblur.train --config "${NAFNET_CONFIG:-configs/gpu/nafnet_blind_gpu.yaml}" --out "$out/runs/nafnet-blind" > "$out/nafnet.log" 2>&1 &
+timeout 480 $py -m xraydeblur.train --config "${NAFNET_CONFIG:-configs/gpu/nafnet_blind_gpu.yaml}" --out "$out/runs/nafnet-blind" > "$out/nafnet.log" 2>&1 &
 nafnet=$!
-timeout 480 python3 -m torch.distributed.run --standalone --nproc_per_node "${PSF_PROCS:-4}" scripts/train_psf_estimator.py --out "$out/runs/psf" \
+timeout 480 $py -m torch.distributed.run --standalone --nproc_per_node "${PSF_PROCS:-4}" scripts/train_psf_estimator.py --out "$out/runs/psf" \
   --init src/xraydeblur/weights/psf/psf-estimator.safetensors --steps "${PSF_STEPS:-400}" --minutes "${PSF_MINUTES:-6.5}" --lr 5e-4 \
   --val-every "${PSF_VAL_EVERY:-50}" --checkpoint-every 50 ${PSF_EXTRA:-} > "$out/psf.log" 2>&1 &
 psf=$!
-wait $nafnet; echo "nafnet exit $? after $(( $(date +%s) - start )) s"
-wait $psf; echo "psf exit $? after $(( $(date +%s) - start )) s"
+wait $nafnet; nafnet_rc=$?; echo "nafnet exit $nafnet_rc after $(( $(date +%s) - start )) s"
+wait $psf; psf_rc=$?; echo "psf exit $psf_rc after $(( $(date +%s) - start )) s"
 tail -n 3 "$out/nafnet.log" "$out/psf.log"
 rm -f "$out"/runs/*/last.pt "$out"/runs/*/last.tmp
 tar czf "$out/gpu-run.tar.gz" -C "$out/runs" . && ls -l "$out/gpu-run.tar.gz"
+# what was packed comes back either way; the status says whether both runs finished
+exit $(( nafnet_rc != 0 || psf_rc != 0 ))

@@ -51,7 +51,7 @@ def test_the_gpu_script_trains_both_networks_and_packs_their_weights(tmp_path):
         "data: {samples_per_epoch: 8, val_samples: 2, val_patch: 64}\n"
         "schedule: {warmup_steps: 1, min_lr: 1.0e-6, seconds: 3}\n"
     )
-    env = {**os.environ, "XRAYDEBLUR_DATA": str(tmp_path / "subset"), "NAFNET_CONFIG": str(config), "PSF_PROCS": "1", "PSF_STEPS": "2", "PSF_MINUTES": "0.2", "PSF_VAL_EVERY": "2", "PSF_EXTRA": "--val-samples 8 --batch 4 --crops-per-image 1"}
+    env = {**os.environ, "PYTHON": sys.executable, "XRAYDEBLUR_DATA": str(tmp_path / "subset"), "NAFNET_CONFIG": str(config), "PSF_PROCS": "1", "PSF_STEPS": "2", "PSF_MINUTES": "0.2", "PSF_VAL_EVERY": "2", "PSF_EXTRA": "--val-samples 8 --batch 4 --crops-per-image 1"}
     done = subprocess.run(["bash", str(ROOT / "scripts/train_on_gpu.sh"), str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "nafnet exit 0" in done.stdout and "psf exit 0" in done.stdout, done.stdout
