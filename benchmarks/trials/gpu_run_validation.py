@@ -3,7 +3,12 @@ validation split only: NAFNet validation PSNR/SSIM on the training config's vali
 crops (full validation split) and the PSF estimator's validation loss, family accuracy
 and parameter errors on its full fixed validation set. Prints a table, writes JSON.
 
-    python benchmarks/trials/gpu_run_validation.py runs/gpu --out benchmarks/results/trials/gpu_run_validation.json
+    python benchmarks/trials/gpu_run_validation.py runs/gpu --before STEM --out benchmarks/results/trials/gpu_run_validation.json
+
+``--before`` names the NAFNet weights to compare with (default: the package's; for the
+shipped stage 3, its start, the stage-2 weights of commit 5cde98d:
+``git show 5cde98d:src/xraydeblur/weights/nafnet-blind.safetensors > /tmp/stage2/nafnet-blind.safetensors``
+and ``--before /tmp/stage2/nafnet-blind``).
 
 ``--benchmark OLD.json NEW.json`` (repeatable) adds per-row PSNR of ``nafnet-blind`` from two
 ``xraydeblur evaluate --split val`` runs, before and after (the validation split's
@@ -21,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from xraydeblur.infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME  # noqa: E402
+from xraydeblur.infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME, estimator_meta  # noqa: E402
 from xraydeblur.models.psf_labels import FAMILIES  # noqa: E402
 from xraydeblur.models.psf_net import PsfNet, psf_loss  # noqa: E402
 from xraydeblur.train.config import load_config  # noqa: E402
@@ -29,8 +34,9 @@ from xraydeblur.train.loop import validation_metrics  # noqa: E402
 from xraydeblur.train.psf_estimator import TrainSettings, _state_dict, accuracy, fit_temperature, validation_set  # noqa: E402
 
 
-def psf_scores(state: dict, val) -> dict:
-    model = PsfNet(16, 128)
+def psf_scores(state: dict, width: int, hidden: int, val) -> dict:
+    """Validation loss, family accuracy and median parameter errors of a PsfNet state."""
+    model = PsfNet(width, hidden)
     model.load_state_dict(state)
     model.eval()
     with torch.no_grad():
@@ -56,9 +62,10 @@ def main() -> None:
         "gpu run": validation_metrics(cfg, args.run / "nafnet-blind-gpu/best"),
     }
     val = validation_set(TrainSettings())
+    run_settings = json.loads((args.run / "psf/settings.json").read_text())
     psf = {
-        "shipped": psf_scores(_state_dict(str(ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors")), val),
-        "gpu run": psf_scores(_state_dict(str(args.run / "psf/best.pt")), val),
+        "shipped": psf_scores(_state_dict(str(ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors")), **estimator_meta()["arch_args"], val=val),
+        "gpu run": psf_scores(_state_dict(str(args.run / "psf/best.pt")), *(run_settings[k] for k in ("width", "hidden")), val=val),
     }
     print("| NAFNet (48 validation crops, 192 px) | val PSNR (dB) | val SSIM |\n| --- | --- | --- |")
     for name, m in nafnet.items():
