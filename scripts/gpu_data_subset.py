@@ -10,6 +10,7 @@ id (:mod:`xraydeblur.data.splits`), the subset's parts are subsets of that schem
 ones: none of its test patients is ever taken. Point ``XRAYDEBLUR_DATA`` at ``--dest``.
 
     python scripts/gpu_data_subset.py --dest /tmp/xraydeblur-gpu-data --max-mb 46
+    python scripts/gpu_data_subset.py --dest /tmp/xraydeblur-gpu-data-2 --max-mb 46 --after-mb 46  # the next patients
     python scripts/gpu_data_subset.py --scheme source --held-out mhh --dest /tmp/xraydeblur-gpu-data-unseen
 """
 
@@ -34,15 +35,18 @@ def _unit(patient_id: str) -> float:
     return int.from_bytes(hashlib.sha256(f"subset-11:{patient_id}".encode()).digest()[:8], "big") / 2**64
 
 
-def choose(max_bytes: int, root: Path, scheme: str = "patient", held_out: str = "mhh") -> list[str]:
+def choose(max_bytes: int, root: Path, scheme: str = "patient", held_out: str = "mhh", skip: tuple[str, ...] = ()) -> list[str]:
     """Files of the scheme's train and val patients, taken in order of their patient's
-    subset hash until ``max_bytes`` would be passed (whole patients only)."""
+    subset hash until ``max_bytes`` would be passed (whole patients only); files in
+    ``skip`` (an earlier subset: a later run sees other patients) are never taken."""
     rows = split_rows("train", scheme, held_out) + split_rows("val", scheme, held_out)
     by_patient: dict[str, list[str]] = {}
     for row in rows:
         by_patient.setdefault(row.patient_id, []).append(row.file)
     chosen, total = [], 0
     for patient in sorted(by_patient, key=_unit):
+        if set(by_patient[patient]) & set(skip):
+            continue
         size = sum((root / f).stat().st_size for f in by_patient[patient])
         if total + size > max_bytes:
             continue
@@ -57,11 +61,13 @@ def main() -> None:
     parser.add_argument("--max-mb", type=float, default=46.0)
     parser.add_argument("--scheme", choices=("patient", "source"), default="patient")
     parser.add_argument("--held-out", default="mhh")
+    parser.add_argument("--after-mb", type=float, default=0.0, help="leave out the patients a subset of this size takes (the earlier run's), take the next ones")
     args = parser.parse_args()
     root, dest = data_root(), Path(args.dest).resolve()
     if ROOT in dest.parents or dest == ROOT:
         sys.exit("--dest must lie outside the repository: the data is never copied into it")
-    files = set(choose(int(args.max_mb * 1e6), root, args.scheme, args.held_out))
+    earlier = tuple(choose(int(args.after_mb * 1e6), root, args.scheme, args.held_out)) if args.after_mb else ()
+    files = set(choose(int(args.max_mb * 1e6), root, args.scheme, args.held_out, skip=earlier))
     if dest.exists():
         shutil.rmtree(dest)
     with open(manifest_path(root), newline="") as handle:

@@ -34,6 +34,10 @@ def test_the_subset_takes_whole_training_and_validation_patients_and_never_a_tes
         assert all(r.file in files for r in split_rows(part, "patient") if r.patient_id in taken)
     source = _subset(tmp_path / "unseen", 4, "--scheme", "source", "--held-out", "mhh")
     assert source.returncode == 0 and "mhh" not in (tmp_path / "unseen" / "manifest.csv").read_text()
+    later = _subset(tmp_path / "later", 6, "--after-mb", "6")  # the next patients, none of the first subset's
+    assert later.returncode == 0, later.stderr
+    later_files = {r["file"] for r in csv.DictReader((tmp_path / "later" / "manifest.csv").open())}
+    assert later_files and not later_files & files
     inside = _subset(ROOT / "runs" / "subset-in-repo", 1)
     assert inside.returncode != 0 and "outside the repository" in inside.stderr
 
@@ -60,3 +64,23 @@ def test_the_gpu_script_trains_both_networks_and_packs_their_weights(tmp_path):
     for name in ("./nafnet-blind/best.safetensors", "./nafnet-blind/log.csv", "./psf/best.pt", "./psf/summary.json"):
         assert name in names, sorted(names)
     assert not any(n.endswith("last.pt") for n in names)  # resumable state stays behind: weights only
+
+
+@pytest.mark.timeout(200)
+def test_the_gpu_script_trains_the_larger_network_from_the_flagship(tmp_path):
+    """``train_on_gpu.sh OUT large`` at toy size: the deepened flagship (nafnet-large)
+    trains from the shipped flagship's weights and its best weights come back."""
+    require_data()
+    assert _subset(tmp_path / "subset", 4).returncode == 0
+    config = tmp_path / "rehearsal.yaml"
+    config.write_text(
+        f"base: {ROOT / 'configs/gpu/nafnet_large_gpu.yaml'}\ninit_weights: {ROOT / 'src/xraydeblur/weights/nafnet-blind'}\n"
+        "workers: 1\nbatch_size: 2\ndata: {samples_per_epoch: 8, val_samples: 2, val_patch: 64}\n"
+        "schedule: {warmup_steps: 1, min_lr: 1.0e-6, seconds: 3}\n"
+    )
+    env = {**os.environ, "PYTHON": sys.executable, "XRAYDEBLUR_DATA": str(tmp_path / "subset"), "NAFNET_CONFIG": str(config)}
+    done = subprocess.run(["bash", str(ROOT / "scripts/train_on_gpu.sh"), str(tmp_path / "out"), "large"], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "nafnet-large exit 0" in done.stdout, done.stdout + done.stderr
+    with tarfile.open(tmp_path / "out" / "gpu-run.tar.gz") as archive:
+        names = set(archive.getnames())
+    assert {"./nafnet-large/best.safetensors", "./nafnet-large/best.json", "./nafnet-large/log.csv"} <= names, sorted(names)

@@ -115,6 +115,32 @@ def test_kernel_aware_init_starts_at_the_wiener_estimate(tmp_path):
         assert torch.allclose(model(x), x[:, 1:2], atol=1e-6)
 
 
+def test_a_deeper_nafnet_starts_as_the_shallower_one_it_is_initialised_from(tmp_path):
+    """nafnet-large (configs/gpu/nafnet_large_gpu.yaml) adds whole NAFBlocks to the
+    flagship's levels: initialised from the flagship it returns the flagship's output
+    exactly; weights that do not fit (a missing layer that is not a whole block) fail."""
+    import pytest
+    import torch
+
+    from xraydeblur.models import build_model
+    from xraydeblur.train.loop import _load_init
+    from xraydeblur.train.weights import save_weights
+
+    shallow = build_model("nafnet", width=8, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1))
+    with torch.no_grad():  # a trained-looking network: every scale non-zero
+        for p in shallow.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_weights(shallow, tmp_path / "shallow", {})
+    deep = build_model("nafnet", width=8, enc_blocks=(1, 3), middle_blocks=2, dec_blocks=(2, 1))
+    _load_init(deep, tmp_path / "shallow")
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(deep.eval()(x), shallow.eval()(x), atol=1e-6)
+    narrower = build_model("nafnet", width=8, enc_blocks=(1,), middle_blocks=1, dec_blocks=(1,))
+    with pytest.raises(ValueError, match="do not fit"):
+        _load_init(narrower, tmp_path / "shallow")
+
+
 def test_srcnn_starts_at_the_least_squares_filter(tmp_path, monkeypatch):
     """init_linear fits the filter on training pairs and SRCNN starts there (recorded)."""
     import xraydeblur.train.linear_init as linear_init

@@ -135,21 +135,27 @@ class PatchPairs:
     def __len__(self) -> int:
         return self.length
 
-    def image(self, i: int) -> np.ndarray:
+    def stored(self, i: int) -> np.ndarray:
+        """Image ``i`` as uint8 (H, W) (value / 255 is the [0, 1] image), cached."""
         if i not in self._cache:
             self._cache[i] = np.rint(load_image(self.rows[i]) * 255).astype(np.uint8)
-        return self._cache[i].astype(np.float32) / 255.0
+        return self._cache[i]
+
+    def image(self, i: int) -> np.ndarray:
+        """Image ``i`` as float32 (H, W) in [0, 1]."""
+        return self.stored(i).astype(np.float32) / 255.0
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        img = self.image(int(rng.integers(len(self.rows))))
+        img = self.stored(int(rng.integers(len(self.rows))))
         margin = KERNEL_SIZE // 2
         need = self.patch + 2 * margin
         if min(img.shape) < need:
             img = np.pad(img, [(0, max(0, need - s)) for s in img.shape], mode="reflect")
         y = int(rng.integers(img.shape[0] - need + 1))
         x = int(rng.integers(img.shape[1] - need + 1))
-        context = img[y : y + need, x : x + need]
+        # crop, then convert: converting the whole radiograph cost more than degrading the patch
+        context = img[y : y + need, x : x + need].astype(np.float32) / 255.0
         if rng.random() < 0.5:
             context = context[:, ::-1]
         degraded, kernel = self.sampler.degrade(np.ascontiguousarray(context), rng, margin)

@@ -61,7 +61,10 @@ def _load_init(model: torch.nn.Module, stem: str, zero: list[str] = ()) -> None:
     extra channels start at zero, so training starts from the blind model's output.
     Parameters whose names start with a prefix in ``zero`` are then set to zero (e.g.
     ``ending`` for a NAFNet whose residual base changes: it then starts as the identity
-    on that base)."""
+    on that base). A deeper model than the weights (a NAFNet with more blocks per
+    level) keeps its extra blocks as initialised: whole blocks only, and a NAFBlock
+    starts as the identity (zero ``beta`` / ``gamma``), so it starts as the given
+    network, function for function."""
     from .weights import load_weights
 
     state = load_weights(stem)[0]
@@ -71,11 +74,29 @@ def _load_init(model: torch.nn.Module, stem: str, zero: list[str] = ()) -> None:
             grown = torch.zeros_like(own[key])
             grown[:, : value.shape[1]] = value
             state[key] = grown
-    model.load_state_dict(state)
+    extra = _extra_blocks(model, state)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise ValueError(f"weights {stem} do not fit the model: {str(error).splitlines()[-1].strip()}") from None
+    if unexpected or set(missing) - extra:
+        raise ValueError(f"weights {stem} do not fit the model: missing {sorted(set(missing) - extra)[:5]}, unexpected {sorted(unexpected)[:5]}")
     with torch.no_grad():
         for name, param in model.named_parameters():
             if any(name.startswith(prefix) for prefix in zero):
                 param.zero_()
+
+
+def _extra_blocks(model: torch.nn.Module, state: dict) -> set[str]:
+    """Parameter names of the model's NAFBlocks that ``state`` has no key of at all
+    (blocks a deeper model adds; they start as the identity)."""
+    from ..models.nafnet import NAFBlock
+
+    extra = set()
+    for name, module in model.named_modules():
+        if isinstance(module, NAFBlock) and not any(k.startswith(name + ".") for k in state):
+            extra |= {f"{name}.{k}" for k in module.state_dict()}
+    return extra
 
 
 def _lr_at(step: int, total: int, cfg: dict, elapsed: float | None = None) -> float:
