@@ -10,6 +10,13 @@ shipped stage 3, its start, the stage-2 weights of commit 5cde98d:
 ``git show 5cde98d:src/xraydeblur/weights/nafnet-blind.safetensors > /tmp/stage2/nafnet-blind.safetensors``
 and ``--before /tmp/stage2/nafnet-blind``).
 
+``--network nafnet-large`` compares the larger network of ``train_on_gpu.sh OUT large``
+instead (no PSF estimator ran beside it, so that part is left out):
+
+    python benchmarks/trials/gpu_run_validation.py runs/gpu-large --network nafnet-large \
+        --benchmark runs/gpu/val-new.json runs/gpu-large/val-new.json \
+        --out benchmarks/results/trials/gpu_run_validation-large.json
+
 ``--benchmark OLD.json NEW.json`` (repeatable) adds per-row PSNR of ``nafnet-blind`` from two
 ``xraydeblur evaluate --split val`` runs, before and after (the validation split's
 benchmark crops; e.g. ``--weights-dir runs/gpu/weights`` for the new weights).
@@ -53,32 +60,35 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--before", default=str(ROOT / "src/xraydeblur/weights/nafnet-blind"), help="NAFNet weights stem to compare with (default: the shipped ones)")
+    parser.add_argument("--network", default="nafnet-blind-gpu", help="the run's NAFNet folder (nafnet-large for `train_on_gpu.sh OUT large`)")
     parser.add_argument("--benchmark", nargs=2, action="append", default=[], metavar=("OLD", "NEW"), help="two evaluate JSONs (validation split)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(ROOT / "configs/nafnet_blind_stage2.yaml")
     nafnet = {
         "shipped": validation_metrics(cfg, args.before),
-        "gpu run": validation_metrics(cfg, args.run / "nafnet-blind-gpu/best"),
-    }
-    val = validation_set(TrainSettings())
-    run_settings = json.loads((args.run / "psf/settings.json").read_text())
-    psf = {
-        "shipped": psf_scores(_state_dict(str(ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors")), **estimator_meta()["arch_args"], val=val),
-        "gpu run": psf_scores(_state_dict(str(args.run / "psf/best.pt")), *(run_settings[k] for k in ("width", "hidden")), val=val),
+        "gpu run": validation_metrics(cfg, args.run / args.network / "best"),
     }
     print("| NAFNet (48 validation crops, 192 px) | val PSNR (dB) | val SSIM |\n| --- | --- | --- |")
     for name, m in nafnet.items():
         print(f"| {name} | {m['val_psnr']:.3f} | {m['val_ssim']:.4f} |")
-    keys = list(psf["shipped"])
-    print(f"\n| PSF estimator ({len(val[3])} validation samples) | " + " | ".join(keys) + " |\n| --- |" + " --- |" * len(keys))
-    for name, m in psf.items():
-        print(f"| {name} | " + " | ".join("-" if m[k] is None else str(m[k]) for k in keys) + " |")
+    psf = {}
+    if (args.run / "psf").is_dir():  # the PSF estimator ran beside it
+        val = validation_set(TrainSettings())
+        run_settings = json.loads((args.run / "psf/settings.json").read_text())
+        psf = {
+            "shipped": psf_scores(_state_dict(str(ESTIMATOR_DIR / f"{ESTIMATOR_NAME}.safetensors")), **estimator_meta()["arch_args"], val=val),
+            "gpu run": psf_scores(_state_dict(str(args.run / "psf/best.pt")), *(run_settings[k] for k in ("width", "hidden")), val=val),
+        }
+        keys = list(psf["shipped"])
+        print(f"\n| PSF estimator ({len(val[3])} validation samples) | " + " | ".join(keys) + " |\n| --- |" + " --- |" * len(keys))
+        for name, m in psf.items():
+            print(f"| {name} | " + " | ".join("-" if m[k] is None else str(m[k]) for k in keys) + " |")
     benchmarks = {}
     for old_path, new_path in args.benchmark:
         old, new = (json.loads(Path(p).read_text()) for p in (old_path, new_path))
         assert old["split"] == new["split"] == "val", "validation-split runs only"
-        label = "nafnet-blind [blind]"
+        label = "nafnet-blind [blind]"  # new weights scored under the same name (--weights-dir)
         rows = {r: {k: round(run["summary"][r][label][k], 3) for run, k in ((old, "psnr"), (old, "psnr_s0"))} | {k + "_new": round(new["summary"][r][label][k], 3) for k in ("psnr", "psnr_s0")} for r in old["summary"]}
         benchmarks[f"{old['scheme']} ({old['images']} images, {old['crop']} px)"] = {"commands": [old["command"], new["command"]], "rows": rows}
         print(f"\n| {old['scheme']} validation benchmark, nafnet-blind | PSNR | new | S0 PSNR | new |\n| --- | --- | --- | --- | --- |")

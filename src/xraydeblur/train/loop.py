@@ -164,9 +164,14 @@ def validate(model, dataset, cfg, device) -> dict:
 def validation_metrics(config, weights_stem: str | Path) -> dict:
     """:func:`validate` of the weights ``<weights_stem>.safetensors`` on the validation
     split of ``config`` (a dict or YAML path): what a log written before ``val_mse``
-    was recorded lacks (scripts/ship_weights.py fills it in)."""
+    was recorded lacks (scripts/ship_weights.py fills it in). The network is built as
+    the weights' JSON describes it (``arch``, ``kwargs``) when it does, else as the config's."""
+    from .weights import load_weights
+
     cfg = load_config(config) if not isinstance(config, dict) else config
-    model = build_model(cfg["model"]["arch"], **cfg["model"].get("kwargs", {}))
+    meta = load_weights(weights_stem)[1]
+    arch, kwargs = (meta["arch"], meta.get("kwargs") or {}) if "arch" in meta else (cfg["model"]["arch"], cfg["model"].get("kwargs", {}))
+    model = build_model(arch, **kwargs)
     _load_init(model, str(weights_stem))
     _, val_set = build_datasets(cfg)
     return validate(model, val_set, cfg, torch.device("cpu"))
