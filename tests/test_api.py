@@ -296,6 +296,25 @@ def test_identified_psf_is_reported_and_checked_by_the_safeguard(client):
         _REGISTRY.pop("test-identify", None)
 
 
+def test_a_blind_answer_names_the_motion_the_noise_was_put_back_with(client):
+    """Blind, the pipeline re-blurs with the learned estimator's straight motion when it
+    trusts one and the restoration explains the input better under it: the JSON says
+    so (``blind_psf``, the safeguard's ``kernel_source`` "learned"), the page shows it."""
+    from conftest import motion_blurred_scene
+    from xraydeblur.methods import Method, _REGISTRY, register
+
+    sharp, blurred, _ = motion_blurred_scene()
+    register(Method("test-oracle", "returns the sharp scene", "network", lambda img, k: sharp, rank=-1000))
+    try:
+        body = post(client, encode("png16", blurred), method="test-oracle", accept="application/json", force="1").json()
+        assert body["blind_psf"]["used"] and body["blind_psf"]["family"] == "motion", body["blind_psf"]
+        assert body["safeguard"]["kernel_source"] == "learned"
+        unblurred = post(client, encode("png8"), accept="application/json", force="1").json()
+        assert unblurred["blind_psf"] is None or not unblurred["blind_psf"]["used"]
+    finally:
+        _REGISTRY.pop("test-oracle", None)
+
+
 def test_the_answer_says_what_the_data_step_did(client):
     """A method with the kernel-aware data step, given a kernel: the JSON carries its
     rule, measured noise and a summary, and the X-Data-Step header the summary; a

@@ -261,3 +261,32 @@ def test_a_method_that_identifies_the_psf_deblurs_when_it_trusts_what_it_finds()
     assert not found.facts["unchanged"] and found.facts["psf_identified"]["family"] == "disk" and seen[-1] is not None, found.facts["psf_identified"]
     kept = restore(image, finder, safeguard=False)
     assert kept.facts["unchanged"] and kept.facts["psf_identified"]["trusted"] is False and len(seen) == 1
+
+
+def test_blind_noise_add_back_uses_the_motion_the_estimator_finds_where_it_explains_the_input():
+    """Blind, at denoise strength 0, the noise is put back with the PSF that best explains
+    the input: under 9 px motion the learned estimator's motion (the evidence's Gaussian
+    would put the motion blur back: scored against the sharp image it is worse), and the
+    facts name it; on an unblurred real DICOM where the estimator names a short motion,
+    the Gaussian explains the input better and stays."""
+    from xraydeblur.classical.no_blur import image_blur_evidence
+    from xraydeblur.data import load_image
+    from xraydeblur.data.splits import split_rows
+    from xraydeblur.pipeline import best_explaining_psf, blind_kernel, blind_psf_candidates
+    from shared_data import require_data
+
+    require_data()
+    image = load_image(split_rows("val")[0])
+    h, w = image.shape
+    sharp = image[h // 2 - 192 : h // 2 + 192, w // 2 - 192 : w // 2 + 192]
+    blurred, kernel = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(sharp)
+    result = restore(blurred, get_method(), force=True, denoise=0.0)
+    assert result.facts["kernel_source"] == "learned" and result.facts["blind_psf"]["used"], result.facts["blind_psf"]
+    assert result.facts["blind_psf"]["family"] == "motion" and "blind_psf" in result.facts["seconds_by_step"]
+    gaussian = keep_noise(blurred, result.estimate, blind_kernel(image_blur_evidence(blurred)), 0.0)
+    assert psnr(sharp, result.pixels, border=16) > psnr(sharp, gaussian, border=16) + 0.5
+    path = next(p for p in dicom_files() if p.name.startswith("JPEG2KLossless"))
+    pixels = read_radiograph(path).pixels[:512, :512]
+    candidates, found = blind_psf_candidates(pixels, image_blur_evidence(pixels))
+    if len(candidates) == 2:  # the estimator offers a motion here (it did on the whole file)
+        assert best_explaining_psf(pixels, get_method()(pixels, None), candidates)[0] == 0, found

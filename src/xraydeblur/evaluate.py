@@ -147,19 +147,24 @@ def run_variant(variant: Variant, degraded: np.ndarray, kernel: np.ndarray) -> t
     return out, time.perf_counter() - t
 
 
-def keep_noise_pair(sharp: np.ndarray, degraded: np.ndarray, kernel: np.ndarray, out: np.ndarray, variant: "Variant", blind_k) -> tuple[np.ndarray, np.ndarray]:
+def keep_noise_pair(sharp: np.ndarray, degraded: np.ndarray, kernel: np.ndarray, out: np.ndarray, variant: "Variant", blind_candidates: list) -> tuple[np.ndarray, np.ndarray]:
     """(target, output) for denoise strength 0: the target is ``x + n`` (the sharp image
     plus the case's own noise, ``degraded - kernel * sharp``; exact away from the
     border, so score it on the interior), the output the variant's restoration with the
     noise put back (:func:`xraydeblur.pipeline.keep_noise`, with the true kernel when
-    the variant was given it, else the blind kernel the pipeline would use)."""
+    the variant was given it, else the blind PSF the pipeline would use: of
+    ``blind_candidates`` (:func:`xraydeblur.pipeline.blind_psf_candidates`) the one that
+    best explains the input, :func:`xraydeblur.pipeline.best_explaining_psf`)."""
     from .degrade import blur
-    from .pipeline import keep_noise
+    from .pipeline import best_explaining_psf, keep_noise
 
     target = sharp + (degraded - blur(sharp, kernel).astype(np.float32))
     if variant.method == "blurred":
         return target, degraded
-    return target, keep_noise(degraded, out, kernel if variant.kernel == "true" else blind_k, 0.0)
+    if variant.kernel == "true":
+        return target, keep_noise(degraded, out, kernel, 0.0)
+    chosen, reblurred = best_explaining_psf(degraded, np.asarray(out, np.float32), blind_candidates)
+    return target, keep_noise(degraded, out, blind_candidates[chosen], 0.0, reblurred)
 
 
 def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dict]:
@@ -167,7 +172,7 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
     and ``psnr_s0``/``ssim_s0``: denoise strength 0 scored against ``x + n`` on the
     interior (:func:`keep_noise_pair`); the plain scores are strength 1 against ``x``."""
     from .classical.no_blur import image_blur_evidence
-    from .pipeline import blind_kernel
+    from .pipeline import blind_psf_candidates
 
     records = []
     cases = list(cases) if progress else cases
@@ -177,10 +182,10 @@ def evaluate(cases, variants: list[Variant], progress: bool = False) -> list[dic
 
         iterator = tqdm(cases, desc="cases")
     for key, family, sharp, degraded, kernel in iterator:
-        blind_k = blind_kernel(image_blur_evidence(degraded))  # as the pipeline reads it
+        blind_candidates = blind_psf_candidates(degraded, image_blur_evidence(degraded))[0]  # as the pipeline reads them
         for v in variants:
             out, seconds = run_variant(v, degraded, kernel)
-            target0, out0 = keep_noise_pair(sharp, degraded, kernel, out, v, blind_k)
+            target0, out0 = keep_noise_pair(sharp, degraded, kernel, out, v, blind_candidates)
             records.append(
                 {
                     "case": key,

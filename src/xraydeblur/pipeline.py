@@ -17,7 +17,10 @@
    a PSF-identifying method may find its own);
 4. **denoise strength** ``S`` in [0, 1]: for ``y = k * x + n`` the deblurred image that
    keeps the noise texture is ``x + n``; with the PSF in use ``k`` (given, identified,
-   or a Gaussian of the blur evidence's widths) the noise is estimated as the part of
+   or, blind, a Gaussian of the blur evidence's widths, or the learned PSF estimator's
+   straight motion when it finds one it trusts and the restoration explains the input
+   better under it: :func:`blind_psf_candidates`, :func:`best_explaining_psf`) the
+   noise is estimated as the part of
    the input that ``x_hat`` does not explain, ``y - k * x_hat``, and put back:
    ``out = x_hat + (1 - S) (y - k * x_hat)``. ``S = 1`` is the full restoration,
    ``S = 0`` the blur undone with the noise kept as it was (not amplified); on a sharp
@@ -241,6 +244,7 @@ def restore(
             "psf_identified": identified[1] if identified else None,
             "data_step": None,
             "kernel_source": None,
+            "blind_psf": None,
             "safeguard": {"consistent": True, "status": "not run: output is the input", "explanation": SAFEGUARD_EXPLANATION},
             "pipeline_seconds": round(time.perf_counter() - started, 4),
         })
@@ -248,15 +252,28 @@ def restore(
 
     # the PSF the method works with (identified once, for methods that identify it)
     kernel_used, psf_facts = identified or timed("psf_identification", method.kernel_in_use, y, kernel)
-    with recording() as data_steps:
-        estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
-    facts["inference_seconds"] = steps["method"]
     source = "given" if kernel is not None else "identified" if kernel_used is not None else "estimated"
-    if kernel_used is None:
-        kernel_used = blind_kernel(evidence)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-psf") as side:
+        # blind: the PSFs to re-blur with, estimated while the network runs
+        blind = side.submit(timed, "blind_psf", blind_psf_candidates, y, evidence) if kernel_used is None and (denoise < 1.0 or safeguard) else None
+        with recording() as data_steps:
+            estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
+        candidates, blind_facts = blind.result() if blind is not None else ([blind_kernel(evidence)], None)
+    facts["inference_seconds"] = steps["method"]
     # the estimate re-blurred by the kernel: once, for the noise add-back and the safeguard
     reblurred = None
-    if kernel_used is not None and (denoise < 1.0 or safeguard):
+    if kernel_used is None:
+        if denoise < 1.0 or safeguard:
+            chosen, reblurred = timed("reblur", best_explaining_psf, y, estimate, candidates)
+        else:
+            chosen = 0
+        kernel_used = candidates[chosen]
+        if blind_facts is not None:
+            blind_facts["used"] = chosen > 0
+            source = "learned" if chosen > 0 else source
+        if kernel_used is None:
+            reblurred = None
+    elif denoise < 1.0 or safeguard:
         reblurred = timed("reblur", blur, estimate, kernel_used, dtype=np.float32)
 
     def measure(out: np.ndarray) -> tuple[float | None, float | None]:
@@ -273,6 +290,7 @@ def restore(
         "psf_identified": psf_facts,
         "data_step": data_step_facts(data_steps),
         "kernel_source": source if kernel_used is not None else None,
+        "blind_psf": blind_facts,
         "kernel_size": None if kernel_used is None else list(np.asarray(kernel_used).shape),
         "estimated_blur_after": None if after is None else _number(after, 3),
         "sharpness_after": None if sharpness_after is None else _number(sharpness_after, 6),
@@ -281,6 +299,54 @@ def restore(
         facts["safeguard"] = report
     facts["pipeline_seconds"] = round(time.perf_counter() - started, 4)
     return Restoration(out, estimate, facts, residual_map, kernel_used)
+
+
+def blind_psf_candidates(image: np.ndarray, evidence: dict) -> tuple[list, dict | None]:
+    """The PSFs a blind restoration of ``image`` (float (H, W) in [0, 1]) may be
+    re-blurred with, for the noise add-back and the safeguard
+    (:func:`best_explaining_psf` picks one once the restoration exists): the Gaussian of
+    the blur evidence (:func:`blind_kernel`; None: no blur), and the straight motion the
+    learned PSF estimator (:func:`xraydeblur.infer.learned_psf.estimate_learned_psf`,
+    unrefined) finds when it trusts it, by the rule ``nafnet-auto`` restores with. A
+    Gaussian cannot describe motion; the estimator's Gaussians and disks are not offered
+    (the evidence's Gaussian did as well on validation: ``benchmarks/trials/addback_kernel.py``).
+    Returns ``(candidates, the estimator's summary or None when the image is under 64 px
+    and it did not run)``."""
+    gaussian = blind_kernel(evidence)
+    if min(image.shape) < 64:
+        return [gaussian], None
+    from .infer.learned_psf import estimate_learned_psf
+
+    found = estimate_learned_psf(np.asarray(image, np.float32), refine=False)
+    motion = found.family == "motion" and found.usable
+    return ([gaussian, found.kernel] if motion else [gaussian]), found.summary()
+
+
+def best_explaining_psf(image: np.ndarray, estimate: np.ndarray, candidates: list) -> tuple[int, np.ndarray]:
+    """Of the ``candidates`` (PSFs (K, K), or None for no blur), the index of the one under
+    which the restoration ``estimate`` best explains ``image`` (both float (H, W) in
+    [0, 1]): the smallest mean squared ``image - k * estimate`` away from the border (the
+    widest candidate's size), and ``k * estimate`` (float32 (H, W)) for it.
+
+    Under motion blur the evidence's Gaussian leaves the motion blur in the residual, and
+    putting that back at denoise strength 0 re-blurred the output (validation crops at
+    ``S = 0``: 9 px motion 37.31 dB with the Gaussian, 38.37 with the estimator's motion,
+    as with the true PSF; ``benchmarks/trials/addback_kernel.py``); on an unblurred
+    image where the estimator names a short motion, the Gaussian explains the input
+    better and stays."""
+    from .degrade import blur
+
+    if len(candidates) == 1:
+        k = candidates[0]
+        return 0, (estimate if k is None else blur(estimate, k, dtype=np.float32))
+    y = np.asarray(image, np.float32)
+    b = max((k.shape[0] for k in candidates if k is not None), default=1)
+    b = min(b, (min(y.shape) - 1) // 4)
+    inner = (slice(b, y.shape[0] - b), slice(b, y.shape[1] - b))
+    reblurred = [estimate if k is None else blur(estimate, k, dtype=np.float32) for k in candidates]
+    errors = [float(np.mean(np.square(y[inner] - r[inner], dtype=np.float64))) for r in reblurred]
+    best = int(np.argmin(errors))
+    return best, reblurred[best]
 
 
 def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: str, with_map: bool, reblurred: np.ndarray | None = None) -> tuple[dict, np.ndarray | None]:
@@ -307,7 +373,8 @@ def explain_safeguard(report: dict) -> str:
     where = (f"flagged at the {', '.join(f'{s} px' for s in flagged)} scale{'s' if len(flagged) > 1 else ''}, largest region "
              f"{report.get('largest_flagged_region_px')} px" if flagged else "no region flagged at any scale")
     unjudged = [f"{n} px of burned-in overlays" for n in [report.get("overlay_px")] if n] + [
-        f"{n} px clipped at the ends of the stored range" for n in [report.get("clipped_px")] if n]
+        f"{n} px clipped at the ends of the stored range" for n in [report.get("clipped_px")] if n] + [
+        f"{n} px of the restoration clipped at 0 or 1" for n in [report.get("restored_clipped_px")] if n]
     skipped = f" Not judged (nor a kernel radius around them): {' and '.join(unjudged)}." if unjudged else ""
     return (
         f"Safeguard {verdict}. {SAFEGUARD_EXPLANATION} The residual is averaged over windows of "

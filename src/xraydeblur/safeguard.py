@@ -167,10 +167,11 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     restoration that left a little blur, changes the re-blurred image by about these
     terms). It is set to zero where no restoration can be judged: on burned-in overlays
     and within a kernel radius of them (no kernel explains them; methods keep them as
-    they are); on input pixels clipped at either end of the range (:func:`clipped_mask`:
-    there the blur model does not hold, the file or detector cut the signal off, and a
-    restoration clipped at 0 keeps only the positive half of its noise, which re-blurs
-    to a coherent residual in a black region) and within a kernel radius of them; and
+    they are); on pixels clipped at either end of the range (:func:`clipped_mask`), in
+    the input or in the restoration, and within a kernel radius of them: there the blur
+    model does not hold (the file or detector cut the signal off; a restoration, clipped
+    to [0, 1], keeps only one half of its error at a saturated white marker or a black
+    background, which re-blurs to a coherent residual however honest it is); and
     within one kernel size of the image border (there the blur mixed in pixels outside
     the image, and the networks restored it from reflected content: :data:`BORDER_PX`
     at least)."""
@@ -183,7 +184,7 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     band = min(max(kernel.shape[0], BORDER_PX), (min(y.shape) - 1) // 4)
     if band > 0:
         judged[:band], judged[-band:], judged[:, :band], judged[:, -band:] = False, False, False, False
-    excluded = overlay | clipped_mask(y)
+    excluded = overlay | clipped_mask(y) | clipped_mask(np.asarray(restored))
     if excluded.any():
         judged &= ~binary_dilation(excluded, iterations=kernel.shape[0] // 2 + 1)
     bx, by = np.gradient(b, axis=1), np.gradient(b, axis=0)
@@ -222,8 +223,10 @@ def check_consistency(
     degraded, restored : float (H, W) in [0, 1].
     kernel : PSF (odd, sum 1); ``None`` estimates a Gaussian width from ``degraded``.
     noise_sigma : known noise std ([0, 1] units); default estimated from ``degraded``.
-    kernel_source : how ``kernel`` was obtained, reported as is ("given", or
-        "identified" when the method identified it from the image).
+    kernel_source : how ``kernel`` was obtained, reported as is ("given";
+        "identified" when the method identified it from the image; from the blind
+        pipeline "learned" for the learned PSF estimator's motion, "estimated" for a
+        Gaussian of the blur evidence: :func:`xraydeblur.pipeline.blind_psf`).
     reblurred : ``restored`` blurred by ``kernel`` (float (H, W)) when the caller has
         it already (the pipeline's noise add-back needs it too); else computed here.
     with_map : also return ``residual_map`` (float32 (H, W): at each pixel the locally
@@ -242,7 +245,8 @@ def check_consistency(
     ``largest_flagged_region_px``, ``consistent``), ``threshold``, ``kernel_source``, ``overlay_px``
     (pixels of burned-in overlays in ``degraded``, :mod:`xraydeblur.overlay`: the
     residual on them and within a kernel radius of them is ignored), ``clipped_px``
-    (pixels of ``degraded`` at 0 or 1, ignored likewise: :func:`masked_residual`).
+    (pixels of ``degraded`` at 0 or 1) and ``restored_clipped_px`` (of ``restored``),
+    ignored likewise (:func:`masked_residual`).
     """
     y = np.asarray(degraded, dtype=np.float32)
     x = np.asarray(restored, dtype=np.float32)
@@ -294,6 +298,7 @@ def check_consistency(
         "kernel_source": source,
         "overlay_px": int(overlay.sum()),
         "clipped_px": int(np.count_nonzero(clipped_mask(y))),
+        "restored_clipped_px": int(np.count_nonzero(clipped_mask(x))),
     }
     if sigma_blur is not None:
         report["estimated_blur_sigma_px"] = sigma_blur

@@ -802,10 +802,14 @@
     const psf = body.psf_identified;
     const confidence = psf && typeof psf.confidence === "number" ? `, confidence ${Math.round(100 * psf.confidence)} %` : "";
     const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psf.trusted ? "" : ", not trusted: blind"})` : "";
+    // blind: the learned estimator's motion, when the noise was put back (and the safeguard re-blurred) with it
+    const blindPsf = body.blind_psf;
+    const blindNote = !psfNote && blindPsf && blindPsf.used && blindPsf.label
+      ? ` (noise put back under the ${blindPsf.label} found, confidence ${Math.round(100 * blindPsf.confidence)} %)` : "";
     // the server does not re-measure the output's blur (a second spectrum fit, about a
     // third of a second per megapixel): say so rather than "n/a"
     const blurAfter = typeof body.estimated_blur_after === "number" ? ` → ${fmt(body.estimated_blur_after)} px` : " px (after: not measured)";
-    el.factBlur.textContent = `${fmt(body.estimated_blur_before)}${blurAfter}` + (body.kernel ? ` (given ${body.kernel})` : psfNote);
+    el.factBlur.textContent = `${fmt(body.estimated_blur_before)}${blurAfter}` + (body.kernel ? ` (given ${body.kernel})` : psfNote || blindNote);
     el.factSharp.textContent = `${fmt(body.sharpness_before)} → ${fmt(body.sharpness_after)}`;
     const step = body.data_step;
     el.factDataStep.textContent = step && typeof step.summary === "string" ? step.summary : "–";
