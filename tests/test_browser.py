@@ -262,6 +262,20 @@ def test_web_page_end_to_end(live_server, tmp_path):
             else:
                 assert "burned-in text/markers kept unchanged" in page.inner_text("#fact-safeguard")
 
+            # blind, under motion: the page names the motion the noise was put back with
+            # (the learned estimator's, where the restoration explains the input better under it)
+            from xraydeblur.degrade import Degradation
+            from xraydeblur.io import read_radiograph
+
+            sharp = read_radiograph(shared_data_file("cxr/kermany/IM-0538-0001.jpeg")).pixels  # a validation image
+            h, w = sharp.shape
+            blurred, _ = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(sharp[h // 2 - 192 : h // 2 + 192, w // 2 - 192 : w // 2 + 192])
+            png = io.BytesIO()
+            Image.fromarray(np.round(blurred * 255).astype(np.uint8)).save(png, format="PNG")
+            _upload_and_wait(page, "nafnet-blind", {"name": "motion.png", "mimeType": "image/png", "buffer": png.getvalue()})
+            assert "noise put back under the motion length" in page.inner_text("#fact-blur"), page.inner_text("#fact-blur")
+            page.select_option("#method-select", TEST_METHOD)
+
             # a known motion blur: family, length and angle reach the API and are shown
             assert page.is_hidden("#angle-field")
             page.select_option("#blur-kind", "motion")
