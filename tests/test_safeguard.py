@@ -118,12 +118,13 @@ def test_input_clipped_at_black_is_not_judged():
     assert not check_consistency(lifted, restored_lifted, kernel)["consistent"]
 
 
-def test_a_restoration_clipped_at_a_white_marker_is_not_judged_there():
-    """A near-white lead marker that the restoration renders brighter than the range
-    holds: clipped at 1, the restoration cannot be checked against the blur model there
-    (what it wanted above 1 is lost), so its clipped pixels and a kernel radius around
-    them are not judged, as the input's are (the former rule flagged this case at the
-    6, 12 and 24 px scales). An invented blob beside the marker is still flagged."""
+def test_a_restoration_clipped_at_a_saturated_marker_is_not_judged_there():
+    """A near-white lead marker whose input just reaches the top of the range: a
+    restoration that renders it brighter than the range holds is clipped at 1, and what
+    it wanted above 1 is lost, so its clipped pixels near the input's clipped ones (and
+    a kernel radius around) are not judged (the former rule flagged this case at the 6
+    and 12 px scales). Ringing clipped in mid-grey anatomy, where the input is not
+    clipped, is still judged and flagged, and so is an invented blob beside the marker."""
     from xraydeblur.degrade import gaussian_blur
     from xraydeblur.pipeline import explain_safeguard
     from xraydeblur.safeguard import check_consistency
@@ -131,13 +132,16 @@ def test_a_restoration_clipped_at_a_white_marker_is_not_judged_there():
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[:256, :256]
     sharp = (0.3 + 0.05 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.float32)
-    sharp[80:128, 80:96] = sharp[80:96, 80:128] = 0.97  # an "L" marker, near white
+    sharp[80:128, 80:96] = sharp[80:96, 80:128] = 0.975  # an "L" marker, near white
     blurred, kernel = gaussian_blur(sharp, 2.0)
     degraded = np.clip(blurred + rng.normal(0.0, 0.01, sharp.shape), 0.0, 1.0).astype(np.float32)
     overshoot = np.abs(rng.normal(0.0, 0.05, sharp.shape)).astype(np.float32) * (sharp > 0.9)
     restored = np.clip(sharp + overshoot, 0.0, 1.0)
     report = check_consistency(degraded, restored, kernel)
     assert report["restored_clipped_px"] > 0 and report["consistent"], report["flagged_scales_px"]
-    assert f"{report['restored_clipped_px']} px of the restoration clipped at 0 or 1" in explain_safeguard(report)
+    assert f"{report['restored_clipped_px']} px of the restoration saturated beside a saturated input" in explain_safeguard(report)
     forged = restored + (0.02 * np.exp(-((yy - 200) ** 2 + (xx - 200) ** 2) / (2 * 5.0**2))).astype(np.float32)
     assert not check_consistency(degraded, forged, kernel)["consistent"]
+    ringing = np.clip(sharp + 0.8 * np.sin(xx / 3.0) * (np.abs(yy - 200) < 30), 0.0, 1.0)  # clipped at 0 and 1 in mid-grey
+    report = check_consistency(degraded, ringing, kernel)
+    assert report["restored_clipped_px"] == 0 and not report["consistent"]

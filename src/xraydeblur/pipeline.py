@@ -374,7 +374,7 @@ def explain_safeguard(report: dict) -> str:
              f"{report.get('largest_flagged_region_px')} px" if flagged else "no region flagged at any scale")
     unjudged = [f"{n} px of burned-in overlays" for n in [report.get("overlay_px")] if n] + [
         f"{n} px clipped at the ends of the stored range" for n in [report.get("clipped_px")] if n] + [
-        f"{n} px of the restoration clipped at 0 or 1" for n in [report.get("restored_clipped_px")] if n]
+        f"{n} px of the restoration saturated beside a saturated input" for n in [report.get("restored_clipped_px")] if n]
     skipped = f" Not judged (nor a kernel radius around them): {' and '.join(unjudged)}." if unjudged else ""
     return (
         f"Safeguard {verdict}. {SAFEGUARD_EXPLANATION} The residual is averaged over windows of "

@@ -155,6 +155,18 @@ def clipped_mask(image: np.ndarray) -> np.ndarray:
     return (image <= 0.0) | (image >= 1.0)
 
 
+def saturated_restoration(degraded: np.ndarray, restored: np.ndarray, radius: int) -> np.ndarray:
+    """Bool (H, W): pixels of ``restored`` clipped at 0 or 1 within ``radius`` px of input
+    pixels (``degraded``) clipped at the same end: a saturated white marker or a black
+    field, where the truth itself may sit at the end of the range. A restoration clipped
+    where the input is not (ringing that overshoots in mid-grey anatomy) is judged."""
+    out = np.zeros(degraded.shape, bool)
+    for at_end_in, at_end_out in ((degraded >= 1.0, restored >= 1.0), (degraded <= 0.0, restored <= 0.0)):
+        if at_end_in.any() and at_end_out.any():
+            out |= at_end_out & binary_dilation(at_end_in, iterations=radius)
+    return out
+
+
 def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarray, reblurred: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(residual, overlay, structure)``: what of the input the re-blurred output does
     not explain (float32 (H, W), [0, 1] units), the burned-in overlay mask (bool
@@ -167,11 +179,12 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     restoration that left a little blur, changes the re-blurred image by about these
     terms). It is set to zero where no restoration can be judged: on burned-in overlays
     and within a kernel radius of them (no kernel explains them; methods keep them as
-    they are); on pixels clipped at either end of the range (:func:`clipped_mask`), in
-    the input or in the restoration, and within a kernel radius of them: there the blur
+    they are); on input pixels clipped at either end of the range (:func:`clipped_mask`),
+    on restoration pixels clipped at the same end near them
+    (:func:`saturated_restoration`), and within a kernel radius of either: there the blur
     model does not hold (the file or detector cut the signal off; a restoration, clipped
-    to [0, 1], keeps only one half of its error at a saturated white marker or a black
-    background, which re-blurs to a coherent residual however honest it is); and
+    to [0, 1], keeps only one half of its error at a saturated white marker or in a black
+    field, which re-blurs to a coherent residual however honest it is); and
     within one kernel size of the image border (there the blur mixed in pixels outside
     the image, and the networks restored it from reflected content: :data:`BORDER_PX`
     at least)."""
@@ -184,7 +197,7 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     band = min(max(kernel.shape[0], BORDER_PX), (min(y.shape) - 1) // 4)
     if band > 0:
         judged[:band], judged[-band:], judged[:, :band], judged[:, -band:] = False, False, False, False
-    excluded = overlay | clipped_mask(y) | clipped_mask(np.asarray(restored))
+    excluded = overlay | clipped_mask(y) | saturated_restoration(y, np.asarray(restored), kernel.shape[0] // 2 + 1)
     if excluded.any():
         judged &= ~binary_dilation(excluded, iterations=kernel.shape[0] // 2 + 1)
     bx, by = np.gradient(b, axis=1), np.gradient(b, axis=0)
@@ -245,7 +258,8 @@ def check_consistency(
     ``largest_flagged_region_px``, ``consistent``), ``threshold``, ``kernel_source``, ``overlay_px``
     (pixels of burned-in overlays in ``degraded``, :mod:`xraydeblur.overlay`: the
     residual on them and within a kernel radius of them is ignored), ``clipped_px``
-    (pixels of ``degraded`` at 0 or 1) and ``restored_clipped_px`` (of ``restored``),
+    (pixels of ``degraded`` at 0 or 1) and ``restored_clipped_px`` (pixels of
+    ``restored`` clipped at the same end near them: :func:`saturated_restoration`),
     ignored likewise (:func:`masked_residual`).
     """
     y = np.asarray(degraded, dtype=np.float32)
@@ -298,7 +312,7 @@ def check_consistency(
         "kernel_source": source,
         "overlay_px": int(overlay.sum()),
         "clipped_px": int(np.count_nonzero(clipped_mask(y))),
-        "restored_clipped_px": int(np.count_nonzero(clipped_mask(x))),
+        "restored_clipped_px": int(np.count_nonzero(saturated_restoration(y, x, kernel.shape[0] // 2 + 1))),
     }
     if sigma_blur is not None:
         report["estimated_blur_sigma_px"] = sigma_blur

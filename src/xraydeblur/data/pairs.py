@@ -154,7 +154,7 @@ class PatchPairs:
             img = np.pad(img, [(0, max(0, need - s)) for s in img.shape], mode="reflect")
         y = int(rng.integers(img.shape[0] - need + 1))
         x = int(rng.integers(img.shape[1] - need + 1))
-        # crop, then convert: converting the whole radiograph cost more than degrading the patch
+        # crop, then convert (not the whole radiograph for every patch)
         context = img[y : y + need, x : x + need].astype(np.float32) / 255.0
         if rng.random() < 0.5:
             context = context[:, ::-1]
