@@ -145,3 +145,22 @@ def test_a_restoration_clipped_at_a_saturated_marker_is_not_judged_there():
     ringing = np.clip(sharp + 0.8 * np.sin(xx / 3.0) * (np.abs(yy - 200) < 30), 0.0, 1.0)  # clipped at 0 and 1 in mid-grey
     report = check_consistency(degraded, ringing, kernel)
     assert report["restored_clipped_px"] == 0 and not report["consistent"]
+
+
+def test_dilate_is_the_iterated_cross_dilation_computed_on_the_bounding_box():
+    """:func:`xraydeblur.safeguard.dilate` is exactly SciPy's iterated 3x3-cross dilation
+    (the safeguard's floors were calibrated with it) for masks near the corners, at the
+    border, spread over the image, one pixel, and none."""
+    from scipy.ndimage import binary_dilation
+
+    from xraydeblur.safeguard import dilate
+
+    rng = np.random.default_rng(3)
+    masks = [np.zeros((97, 131), bool) for _ in range(5)]
+    masks[0][3:9, 120:125] = True
+    masks[1][0, 60] = masks[1][96, 130] = True
+    masks[2] |= rng.random(masks[2].shape) > 0.995
+    masks[3][50, 50] = True
+    for mask in masks:
+        for radius in (1, 4, 9, 40):
+            assert np.array_equal(dilate(mask, radius), binary_dilation(mask, iterations=radius)), radius

@@ -183,7 +183,7 @@ def restore(
     megapixel, so only reports that are asked for do it; else None);
     ``measure_sharpness``: the sharpness before and after (else None; the CLI skips
     them unless it writes a report)."""
-    from .classical.no_blur import image_blur_evidence, sees_blur, shipped_rule
+    from .classical.no_blur import image_blur_evidence, sees_blur, shared_learned_psf, shipped_rule
     from .degrade import blur
     from .infer.data_step import recording
     from .metrics import sharpness
@@ -209,7 +209,8 @@ def restore(
         sharp_before = side.submit(timed, "sharpness_before", sharpness, y) if measure_sharpness else None
         evidence = timed("blur_evidence", evidence_of, y)
         # the motion cue only where it can change the outcome (blind, not forced, no blur seen)
-        blurred, motion = sees_blur(y, evidence, ask_motion=kernel is None and not force, run=timed)
+        learned = shared_learned_psf()  # the motion cue's estimate, reused for the re-blur candidates
+        blurred, motion = sees_blur(y, evidence, ask_motion=kernel is None and not force, run=timed, learned=learned)
         # a method that identifies the PSF deblurs when it finds one it trusts
         identified = None
         if kernel is None and not force and not blurred and method.identifies_psf:
@@ -255,7 +256,7 @@ def restore(
     source = "given" if kernel is not None else "identified" if kernel_used is not None else "estimated"
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-psf") as side:
         # blind: the PSFs to re-blur with, estimated while the network runs
-        blind = side.submit(timed, "blind_psf", blind_psf_candidates, y, evidence) if kernel_used is None and (denoise < 1.0 or safeguard) else None
+        blind = side.submit(timed, "blind_psf", blind_psf_candidates, y, evidence, learned) if kernel_used is None and (denoise < 1.0 or safeguard) else None
         with recording() as data_steps:
             estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
         candidates, blind_facts = blind.result() if blind is not None else ([blind_kernel(evidence)], None)
@@ -301,7 +302,7 @@ def restore(
     return Restoration(out, estimate, facts, residual_map, kernel_used)
 
 
-def blind_psf_candidates(image: np.ndarray, evidence: dict) -> tuple[list, dict | None]:
+def blind_psf_candidates(image: np.ndarray, evidence: dict, learned=None) -> tuple[list, dict | None]:
     """The PSFs a blind restoration of ``image`` (float (H, W) in [0, 1]) may be
     re-blurred with, for the noise add-back and the safeguard
     (:func:`best_explaining_psf` picks one once the restoration exists): the Gaussian of
@@ -310,14 +311,16 @@ def blind_psf_candidates(image: np.ndarray, evidence: dict) -> tuple[list, dict 
     unrefined) finds when it trusts it, by the rule ``nafnet-auto`` restores with. A
     Gaussian cannot describe motion; the estimator's Gaussians and disks are not offered
     (the evidence's Gaussian did as well on validation: ``benchmarks/trials/addback_kernel.py``).
-    Returns ``(candidates, the estimator's summary or None when the image is under 64 px
-    and it did not run)``."""
+    ``learned(image)``: the estimator's unrefined estimate, if the no-blur rule's motion
+    cue already has it (:func:`xraydeblur.classical.no_blur.shared_learned_psf`); default:
+    run it. Returns ``(candidates, the estimator's summary or None when the image is
+    under 64 px and it did not run)``."""
+    from .classical.no_blur import unrefined_learned_psf
+
     gaussian = blind_kernel(evidence)
     if min(image.shape) < 64:
         return [gaussian], None
-    from .infer.learned_psf import estimate_learned_psf
-
-    found = estimate_learned_psf(np.asarray(image, np.float32), refine=False)
+    found = (learned or unrefined_learned_psf)(image)
     motion = found.family == "motion" and found.usable
     return ([gaussian, found.kernel] if motion else [gaussian]), found.summary()
 

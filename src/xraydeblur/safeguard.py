@@ -155,6 +155,22 @@ def clipped_mask(image: np.ndarray) -> np.ndarray:
     return (image <= 0.0) | (image >= 1.0)
 
 
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Bool (H, W): ``mask`` grown by ``radius`` px in city-block distance, exactly
+    ``scipy.ndimage.binary_dilation(mask, iterations=radius)`` (its 3x3 cross, repeated),
+    computed on the mask's bounding box grown by ``radius``: the usual masks (a marker, a
+    collimated edge) cover a small part of a radiograph, and the full-image dilation
+    cost about 0.1 s per call on 4 megapixels."""
+    mask = np.asarray(mask, bool)
+    out = np.zeros(mask.shape, bool)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0 or radius <= 0:
+        return out | mask
+    box = (slice(max(rows[0] - radius, 0), rows[-1] + radius + 1), slice(max(cols[0] - radius, 0), cols[-1] + radius + 1))
+    out[box] = binary_dilation(mask[box], iterations=radius)
+    return out
+
+
 def saturated_restoration(degraded: np.ndarray, restored: np.ndarray, radius: int) -> np.ndarray:
     """Bool (H, W): pixels of ``restored`` clipped at 0 or 1 within ``radius`` px of input
     pixels (``degraded``) clipped at the same end: a saturated white marker or a black
@@ -163,11 +179,13 @@ def saturated_restoration(degraded: np.ndarray, restored: np.ndarray, radius: in
     out = np.zeros(degraded.shape, bool)
     for at_end_in, at_end_out in ((degraded >= 1.0, restored >= 1.0), (degraded <= 0.0, restored <= 0.0)):
         if at_end_in.any() and at_end_out.any():
-            out |= at_end_out & binary_dilation(at_end_in, iterations=radius)
+            out |= at_end_out & dilate(at_end_in, radius)
     return out
 
 
-def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarray, reblurred: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def masked_residual(
+    degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarray, reblurred: np.ndarray | None = None, saturated: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(residual, overlay, structure)``: what of the input the re-blurred output does
     not explain (float32 (H, W), [0, 1] units), the burned-in overlay mask (bool
     (H, W)), and the local structure of the re-blurred output: the norm of its Hessian
@@ -197,9 +215,11 @@ def masked_residual(degraded: np.ndarray, restored: np.ndarray, kernel: np.ndarr
     band = min(max(kernel.shape[0], BORDER_PX), (min(y.shape) - 1) // 4)
     if band > 0:
         judged[:band], judged[-band:], judged[:, :band], judged[:, -band:] = False, False, False, False
-    excluded = overlay | clipped_mask(y) | saturated_restoration(y, np.asarray(restored), kernel.shape[0] // 2 + 1)
+    if saturated is None:
+        saturated = saturated_restoration(y, np.asarray(restored), kernel.shape[0] // 2 + 1)
+    excluded = overlay | clipped_mask(y) | saturated
     if excluded.any():
-        judged &= ~binary_dilation(excluded, iterations=kernel.shape[0] // 2 + 1)
+        judged &= ~dilate(excluded, kernel.shape[0] // 2 + 1)
     bx, by = np.gradient(b, axis=1), np.gradient(b, axis=0)
     basis = [bx, by, np.gradient(bx, axis=1), np.gradient(by, axis=0), np.gradient(bx, axis=0)]
     # the five coefficients are global: fitted (normal equations) on every other row and
@@ -277,7 +297,8 @@ def check_consistency(
         source = "estimated"
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-noise") as side:  # overlaps the residual
         noise = side.submit(estimate_noise_sigma, y) if noise_sigma is None else None
-        residual, overlay, structure = masked_residual(y, x, kernel, reblurred)
+        saturated = saturated_restoration(y, x, kernel.shape[0] // 2 + 1)
+        residual, overlay, structure = masked_residual(y, x, kernel, reblurred, saturated)
         sigma_n = float(noise_sigma) if noise is None else noise.result()
     rms = float(np.sqrt(np.mean(np.square(residual, dtype=np.float64))))
     expected = float(np.hypot(sigma_n, SCORE_FLOOR))
@@ -312,7 +333,7 @@ def check_consistency(
         "kernel_source": source,
         "overlay_px": int(overlay.sum()),
         "clipped_px": int(np.count_nonzero(clipped_mask(y))),
-        "restored_clipped_px": int(np.count_nonzero(saturated_restoration(y, x, kernel.shape[0] // 2 + 1))),
+        "restored_clipped_px": int(np.count_nonzero(saturated)),
     }
     if sigma_blur is not None:
         report["estimated_blur_sigma_px"] = sigma_blur

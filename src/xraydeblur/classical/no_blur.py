@@ -70,31 +70,56 @@ def image_blur_evidence(image: np.ndarray, margin: float | None = None) -> dict:
     return blur_evidence(evidence_region(image, margin))
 
 
-def motion_cue(image: np.ndarray) -> dict:
+def motion_cue(image: np.ndarray, learned=None) -> dict:
     """The learned PSF estimator on the whole ``image`` (H, W) in [0, 1]: ``family`` and
     ``confidence`` it names (no refinement), and ``shows_motion``: a straight-motion PSF
     it trusts as ``nafnet-auto`` does (:attr:`LearnedPsfEstimate.usable`). Images under
-    64 px: no cue."""
+    64 px: no cue. ``learned(image)``: returns the estimator's unrefined
+    :class:`xraydeblur.infer.learned_psf.LearnedPsfEstimate` (the pipeline passes
+    :func:`shared_learned_psf`'s, so the estimator runs once per request); default: run it."""
     if min(image.shape) < 64:
         return {"family": None, "confidence": None, "shows_motion": False}
-    from ..infer.learned_psf import estimate_learned_psf
-
-    found = estimate_learned_psf(np.asarray(image, np.float32), refine=False)
+    found = (learned or unrefined_learned_psf)(image)
     return {"family": found.family, "confidence": round(float(found.confidence), 4), "shows_motion": bool(found.family == "motion" and found.usable)}
 
 
-def sees_blur(image: np.ndarray, evidence: dict, ask_motion: bool = True, run=None) -> tuple[bool, dict | None]:
+def unrefined_learned_psf(image: np.ndarray):
+    """The shipped learned PSF estimator's unrefined estimate of ``image`` (H, W) in
+    [0, 1], both sides >= 64 px (:func:`xraydeblur.infer.learned_psf.estimate_learned_psf`,
+    ``refine=False``)."""
+    from ..infer.learned_psf import estimate_learned_psf
+
+    return estimate_learned_psf(np.asarray(image, np.float32), refine=False)
+
+
+def shared_learned_psf():
+    """A caching :func:`unrefined_learned_psf` for one image: the no-blur rule's motion
+    cue and the blind pipeline's re-blur candidates both read it, and the estimator
+    (about 0.2 s on 4 megapixels) then runs once. Call it with that one image only;
+    the two readers run one after the other, never at once."""
+    found: list = []
+
+    def learned(image: np.ndarray):
+        if not found:
+            found.append(unrefined_learned_psf(image))
+        return found[0]
+
+    return learned
+
+
+def sees_blur(image: np.ndarray, evidence: dict, ask_motion: bool = True, run=None, learned=None) -> tuple[bool, dict | None]:
     """Whether the default (blind) pipeline sees blur worth removing in ``image`` (H, W)
     in [0, 1], given its :func:`image_blur_evidence`: :func:`shows_blur`, else, when
     ``ask_motion``, the :func:`motion_cue`. Returns ``(verdict, the cue or None when it
     was not asked)``. ``run(name, fn, *args)`` calls the cue (the pipeline times it;
-    default: a plain call). The pipeline and ``xraydeblur info``
-    (:func:`xraydeblur.classical.blur_assessment`) decide with this one function."""
+    default: a plain call); ``learned``: as in :func:`motion_cue`. The pipeline and
+    ``xraydeblur info`` (:func:`xraydeblur.classical.blur_assessment`) decide with this
+    one function."""
     if shows_blur(evidence):
         return True, None
     if not ask_motion:
         return False, None
-    cue = run("motion_cue", motion_cue, image) if run else motion_cue(image)
+    cue = run("motion_cue", motion_cue, image, learned) if run else motion_cue(image, learned)
     return bool(cue["shows_motion"]), cue
 
 
