@@ -54,6 +54,7 @@ def test_train_writes_weights_logs_and_resumes(tmp_path):
     assert meta["data_manifest_sha256"] == "synthetic" and "config" in meta
     # resuming a finished run does no more epochs
     lines = (tmp_path / "log.csv").read_text().splitlines()
+    assert "data_wait_seconds" in lines[0].split(",")  # time blocked on the loader, per epoch
     train({**TINY, "epochs": 3}, tmp_path, resume=True, progress=False)
     assert len((tmp_path / "log.csv").read_text().splitlines()) == len(lines) + 1
 
@@ -271,3 +272,27 @@ def torch_load_state(path):
     import torch
 
     return torch.load(path, weights_only=False)["state"]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_one_loader_for_the_run_draws_each_epochs_own_pairs(workers):
+    """The training loop keeps one DataLoader (its workers persist across epochs, with
+    the radiographs they decoded); it still draws, per epoch and rank, exactly the pairs
+    a loader made afresh after ``set_epoch`` draws, and other pairs in the next epoch."""
+    from torch.utils.data import DataLoader
+
+    from xraydeblur.train.data import EpochIndexed, EpochSampler, build_datasets
+
+    cfg = load_config(TINY)
+    train_set = build_datasets(cfg)[0]
+    sampler = EpochSampler(len(train_set), 4, rank=1, world=2)
+    loader = DataLoader(EpochIndexed(train_set), batch_size=2, sampler=sampler, num_workers=workers, persistent_workers=workers > 0)
+    drawn = []
+    for epoch in (0, 1):
+        sampler.epoch = epoch
+        batches = [batch[0].numpy() for batch in loader]
+        train_set.set_epoch(epoch)
+        expected = [train_set[i][0].numpy() for i in (1, 3, 5, 7)]
+        assert np.array_equal(np.concatenate(batches), np.stack(expected)), epoch
+        drawn.append(np.concatenate(batches))
+    assert not np.array_equal(drawn[0], drawn[1])

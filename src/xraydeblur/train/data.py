@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from ..data.pairs import KERNEL_SIZE, DegradationSampler, PaperPairs, PatchPairs, pad_kernel, preset
 from ..degrade import blur
@@ -24,6 +24,41 @@ class PairDataset(Dataset):
     def __getitem__(self, i: int):
         degraded, sharp, kernel = self.source.pair(i)
         return torch.from_numpy(degraded)[None], torch.from_numpy(sharp)[None], torch.from_numpy(kernel)[None]
+
+
+class EpochIndexed(Dataset):
+    """``dataset`` (a :class:`PairDataset`) indexed by ``epoch * len(dataset) + i``: item
+    ``i`` of that epoch, the pair ``dataset.set_epoch(epoch); dataset[i]`` gives. The
+    training loop's DataLoader keeps its worker processes for the whole run (their
+    decoded-image caches with them) and still draws each epoch's own pairs, the same
+    ones as a loader made afresh every epoch."""
+
+    def __init__(self, dataset: PairDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        epoch, i = divmod(int(index), len(self.dataset))
+        self.dataset.set_epoch(epoch)
+        return self.dataset[i]
+
+
+class EpochSampler(Sampler):
+    """The indices of :class:`EpochIndexed` one rank trains on in epoch :attr:`epoch`
+    (set by the loop before each pass): items ``rank, rank + world, ...`` below
+    ``count * world``, in order (the pairs are random already)."""
+
+    def __init__(self, dataset_length: int, count: int, rank: int = 0, world: int = 1):
+        self.length, self.count, self.rank, self.world, self.epoch = dataset_length, count, rank, world, 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        base = self.epoch * self.length
+        return iter(range(base + self.rank, base + self.count * self.world, self.world))
 
 
 class SyntheticPairs:

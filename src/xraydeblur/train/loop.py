@@ -13,14 +13,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..metrics import psnr, ssim
 from ..models import build_model, count_parameters
 from ..models.kernel_input import network_input
 from .config import load_config
-from .data import build_datasets
+from .data import EpochIndexed, EpochSampler, build_datasets
 from .losses import crop_border, restoration_loss
 from .weights import save_weights, weights_sha256
 
@@ -262,17 +262,28 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+    # one loader for the whole run: its worker processes (and the radiographs they have
+    # decoded) live across epochs; the sampler hands them each epoch's own indices
+    sampler = EpochSampler(len(train_set), steps_per_epoch * cfg["batch_size"], rank, world)
+    workers = int(cfg["workers"])
+    run_loader = DataLoader(EpochIndexed(train_set), batch_size=cfg["batch_size"], sampler=sampler, num_workers=workers, drop_last=True, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
     while state["epoch"] < int(cfg["epochs"]) and not stop:
         epoch = state["epoch"]
-        train_set.set_epoch(epoch)
-        indices = list(range(rank, steps_per_epoch * cfg["batch_size"] * world, world))
-        loader = DataLoader(Subset(train_set, indices), batch_size=cfg["batch_size"], shuffle=False, num_workers=int(cfg["workers"]), drop_last=True, persistent_workers=False, pin_memory=device.type == "cuda")
+        sampler.epoch = epoch
+        loader = run_loader
         if show:
             from tqdm import tqdm
 
             loader = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg['epochs']}", leave=False)
-        t0, running = time.time(), []
-        for degraded, sharp, kernel in loader:
+        t0, running, data_wait = time.time(), [], 0.0
+        batches = iter(loader)
+        while True:
+            waited = time.perf_counter()  # time blocked on the loader: the run is data-bound when it is large
+            batch = next(batches, None)
+            data_wait += time.perf_counter() - waited
+            if batch is None:
+                break
+            degraded, sharp, kernel = batch
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(state["step"], total, cfg, elapsed())
             degraded, sharp, kernel = degraded.to(device, non_blocking=True), sharp.to(device, non_blocking=True), kernel.to(device, non_blocking=True)
@@ -284,9 +295,10 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            running.append(float(loss.detach()))
+            running.append(loss.detach())  # read every 10 steps: a read waits for the device
             state["step"] += 1
             if writer and state["step"] % 10 == 0:
+                running[-10:] = [float(v) for v in running[-10:]]
                 writer.add_scalar("train/loss", float(np.mean(running[-10:])), state["step"])
             if (max_steps and state["step"] >= max_steps) or _out_of_time(budget, elapsed(), world):
                 stop = True
@@ -295,7 +307,7 @@ def train(config, out_dir: str | Path, resume: bool = True, max_steps: int | Non
         state["seconds_trained"] = elapsed()
         metrics = validate(core, val_set, cfg, device) if rank == 0 else {}
         if rank == 0:
-            row = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean(running)) if running else float("nan"), **metrics, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
+            row = {"epoch": state["epoch"], "step": state["step"], "train_loss": float(np.mean([float(v) for v in running])) if running else float("nan"), **metrics, "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1), "data_wait_seconds": round(data_wait, 1)}
             new = not log_path.exists()
             # a resumed run keeps its log's columns (one written before val_mse existed)
             fields = list(row)
