@@ -391,6 +391,23 @@ def test_dicom_input_all_outputs(client):
     assert np.frombuffer(base64.b64decode(body["after_u16"]), "<u2").max() <= 1023
 
 
+def test_dicom_answers_name_how_they_were_derived_deblurred_or_unchanged(client):
+    """The derived DICOM is encoded while the safeguard checks the result
+    (``restore(..., while_checking=...)``); its DerivationDescription still names the
+    method and denoise strength when deblurred, and says the method did not run when an
+    unblurred image comes back unchanged (encoded after, with that label)."""
+    import pydicom
+
+    data = shared_data_file("dicom/966_fixed.dcm").read_bytes()  # shows no blur: unchanged by default
+    for params, expected in (({}, f"none ({TEST_METHOD} not run"), ({"force": 1, "denoise": 0.5}, f"{TEST_METHOD}, denoise 0.5")):
+        answer = post(client, data, accept="application/dicom", **params)
+        assert answer.status_code == 200, answer.text
+        assert f"method {expected}" in pydicom.dcmread(io.BytesIO(answer.content)).DerivationDescription, params
+        body = post(client, data, format="json", **params).json()
+        assert f"method {expected}" in pydicom.dcmread(io.BytesIO(base64.b64decode(body["result_dicom"]))).DerivationDescription, params
+        assert ("while_checking" in body["seconds_by_step"]) == bool(params), body["seconds_by_step"]
+
+
 # ---------- error paths ----------
 def test_too_many_bytes_is_413(make_client):
     client = make_client(max_upload_bytes=2_000)

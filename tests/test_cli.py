@@ -495,3 +495,19 @@ def test_one_shot_commands_tune_the_allocator(tmp_path, monkeypatch):
     monkeypatch.setattr(allocator, "tune_allocator", lambda: calls.append(True))
     assert main(["info", str(_save(tmp_path / "in.png"))]) == 0
     assert calls == [True]
+
+
+def test_dicom_output_encoded_during_the_safeguard_names_its_derivation(tmp_path):
+    """With ``--report`` the safeguard runs and the output is encoded while it checks
+    (``restore(..., while_checking=...)``): the derived DICOM still names the method and
+    denoise strength, and holds the same pixels as a run without the report."""
+    import pydicom
+
+    src = _dicom_source()
+    assert _deblur(src, "-o", tmp_path / "a.dcm", "--method", FAKE, "--denoise", "0.5", "--report", "-q") == 0
+    assert _deblur(src, "-o", tmp_path / "b.dcm", "--method", FAKE, "--denoise", "0.5", "-q") == 0
+    ds = pydicom.dcmread(tmp_path / "a.dcm")
+    assert f"method {FAKE}, denoise 0.5" in ds.DerivationDescription
+    report = json.loads((tmp_path / "a.dcm.report.json").read_text())
+    assert "while_checking" in report["seconds_by_step"] and "consistent" in report["safeguard"]
+    assert np.array_equal(pydicom.dcmread(tmp_path / "b.dcm").pixel_array, ds.pixel_array)

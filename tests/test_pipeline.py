@@ -296,3 +296,16 @@ def test_blind_noise_add_back_uses_the_motion_the_estimator_finds_where_it_expla
     candidates, found = blind_psf_candidates(pixels, image_blur_evidence(pixels))
     assert len(candidates) == 2, found  # the estimator offers a short motion here (3.9 px at 96 deg)
     assert best_explaining_psf(pixels, get_method()(pixels, None), candidates)[0] == 0, found
+
+
+def test_work_on_the_output_runs_while_the_safeguard_checks_it(test_methods):
+    """``while_checking(out)`` is called once with the output, its result is
+    ``prepared`` and its time a step; an input returned unchanged does not call it."""
+    image = gaussian_blur(_validation_image("cxr/kermany/IM-0538-0001.jpeg")[1][:256, :256], 2.0)[0]
+    seen = []
+    result = restore(image, get_method(test_methods[0]), force=True, while_checking=lambda out: seen.append(out) or "encoded")
+    assert result.prepared == "encoded" and len(seen) == 1 and np.array_equal(seen[0], result.pixels)
+    assert "while_checking" in result.facts["seconds_by_step"] and result.facts["safeguard"]["consistent"] is not None
+    flat = np.full((64, 64), 0.5, np.float32)
+    kept = restore(flat, get_method(test_methods[0]), while_checking=lambda out: seen.append(out))
+    assert kept.facts["unchanged"] and kept.prepared is None and len(seen) == 1

@@ -382,7 +382,7 @@ def process_one(
     propagates.
     """
     from .io import check_min_side, flat_value, read_radiograph
-    from .io.write import format_for_path, write_bytes_atomic, write_radiograph
+    from .io.write import encode_radiograph, format_for_path, write_bytes_atomic
 
     src, out = Path(input_path), Path(output_path)
     start = time.perf_counter()
@@ -406,8 +406,14 @@ def process_one(
         t0 = time.perf_counter()
         flat = flat_value(rad.pixels)
         result = None
+        encoding = {"model_version": method.version, "weights_sha256": method.weights_sha256}
         if flat is None:
-            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=report, with_map=report, measure_output=report, measure_sharpness=report)
+            # a deblurred output is encoded while the safeguard checks it (with --report)
+            def encode_deblurred(pixels: np.ndarray) -> bytes:
+                return encode_radiograph(rad, pixels, out_fmt, method=derivation_label(method.name, {"denoise": denoise}), **encoding)
+
+            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=report, with_map=report, measure_output=report,
+                             measure_sharpness=report, while_checking=encode_deblurred)
             restored = result.pixels
             if result.facts["unchanged"]:
                 notes.append(result.facts["unchanged_reason"])
@@ -415,8 +421,11 @@ def process_one(
             restored = rad.pixels.copy()
             notes.append(f"flat image (every pixel {flat:.4g} of full scale): written unchanged, no deblurring")
         seconds = time.perf_counter() - t0
-        label = derivation_label(method.name, result.facts if result else {"unchanged": True, "denoise": denoise})
-        write_radiograph(rad, restored, out, fmt=out_fmt, method=label, model_version=method.version, weights_sha256=method.weights_sha256)
+        encoded = result.prepared if result is not None else None
+        if encoded is None:  # unchanged or flat: labelled so
+            label = derivation_label(method.name, result.facts if result else {"unchanged": True, "denoise": denoise})
+            encoded = encode_radiograph(rad, restored, out_fmt, method=label, **encoding)
+        write_bytes_atomic(encoded, out)
         record.note = "; ".join(notes)
         if report:
             data = build_report(rad, result, method, out, seconds, src)

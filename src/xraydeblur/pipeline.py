@@ -73,13 +73,17 @@ class Restoration:
     ``pixels``: the output, float32 (H, W) in [0, 1]; ``estimate``: the method's full
     restoration (``S = 1``; the input itself when unchanged); ``facts``: JSON-safe
     report; ``residual_map``: the safeguard's map (float32 (H, W), in units of its flag
-    threshold) when asked for, else None; ``kernel``: the PSF in use or None."""
+    threshold) when asked for, else None; ``kernel``: the PSF in use or None;
+    ``prepared``: see :func:`restore`'s ``while_checking``."""
 
     pixels: np.ndarray
     estimate: np.ndarray
     facts: dict
     residual_map: np.ndarray | None = None
     kernel: np.ndarray | None = field(default=None, repr=False)
+    #: what ``restore(..., while_checking=fn)``'s ``fn(pixels)`` returned (None when it
+    #: was not given or the input came back unchanged)
+    prepared: object = field(default=None, repr=False)
 
 
 def _number(value, digits: int = 4):
@@ -173,6 +177,7 @@ def restore(
     with_map: bool = False,
     measure_output: bool = False,
     measure_sharpness: bool = True,
+    while_checking=None,
 ) -> Restoration:
     """Run the pipeline of the module docstring on ``image`` (float (H, W) in [0, 1])
     with ``method`` (a :class:`xraydeblur.methods.Method`); ``kernel``: the known PSF
@@ -182,7 +187,11 @@ def restore(
     blur (``estimated_blur_after``; a second spectrum fit, about a third of a second per
     megapixel, so only reports that are asked for do it; else None);
     ``measure_sharpness``: the sharpness before and after (else None; the CLI skips
-    them unless it writes a report)."""
+    them unless it writes a report); ``while_checking``: a function of the output
+    (float32 (H, W) in [0, 1]) to run while the safeguard checks it, e.g. encoding the
+    output file (the server's answer waits for the safeguard; this uses that wait): its
+    result is :attr:`Restoration.prepared`, its time the step "while_checking". Not
+    called when the input comes back unchanged (``prepared`` is None then)."""
     from .classical.no_blur import image_blur_evidence, sees_blur, shared_learned_psf, shipped_rule
     from .degrade import blur
     from .infer.data_step import recording
@@ -285,6 +294,7 @@ def restore(
         checked = side.submit(timed, "safeguard", safeguard_facts, y, estimate, kernel_used, source, with_map, reblurred) if safeguard else None
         out = timed("noise_add_back", keep_noise, y, estimate, kernel_used, denoise, reblurred)
         after, sharpness_after = timed("measure_output", measure, out)
+        prepared = timed("while_checking", while_checking, out) if while_checking is not None else None
         report, residual_map = checked.result() if checked is not None else (None, None)
     facts.update({
         "unchanged": False,
@@ -299,7 +309,7 @@ def restore(
     if report is not None:
         facts["safeguard"] = report
     facts["pipeline_seconds"] = round(time.perf_counter() - started, 4)
-    return Restoration(out, estimate, facts, residual_map, kernel_used)
+    return Restoration(out, estimate, facts, residual_map, kernel_used, prepared)
 
 
 def blind_psf_candidates(image: np.ndarray, evidence: dict, learned=None) -> tuple[list, dict | None]:

@@ -162,7 +162,7 @@ def process(
     ``kernel_label``; None: blind); ``sigma``, the query's Gaussian sigma if any, is
     only reported. ``denoise`` and ``force``: as :func:`xraydeblur.pipeline.restore`,
     which does the work (the same pipeline as the CLI's)."""
-    from ..io import encode_radiograph, read_radiograph
+    from ..io import read_radiograph
 
     started = time.perf_counter()
     try:
@@ -179,7 +179,14 @@ def process(
         raise ApiError(406, "DICOM output needs a DICOM input; ask for image/png or application/json")
 
     degraded = rad.pixels
-    result = restore(degraded, method, kernel=kernel, denoise=denoise, force=force, with_map=output == "view")
+
+    def prepare(out: np.ndarray) -> dict:
+        """The answer's encoded parts of a deblurred ``out``, made while the safeguard
+        checks it (an unchanged input is encoded after, with its own label)."""
+        provenance = {"method": derivation_label(method.name, {"denoise": denoise}), "model_version": method.version, "weights_sha256": method.weights_sha256}
+        return encoded_parts(rad, out, output, provenance)
+
+    result = restore(degraded, method, kernel=kernel, denoise=denoise, force=force, with_map=output == "view", while_checking=prepare)
     restored = result.pixels
     facts = {
         **result.facts,
@@ -195,23 +202,22 @@ def process(
         **(extra or {}),
     }
     provenance = {"method": derivation_label(method.name, facts), "model_version": method.version, "weights_sha256": method.weights_sha256}
+    parts = result.prepared if result.prepared is not None else encoded_parts(rad, restored, output, provenance)
     if output == "view":  # the web page's compact binary answer (view_payload.py)
         from .view_payload import MEDIA_TYPE, encode_view
 
-        dicom = encode_radiograph(rad, restored, "dicom", **provenance) if rad.format == "dicom" else None
         residual = result.residual_map
         facts["seconds"] = round(time.perf_counter() - started, 4)
-        pixels = (to_u16(degraded, rad.max_stored), to_u16(restored, rad.max_stored))
-        body = encode_view(json_safe(facts), *pixels, residual=residual, dicom=dicom, dataset=rad.dataset, info=rad.info)
+        body = encode_view(json_safe(facts), *parts["pixels"], residual=residual, dicom=parts["dicom"], dataset=rad.dataset, info=rad.info, encoded=parts["images"])
         # the answer's header holds the time up to its encoding; X-Processing-Seconds all of it
         facts["seconds"] = round(time.perf_counter() - started, 4)
         return Outcome(body, MEDIA_TYPE, facts)
     if output == "json":
         payload = dict(facts)
         payload["result_png_bits"] = 8 if rad.bits_stored <= 8 else 16  # as format=png
-        payload["result_png"] = _b64(encode_radiograph(rad, restored, "png", bits=payload["result_png_bits"]))
+        payload["result_png"] = _b64(parts["png"])
         if rad.format == "dicom":
-            payload["result_dicom"] = _b64(encode_radiograph(rad, restored, "dicom", **provenance))
+            payload["result_dicom"] = _b64(parts["dicom"])
         if include_pixels:
             payload["before_u16"] = _b64(to_u16(degraded, rad.max_stored).tobytes())
             payload["after_u16"] = _b64(to_u16(restored, rad.max_stored).tobytes())
@@ -219,12 +225,32 @@ def process(
         facts["seconds"] = payload["seconds"]
         body = json.dumps(payload, allow_nan=False).encode("utf-8")
         return Outcome(body, "application/json", facts)
-    if output == "dicom":
-        body, media_type = encode_radiograph(rad, restored, "dicom", **provenance), "application/dicom"
-    else:
-        body, media_type = encode_radiograph(rad, restored, "png"), "image/png"
+    body, media_type = (parts["dicom"], "application/dicom") if output == "dicom" else (parts["png"], "image/png")
     facts["seconds"] = round(time.perf_counter() - started, 4)
     return Outcome(body, media_type, facts)
+
+
+def encoded_parts(rad, restored: np.ndarray, output: str, provenance: dict) -> dict:
+    """The encoded pieces of the answer for ``output`` (png / dicom / json / view) of the
+    result ``restored`` (float32 (H, W) in [0, 1]) of ``rad``: ``dicom`` (the derived
+    DICOM bytes, DICOM input only), ``png`` (bytes), and for the view ``pixels`` (before
+    and after as uint16 display values) and ``images`` (those compressed,
+    :func:`xraydeblur.server.view_payload.encode_view_images`)."""
+    from ..io import encode_radiograph
+
+    parts: dict = {"dicom": None, "png": None}
+    if rad.format == "dicom" and output in ("dicom", "json", "view"):
+        parts["dicom"] = encode_radiograph(rad, restored, "dicom", **provenance)
+    if output == "json":
+        parts["png"] = encode_radiograph(rad, restored, "png", bits=8 if rad.bits_stored <= 8 else 16)
+    elif output == "png":
+        parts["png"] = encode_radiograph(rad, restored, "png")
+    if output == "view":
+        from .view_payload import encode_view_images
+
+        parts["pixels"] = (to_u16(rad.pixels, rad.max_stored), to_u16(restored, rad.max_stored))
+        parts["images"] = encode_view_images(*parts["pixels"], rad.max_stored)
+    return parts
 
 
 def _strip_name(reason: str) -> str:

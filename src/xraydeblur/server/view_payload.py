@@ -201,6 +201,28 @@ def residual_int8(z: np.ndarray) -> np.ndarray:
     return scaled.astype(np.int8)
 
 
+def _encode_all(images: dict[str, np.ndarray]) -> dict[str, tuple[dict, bytes]]:
+    """:func:`encode_image` of each array, at the same time (zlib releases the GIL)."""
+    if not images:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(images)) as pool:
+        return dict(zip(images, pool.map(encode_image, images.values())))
+
+
+def display_images(before: np.ndarray, after: np.ndarray, value_max: int) -> dict[str, np.ndarray]:
+    """``{"before", "after"}`` as the payload stores them: uint8 when ``value_max`` <= 255,
+    else uint16 (display values on the 0..value_max scale)."""
+    dtype = np.uint8 if int(value_max) <= 255 else np.uint16
+    return {"before": np.asarray(before).astype(dtype), "after": np.asarray(after).astype(dtype)}
+
+
+def encode_view_images(before: np.ndarray, after: np.ndarray, value_max: int) -> dict[str, tuple[dict, bytes]]:
+    """The ``before`` and ``after`` arrays of the payload, compressed, for
+    :func:`encode_view`'s ``encoded`` (the server compresses them while the safeguard
+    still checks the result)."""
+    return _encode_all(display_images(before, after, value_max))
+
+
 def encode_view(
     facts: dict,
     before: np.ndarray,
@@ -210,20 +232,21 @@ def encode_view(
     dicom: bytes | None = None,
     dataset=None,
     info: dict | None = None,
+    encoded: dict | None = None,
 ) -> bytes:
     """The view payload. ``facts``: the JSON answer's facts (JSON-safe); ``before``,
     ``after``: display values (uint16 on the 0..value_max scale); ``residual``: the
     safeguard's float z map or None; ``dicom``: the derived DICOM for DICOM input;
-    ``dataset``, ``info``: the source's header and :class:`Radiograph` info."""
+    ``dataset``, ``info``: the source's header and :class:`Radiograph` info;
+    ``encoded``: :func:`encode_view_images` of ``before`` and ``after`` if already made."""
     value_max = int(facts["value_max"])
     bits = int(facts["bits"])
-    small = value_max <= 255
-    images = {name: np.asarray(values).astype(np.uint8 if small else np.uint16) for name, values in (("before", before), ("after", after))}
+    encoded = dict(encoded or {})
+    missing = {"before", "after"} - encoded.keys()
+    images = {name: values for name, values in display_images(before, after, value_max).items() if name in missing} if missing else {}
     if residual is not None:
         images["residual"] = residual_int8(residual).view(np.uint8)
-    # zlib releases the GIL: the images are compressed at the same time
-    with ThreadPoolExecutor(max_workers=len(images)) as pool:
-        encoded = dict(zip(images, pool.map(encode_image, images.values())))
+    encoded.update(_encode_all(images))
     arrays: list[tuple[dict, bytes]] = []
     for name in ("before", "after"):
         entry, data = encoded[name]
