@@ -1,0 +1,356 @@
+"""Trial (issue 26): a learned non-blind step instead of the data step's per-class gain
+tables. Training split for training, VALIDATION split for scoring (the test split is
+never read).
+
+The kernel-aware mode (``nafnet-kernel``) is the blind network's output ``z`` corrected
+by one masked Wiener solve whose weight comes from a table per blur family, width and
+bit depth (:data:`xraydeblur.infer.data_step.GAINS`) on noise-free input and from
+Morozov's rule on noisy input. Given the true kernel it is still below Wiener with its
+best balance per image on the noise-free 8-bit rows. This trial asks whether a small
+network, conditioned on the measured noise, does better than the tables from
+candidates no table chooses:
+
+* ``z``, the blind network's output;
+* ``z`` corrected by the Wiener solve at gains :data:`GAINS` times the MMSE balance at
+  the noise measured where the kernel leaves no signal
+  (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding included;
+  :func:`xraydeblur.classical.estimate_balance`);
+* plain Wiener (prior centred on a flat image) at 0.1, 1 and 10 times that balance
+  (``--wiener-gains``; the first run, ``learned_step-v1.json``, had 1 only).
+
+The network (:class:`BlendNet`, about 25 k parameters, receptive field 23 px) blends the
+candidates per pixel (softmax weights) and adds a small bounded residual; its inputs
+are the candidates less ``z``, ``z``, the residual ``y - k * z`` and the log noise
+level. It is trained on 128 px crops of training radiographs under random Gaussian,
+anisotropic, disk and straight-motion PSFs, float / 8 / 10 / 12-bit rounding and no to
+strong Poisson noise (1e7 to 2e3 photons), with the loss ``mean(log MSE)`` (the mean
+PSNR of the crops), on one CPU process with 2 threads.
+
+Scores on the benchmark's validation crops (``--images`` images, 256 px, 14
+degradations, float / 8 / 12 bit; ``--dose``: the noise-free float crops with weak
+Poisson noise instead): the blind network, the shipped data step, the best single
+candidate per image (oracle), the learned blend and Wiener with its best balance per
+image (oracle). Runs (``benchmarks/results/trials/learned_step*.json`` list each
+command):
+
+    python benchmarks/trials/learned_step.py make-data --samples 1500 --worker 0 --cache /tmp/learned_step2
+    python benchmarks/trials/learned_step.py make-data --samples 1500 --worker 1 --cache /tmp/learned_step2
+    python benchmarks/trials/learned_step.py train --cache /tmp/learned_step2 --minutes 30 --threads 2
+    python benchmarks/trials/learned_step.py evaluate --cache /tmp/learned_step2 --bits 0 12 --out a.json
+    python benchmarks/trials/learned_step.py evaluate --cache /tmp/learned_step2 --bits 8 --out b.json
+    python benchmarks/trials/learned_step.py merge a.json b.json --out benchmarks/results/trials/learned_step.json
+    python benchmarks/trials/learned_step.py evaluate --cache /tmp/learned_step2 --bits 0 --dose 1e7 \
+        --out benchmarks/results/trials/learned_step-dose1e7.json
+
+The cache (derived from the radiographs) lives outside the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: gains (times the MMSE balance at the measured noise) of the data-step candidates
+GAINS = (0.01, 0.1, 1.0, 10.0)
+#: gains (times that balance) of the plain Wiener candidates: ``make-data --wiener-gains``
+#: (the first run had 1 only), kept in the cache's ``meta.json``
+WIENER_GAINS = (0.1, 1.0, 10.0)
+#: crop side (px) of the training samples, and the blur context cut off around it
+CROP, CONTEXT = 128, 24
+#: (photons at full scale, 0 = none) and their draw weights: noise-free input is where
+#: the tables live, so it gets half the samples
+DOSES = ((0.0, 0.5), (1e7, 0.125), (1e6, 0.125), (2e4, 0.125), (2e3, 0.125))
+BITS = (0, 8, 10, 12)
+
+
+def candidates(degraded: np.ndarray, kernel: np.ndarray, z: np.ndarray, wiener_gains=WIENER_GAINS) -> tuple[float, np.ndarray]:
+    """(measured noise, float32 (1 + len(GAINS) + len(wiener_gains), H, W) stack: z, the
+    corrections at each gain, plain Wiener at each of ``wiener_gains``), all table-free."""
+    from xraydeblur.classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
+
+    noise = float(kernel_noise_sigma(degraded, kernel))
+    balance = estimate_balance(degraded, kernel, "gradient", noise_sigma=noise)
+    stack = [z]
+    for gain in GAINS:
+        stack.append(wiener_correction(degraded, z, kernel, balance * gain, "gradient", cg_iterations=200 if gain <= 0.1 else 50))
+    for gain in wiener_gains:
+        stack.append(np.clip(wiener(degraded, kernel, balance=balance * gain, cg_iterations=100), 0, 1))
+    return noise, np.stack(stack).astype(np.float32)
+
+
+def random_kernel(rng: np.random.Generator) -> np.ndarray:
+    from xraydeblur.degrade import make_kernel
+
+    kind = rng.choice(["gaussian", "anisotropic", "disk", "motion"], p=[0.35, 0.15, 0.2, 0.3])
+    if kind == "gaussian":
+        return make_kernel("gaussian", sigma=float(rng.uniform(0.7, 3.5)))
+    if kind == "anisotropic":
+        return make_kernel("anisotropic", sigma=float(rng.uniform(0.7, 3.0)), sigma_y=float(rng.uniform(0.7, 3.0)), angle=float(rng.uniform(0, 180)))
+    if kind == "disk":
+        return make_kernel("disk", radius=float(rng.uniform(1.0, 3.0)))
+    return make_kernel("motion", length=float(rng.uniform(3.0, 17.0)), angle=float(rng.uniform(0, 180)))
+
+
+def make_data(args) -> None:
+    """Write ``cache/part-<worker>.npz``: per sample the sharp crop, the residual
+    ``y - k * z``, the candidates and the measured noise."""
+    from xraydeblur.data import load_image, split_rows
+    from xraydeblur.degrade import blur, quantize
+    from xraydeblur.degrade.noise import poisson_gaussian_noise
+    from xraydeblur.methods import get_method
+
+    args.cache.mkdir(parents=True, exist_ok=True)
+    (args.cache / "meta.json").write_text(json.dumps({"gains": GAINS, "wiener_gains": args.wiener_gains}))
+    rng = np.random.default_rng(1000 + args.worker)
+    rows = split_rows("train")
+    blind = get_method("nafnet-blind")
+    sharp_all, residual_all, cand_all, noise_all = [], [], [], []
+    started = time.time()
+    side = CROP + 2 * CONTEXT
+    doses, weights = zip(*DOSES)
+    images: dict = {}
+    for i in range(args.samples):
+        row = rows[int(rng.integers(len(rows)))]
+        image = images.get(row.file)
+        if image is None:
+            image = images[row.file] = load_image(row)
+            if len(images) > 64:
+                images.pop(next(iter(images)))
+        h, w = image.shape
+        while True:
+            y0, x0 = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
+            region = image[y0 : y0 + side, x0 : x0 + side]
+            if region.std() > 0.02:  # not a flat border
+                break
+        kernel = random_kernel(rng)
+        degraded = blur(region, kernel)[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
+        sharp = region[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
+        dose = doses[rng.choice(len(doses), p=np.array(weights) / sum(weights))]
+        if dose:
+            degraded = poisson_gaussian_noise(degraded, dose, 0.0, seed=rng)
+        bits = int(rng.choice(BITS))
+        degraded = (quantize(degraded, bits) if bits else np.clip(degraded, 0, 1)).astype(np.float32)
+        z = blind(degraded)
+        noise, stack = candidates(degraded, kernel, z, args.wiener_gains)
+        sharp_all.append(sharp.astype(np.float32))
+        residual_all.append(degraded - blur(z, kernel).astype(np.float32))
+        cand_all.append(stack)
+        noise_all.append(noise)
+        if (i + 1) % 50 == 0:
+            print(f"worker {args.worker}: {i + 1}/{args.samples} samples, {time.time() - started:.0f} s", flush=True)
+    np.savez(
+        args.cache / f"part-{args.worker}.npz",
+        sharp=np.stack(sharp_all).astype(np.float16),
+        residual=np.stack(residual_all).astype(np.float32),
+        candidates=np.stack(cand_all),
+        noise=np.array(noise_all, np.float32),
+    )
+
+
+def build_net():
+    import torch
+    from torch import nn
+
+    class BlendNet(nn.Module):
+        """Per-pixel softmax blend of the candidates plus a bounded residual.
+
+        Input (N, C + 2, H, W): the C - 1 candidates besides z, less z (x 20), z - 0.5, the residual
+        y - k * z (x 50), log10(noise) + 3. Output (N, 1, H, W) in [0, 1]."""
+
+        def __init__(self, candidates: int, width: int = 24):
+            super().__init__()
+            self.c = candidates
+            layers, channels = [], candidates + 2
+            for dilation in (1, 2, 4, 2, 1):
+                layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+                channels = width
+            self.body = nn.Sequential(*layers)
+            self.head = nn.Conv2d(width, candidates + 1, 3, padding=1)
+            nn.init.zeros_(self.head.weight)
+            with torch.no_grad():  # start as z
+                self.head.bias.zero_()
+                self.head.bias[0] = 4.0
+
+        def forward(self, stack, residual, log_noise):
+            z = stack[:, :1]
+            diffs = stack - z
+            features = torch.cat([diffs[:, 1:] * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)], 1)
+            out = self.head(self.body(features))
+            weights = torch.softmax(out[:, : self.c], 1)
+            return (z + (weights * diffs).sum(1, keepdim=True) + 0.02 * torch.tanh(out[:, self.c :])).clamp(0, 1)
+
+    return BlendNet
+
+
+def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, noise: float):
+    """Torch tensors (1, ...) of one image for :class:`BlendNet`."""
+    import torch
+
+    from xraydeblur.degrade import blur
+
+    residual = degraded - blur(stack[0], kernel).astype(np.float32)
+    return (
+        torch.from_numpy(stack[None]),
+        torch.from_numpy(residual[None, None].astype(np.float32)),
+        torch.full((1, 1, 1, 1), math.log10(max(noise, 1e-6)) + 3.0),
+    )
+
+
+def load_cache(cache: Path):
+    parts = [np.load(p) for p in sorted(cache.glob("part-*.npz"))]
+    return {k: np.concatenate([p[k] for p in parts]) for k in ("sharp", "residual", "candidates", "noise")}
+
+
+def train(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    data = load_cache(args.cache)
+    n = len(data["noise"])
+    print(f"{n} samples", flush=True)
+    sharp = torch.from_numpy(data["sharp"].astype(np.float32))[:, None]
+    stack = torch.from_numpy(data["candidates"])
+    residual = torch.from_numpy(data["residual"])[:, None]
+    log_noise = torch.from_numpy(np.log10(np.maximum(data["noise"], 1e-6)) + 3.0).float()[:, None, None, None]
+    net = build_net()(stack.shape[1])
+    state_path = args.cache / "blend.pt"
+    if state_path.exists() and not args.fresh:
+        net.load_state_dict(torch.load(state_path))
+        print("resumed", flush=True)
+    optimiser = torch.optim.Adam(net.parameters(), lr=args.lr)
+    rng = np.random.default_rng(0)
+    deadline = time.time() + 60 * args.minutes
+    step, running = 0, []
+    patch = args.patch
+    start = time.time()
+    while time.time() < deadline:
+        for group in optimiser.param_groups:  # cosine decay over the run's minutes
+            group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * (time.time() - start) / (deadline - start)))
+        idx = rng.choice(n, args.batch, replace=False)
+        y0, x0 = (int(v) for v in rng.integers(0, CROP - patch + 1, 2))
+        win = (slice(None), slice(None), slice(y0, y0 + patch), slice(x0, x0 + patch))
+        out = net(stack[idx][win], residual[idx][win], log_noise[idx])
+        mse = ((out - sharp[idx][win]) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+        base = ((stack[idx][win][:, :1] - sharp[idx][win]) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+        loss = torch.log10(mse).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        running.append(float(10 * (torch.log10(base) - torch.log10(mse)).mean().detach()))
+        step += 1
+        if step % 100 == 0:
+            print(f"step {step}: gain over z {np.mean(running):+.3f} dB", flush=True)
+            running = []
+            torch.save(net.state_dict(), state_path)
+    torch.save(net.state_dict(), state_path)
+
+
+def evaluate(args) -> None:
+    import torch
+
+    from _trial import crops_at_bits
+    from xraydeblur.infer.data_step import data_step
+    from xraydeblur.methods import get_method
+    from xraydeblur.metrics import psnr
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from kernel_aware_oracle import oracle_wiener
+
+    torch.set_num_threads(args.threads)
+    blind = get_method("nafnet-blind")
+    wiener_gains = json.loads((args.cache / "meta.json").read_text())["wiener_gains"] if (args.cache / "meta.json").exists() else [1.0]
+    net = build_net()(1 + len(GAINS) + len(wiener_gains))
+    net.load_state_dict(torch.load(args.cache / "blend.pt"))
+    net.eval()
+    samples = []
+    for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits):
+        if args.dose:  # weak noise instead of none, on the float noise-free rows (the tables' hazard)
+            from xraydeblur.degrade.noise import poisson_gaussian_noise
+
+            if case.degradation.dose or suffix:
+                continue
+            degraded = poisson_gaussian_noise(degraded, args.dose, 0.0, seed=len(samples)).astype(np.float32)
+            suffix = f"+dose{args.dose:g}"
+        z = blind(degraded)
+        noise, stack = candidates(degraded, kernel, z, wiener_gains)
+        with torch.no_grad():
+            learned = net(*net_inputs(degraded, kernel, stack, noise))[0, 0].numpy()
+        row = {
+            "family": case.family + suffix,
+            "image": case.row.file,
+            "noise": noise,
+            "psnr": {
+                "blind": psnr(sharp, z),
+                "shipped": psnr(sharp, data_step(degraded, z, kernel)),
+                "best candidate": max(psnr(sharp, c) for c in stack),
+                "learned": psnr(sharp, learned),
+                "wiener oracle": oracle_wiener(sharp, degraded, kernel)[0],
+            },
+        }
+        samples.append(row)
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row["psnr"].items()} | {"row": row["family"]}), flush=True)
+    report(samples, args.out)
+
+
+def report(samples: list[dict], out: str | None) -> None:
+    from _trial import print_markdown, row_means, write_trial
+
+    columns = ("blind", "shipped", "best candidate", "learned", "wiener oracle")
+    table = row_means(samples, columns)
+    print_markdown(table, columns, {"learned - shipped": lambda r: f"{r['learned'] - r['shipped']:+.2f}", "learned - oracle": lambda r: f"{r['learned'] - r['wiener oracle']:+.2f}"})
+    write_trial(out, "benchmarks/trials/learned_step.py", table, samples)
+
+
+def merge(args) -> None:
+    """One table from several ``evaluate`` JSONs (runs split by bit depth)."""
+    import re
+
+    samples = [s for path in args.parts for s in json.loads(Path(path).read_text())["samples"]]
+    for s in samples:  # runs before the family fix named rows by the image's motion angle
+        s["family"] = re.sub(r"-angle[0-9.]+", "", s["family"])
+    report(samples, args.out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("make-data")
+    m.add_argument("--samples", type=int, default=1200)
+    m.add_argument("--worker", type=int, default=0)
+    m.add_argument("--cache", type=Path, required=True)
+    m.add_argument("--wiener-gains", type=float, nargs="+", default=list(WIENER_GAINS))
+    t = sub.add_parser("train")
+    t.add_argument("--cache", type=Path, required=True)
+    t.add_argument("--minutes", type=float, default=40)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--patch", type=int, default=64)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--fresh", action="store_true")
+    e = sub.add_parser("evaluate")
+    e.add_argument("--cache", type=Path, required=True)
+    e.add_argument("--images", type=int, default=4)
+    e.add_argument("--crop", type=int, default=256)
+    e.add_argument("--bits", type=int, nargs="+", default=[0, 8, 12])
+    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--dose", type=float, default=0.0, help="instead of the benchmark's noise: Poisson noise at this dose on its noise-free rows")
+    e.add_argument("--out")
+    g = sub.add_parser("merge")
+    g.add_argument("parts", nargs="+")
+    g.add_argument("--out")
+    args = p.parse_args()
+    {"make-data": make_data, "train": train, "evaluate": evaluate, "merge": merge}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
