@@ -239,9 +239,10 @@ def train(args) -> None:
         idx = rng.choice(n, args.batch, replace=False)
         y0, x0 = (int(v) for v in rng.integers(0, CROP - patch + 1, 2))
         win = (slice(None), slice(None), slice(y0, y0 + patch), slice(x0, x0 + patch))
-        out = net(stack[idx][win], residual[idx][win], log_noise[idx])
-        mse = ((out - sharp[idx][win]) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
-        base = ((stack[idx][win][:, :1] - sharp[idx][win]) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+        batch, target = stack[idx][win], sharp[idx][win]
+        out = net(batch, residual[idx][win], log_noise[idx])
+        mse = ((out - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+        base = ((batch[:, :1] - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         loss = torch.log10(mse).mean()
         optimiser.zero_grad()
         loss.backward()
