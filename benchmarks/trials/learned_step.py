@@ -42,6 +42,24 @@ command):
     python benchmarks/trials/learned_step.py evaluate --cache /tmp/learned_step2 --bits 0 --dose 1e7 \
         --out benchmarks/results/trials/learned_step-dose1e7.json
 
+v3 (``learned_step-v3.json``): finer candidate grids (corrections at 0.01 to 10 and plain
+Wiener at 0.1 to 10 times the MMSE balance, both in steps of about 3 / 2.2: the Wiener
+grid as fine as the oracle's), PSFs from the training distribution's families
+(:func:`sampler_kernel`: curved motion and exponential too), and a wider, deeper network
+conditioned on the MMSE balance as well (:data:`NETS`, 65 k parameters)::
+
+    python benchmarks/trials/learned_step.py make-data --samples 1300 --worker 0 --cache /tmp/ls3 \
+        --kernels sampler --net v3 --gains 0.01 0.03 0.1 0.3 1 3 10 \
+        --wiener-gains 0.1 0.22 0.46 1 2.2 4.6 10      (and --worker 1)
+    python benchmarks/trials/learned_step.py train --cache /tmp/ls3 --minutes 50 --threads 2
+    python benchmarks/trials/learned_step.py evaluate --cache /tmp/ls3 --bits 0 12 --out a.json
+    python benchmarks/trials/learned_step.py evaluate --cache /tmp/ls3 --bits 8 --out b.json
+    python benchmarks/trials/learned_step.py merge a.json b.json --out benchmarks/results/trials/learned_step-v3.json
+
+and the same candidates with the v2 network (``learned_step-v3-net2.json``): a second
+cache folder holding links to the same ``part-*.npz`` and the same ``meta.json`` with
+``"net": "v2"``, trained 30 min, evaluated and merged as above.
+
 The cache (derived from the radiographs) lives outside the repository.
 """
 
@@ -73,19 +91,41 @@ DOSES = ((0.0, 0.5), (1e7, 0.125), (1e6, 0.125), (2e4, 0.125), (2e3, 0.125))
 BITS = (0, 8, 10, 12)
 
 
-def candidates(degraded: np.ndarray, kernel: np.ndarray, z: np.ndarray, wiener_gains=WIENER_GAINS) -> tuple[float, np.ndarray]:
-    """(measured noise, float32 (1 + len(GAINS) + len(wiener_gains), H, W) stack: z, the
-    corrections at each gain, plain Wiener at each of ``wiener_gains``), all table-free."""
+def candidates(degraded: np.ndarray, kernel: np.ndarray, z: np.ndarray, wiener_gains=WIENER_GAINS, gains=GAINS, boundary: str = "masked") -> tuple[float, float, np.ndarray]:
+    """(measured noise, MMSE balance at it, float32 (1 + len(gains) + len(wiener_gains), H, W)
+    stack: z, the corrections at each of ``gains``, plain Wiener at each of ``wiener_gains``),
+    all table-free. ``boundary="mirror"``: every candidate by one FFT pass (no conjugate
+    gradients; a few FFTs each) instead of the masked solves the network was trained on."""
     from xraydeblur.classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
+    from xraydeblur.classical.wiener import _deconvolve
+    from xraydeblur.degrade import blur
 
     noise = float(kernel_noise_sigma(degraded, kernel))
     balance = estimate_balance(degraded, kernel, "gradient", noise_sigma=noise)
     stack = [z]
-    for gain in GAINS:
+    if boundary == "mirror":
+        y = degraded.astype(np.float64)
+        k = kernel / kernel.sum()
+        residual = y - blur(z.astype(np.float64), k)
+        for gain in gains:
+            stack.append(np.clip(z + _deconvolve(residual, k, balance * gain, "gradient", "mirror", 0), 0, 1))
+        for gain in wiener_gains:
+            stack.append(np.clip(_deconvolve(y, k, balance * gain, "gradient", "mirror", 0), 0, 1))
+        return noise, float(balance), np.stack(stack).astype(np.float32)
+    for gain in gains:
         stack.append(wiener_correction(degraded, z, kernel, balance * gain, "gradient", cg_iterations=200 if gain <= 0.1 else 50))
     for gain in wiener_gains:
         stack.append(np.clip(wiener(degraded, kernel, balance=balance * gain, cg_iterations=100), 0, 1))
-    return noise, np.stack(stack).astype(np.float32)
+    return noise, float(balance), np.stack(stack).astype(np.float32)
+
+
+def sampler_kernel(rng: np.random.Generator) -> np.ndarray:
+    """A PSF drawn from the training distribution's blur families
+    (:class:`xraydeblur.data.pairs.DegradationSampler`, "realistic" preset: Gaussian,
+    anisotropic, straight and curved motion, disk, exponential): the v3 runs' kernels."""
+    from xraydeblur.data.pairs import DegradationSampler, preset
+
+    return DegradationSampler(preset("realistic")).sample_blur(rng).kernel()
 
 
 def random_kernel(rng: np.random.Generator) -> np.ndarray:
@@ -110,11 +150,13 @@ def make_data(args) -> None:
     from xraydeblur.methods import get_method
 
     args.cache.mkdir(parents=True, exist_ok=True)
-    (args.cache / "meta.json").write_text(json.dumps({"gains": GAINS, "wiener_gains": args.wiener_gains}))
+    meta = {"gains": args.gains, "wiener_gains": args.wiener_gains, "kernels": args.kernels, "net": args.net}
+    (args.cache / "meta.json").write_text(json.dumps(meta))
+    draw_kernel = {"v2": random_kernel, "sampler": sampler_kernel}[args.kernels]
     rng = np.random.default_rng(1000 + args.worker)
     rows = split_rows("train")
     blind = get_method("nafnet-blind")
-    sharp_all, residual_all, cand_all, noise_all = [], [], [], []
+    sharp_all, residual_all, cand_all, noise_all, balance_all = [], [], [], [], []
     started = time.time()
     side = CROP + 2 * CONTEXT
     doses, weights = zip(*DOSES)
@@ -132,7 +174,7 @@ def make_data(args) -> None:
             region = image[y0 : y0 + side, x0 : x0 + side]
             if region.std() > 0.02:  # not a flat border
                 break
-        kernel = random_kernel(rng)
+        kernel = draw_kernel(rng)
         degraded = blur(region, kernel)[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
         sharp = region[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
         dose = doses[rng.choice(len(doses), p=np.array(weights) / sum(weights))]
@@ -141,7 +183,8 @@ def make_data(args) -> None:
         bits = int(rng.choice(BITS))
         degraded = (quantize(degraded, bits) if bits else np.clip(degraded, 0, 1)).astype(np.float32)
         z = blind(degraded)
-        noise, stack = candidates(degraded, kernel, z, args.wiener_gains)
+        noise, balance, stack = candidates(degraded, kernel, z, args.wiener_gains, args.gains)
+        balance_all.append(balance)
         sharp_all.append(sharp.astype(np.float32))
         residual_all.append(degraded - blur(z, kernel).astype(np.float32))
         cand_all.append(stack)
@@ -154,7 +197,16 @@ def make_data(args) -> None:
         residual=np.stack(residual_all).astype(np.float32),
         candidates=np.stack(cand_all),
         noise=np.array(noise_all, np.float32),
+        balance=np.array(balance_all, np.float32),
     )
+
+
+#: the network's shape per run: v1 / v2 (``learned_step.json``) as first written; v3 wider,
+#: deeper, conditioned on the MMSE balance too, with a larger residual bound
+NETS = {
+    "v2": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02},
+    "v3": {"width": 32, "dilations": [1, 2, 4, 8, 4, 2, 1], "balance": True, "residual_bound": 0.05},
+}
 
 
 def build_net():
@@ -165,13 +217,16 @@ def build_net():
         """Per-pixel softmax blend of the candidates plus a bounded residual.
 
         Input (N, C + 2, H, W): the C - 1 candidates besides z, less z (x 20), z - 0.5, the residual
-        y - k * z (x 50), log10(noise) + 3. Output (N, 1, H, W) in [0, 1]."""
+        y - k * z (x 50), log10(noise) + 3 (v3: and log10(MMSE balance) / 3 + 1). Output (N, 1, H, W)
+        in [0, 1]."""
 
-        def __init__(self, candidates: int, width: int = 24):
+        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02):
             super().__init__()
             self.c = candidates
-            layers, channels = [], candidates + 2
-            for dilation in (1, 2, 4, 2, 1):
+            self.use_balance = balance
+            self.bound = residual_bound
+            layers, channels = [], candidates + 2 + int(balance)
+            for dilation in dilations:
                 layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
                 channels = width
             self.body = nn.Sequential(*layers)
@@ -181,18 +236,20 @@ def build_net():
                 self.head.bias.zero_()
                 self.head.bias[0] = 4.0
 
-        def forward(self, stack, residual, log_noise):
+        def forward(self, stack, residual, log_noise, log_balance=None):
             z = stack[:, :1]
             diffs = stack - z
-            features = torch.cat([diffs[:, 1:] * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)], 1)
-            out = self.head(self.body(features))
+            parts = [diffs[:, 1:] * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)]
+            if self.use_balance:
+                parts.append((log_balance / 3.0 + 1.0).expand_as(z))
+            out = self.head(self.body(torch.cat(parts, 1)))
             weights = torch.softmax(out[:, : self.c], 1)
-            return (z + (weights * diffs).sum(1, keepdim=True) + 0.02 * torch.tanh(out[:, self.c :])).clamp(0, 1)
+            return (z + (weights * diffs).sum(1, keepdim=True) + self.bound * torch.tanh(out[:, self.c :])).clamp(0, 1)
 
     return BlendNet
 
 
-def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, noise: float):
+def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float):
     """Torch tensors (1, ...) of one image for :class:`BlendNet`."""
     import torch
 
@@ -203,12 +260,25 @@ def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, nois
         torch.from_numpy(stack[None]),
         torch.from_numpy(residual[None, None].astype(np.float32)),
         torch.full((1, 1, 1, 1), math.log10(max(noise, 1e-6)) + 3.0),
+        torch.full((1, 1, 1, 1), math.log10(max(balance, 1e-12))),
     )
+
+
+def read_meta(cache: Path) -> dict:
+    """The run's settings (``meta.json``), with the v1 / v2 defaults for older caches."""
+    meta = json.loads((cache / "meta.json").read_text()) if (cache / "meta.json").exists() else {}
+    return {"gains": list(GAINS), "wiener_gains": [1.0], "kernels": "v2", "net": "v2"} | meta
+
+
+def make_net(meta: dict):
+    """A fresh :class:`BlendNet` for the run described by ``meta``."""
+    return build_net()(1 + len(meta["gains"]) + len(meta["wiener_gains"]), **NETS[meta["net"]])
 
 
 def load_cache(cache: Path):
     parts = [np.load(p) for p in sorted(cache.glob("part-*.npz"))]
-    return {k: np.concatenate([p[k] for p in parts]) for k in ("sharp", "residual", "candidates", "noise")}
+    keys = ("sharp", "residual", "candidates", "noise") + (("balance",) if "balance" in parts[0] else ())
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
 def train(args) -> None:
@@ -222,7 +292,10 @@ def train(args) -> None:
     stack = torch.from_numpy(data["candidates"])
     residual = torch.from_numpy(data["residual"])[:, None]
     log_noise = torch.from_numpy(np.log10(np.maximum(data["noise"], 1e-6)) + 3.0).float()[:, None, None, None]
-    net = build_net()(stack.shape[1])
+    log_balance = torch.from_numpy(np.log10(np.maximum(data.get("balance", np.ones(n)), 1e-12))).float()[:, None, None, None]
+    meta = read_meta(args.cache)
+    net = make_net(meta)
+    print(f"{sum(p.numel() for p in net.parameters())} parameters, {stack.shape[1]} candidates", flush=True)
     state_path = args.cache / "blend.pt"
     if state_path.exists() and not args.fresh:
         net.load_state_dict(torch.load(state_path))
@@ -240,7 +313,7 @@ def train(args) -> None:
         y0, x0 = (int(v) for v in rng.integers(0, CROP - patch + 1, 2))
         win = (slice(None), slice(None), slice(y0, y0 + patch), slice(x0, x0 + patch))
         batch, target = stack[idx][win], sharp[idx][win]
-        out = net(batch, residual[idx][win], log_noise[idx])
+        out = net(batch, residual[idx][win], log_noise[idx], log_balance[idx])
         mse = ((out - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         base = ((batch[:, :1] - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         loss = torch.log10(mse).mean()
@@ -269,8 +342,8 @@ def evaluate(args) -> None:
 
     torch.set_num_threads(args.threads)
     blind = get_method("nafnet-blind")
-    wiener_gains = json.loads((args.cache / "meta.json").read_text())["wiener_gains"] if (args.cache / "meta.json").exists() else [1.0]
-    net = build_net()(1 + len(GAINS) + len(wiener_gains))
+    meta = read_meta(args.cache)
+    net = make_net(meta)
     net.load_state_dict(torch.load(args.cache / "blend.pt"))
     net.eval()
     samples = []
@@ -283,13 +356,16 @@ def evaluate(args) -> None:
             degraded = poisson_gaussian_noise(degraded, args.dose, 0.0, seed=len(samples)).astype(np.float32)
             suffix = f"+dose{args.dose:g}"
         z = blind(degraded)
-        noise, stack = candidates(degraded, kernel, z, wiener_gains)
+        started = time.perf_counter()
+        noise, balance, stack = candidates(degraded, kernel, z, meta["wiener_gains"], meta["gains"], args.boundary)
+        candidate_seconds = time.perf_counter() - started
         with torch.no_grad():
-            learned = net(*net_inputs(degraded, kernel, stack, noise))[0, 0].numpy()
+            learned = net(*net_inputs(degraded, kernel, stack, noise, balance))[0, 0].numpy()
         row = {
             "family": case.family + suffix,
             "image": case.row.file,
             "noise": noise,
+            "candidate_seconds": round(candidate_seconds, 3),
             "psnr": {
                 "blind": psnr(sharp, z),
                 "shipped": psnr(sharp, data_step(degraded, z, kernel)),
@@ -330,6 +406,9 @@ def main() -> None:
     m.add_argument("--worker", type=int, default=0)
     m.add_argument("--cache", type=Path, required=True)
     m.add_argument("--wiener-gains", type=float, nargs="+", default=list(WIENER_GAINS))
+    m.add_argument("--gains", type=float, nargs="+", default=list(GAINS), help="of the corrections of z")
+    m.add_argument("--kernels", choices=("v2", "sampler"), default="v2", help="v2: the first runs' four families; sampler: the training distribution's")
+    m.add_argument("--net", choices=tuple(NETS), default="v2", help="the network trained on this cache (kept in meta.json)")
     t = sub.add_parser("train")
     t.add_argument("--cache", type=Path, required=True)
     t.add_argument("--minutes", type=float, default=40)
@@ -345,6 +424,7 @@ def main() -> None:
     e.add_argument("--bits", type=int, nargs="+", default=[0, 8, 12])
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--dose", type=float, default=0.0, help="instead of the benchmark's noise: Poisson noise at this dose on its noise-free rows")
+    e.add_argument("--boundary", choices=("masked", "mirror"), default="masked", help="how the candidates are solved (trained on masked)")
     e.add_argument("--out")
     g = sub.add_parser("merge")
     g.add_argument("parts", nargs="+")
