@@ -110,7 +110,7 @@ def candidates(degraded: np.ndarray, kernel: np.ndarray, z: np.ndarray, wiener_g
         for gain in gains:
             stack.append(np.clip(z + _deconvolve(residual, k, balance * gain, "gradient", "mirror", 0), 0, 1))
         for gain in wiener_gains:
-            stack.append(np.clip(_deconvolve(y, k, balance * gain, "gradient", "mirror", 0), 0, 1))
+            stack.append(wiener(y, k, balance=balance * gain, boundary="mirror"))
         return noise, float(balance), np.stack(stack).astype(np.float32)
     for gain in gains:
         stack.append(wiener_correction(degraded, z, kernel, balance * gain, "gradient", cg_iterations=200 if gain <= 0.1 else 50))
