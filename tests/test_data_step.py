@@ -262,8 +262,8 @@ def test_bit_depths_without_their_own_gains_take_the_next_coarser_ones():
 
 @pytest.mark.parametrize("bits", [8, 10, 12])
 def test_rounded_input_is_not_made_worse_by_the_step(bits):
-    """On a rounded (8-bit PNG, 10- or 12-bit DICOM), noise-free blurred input the step
-    must not amplify the rounding noise: the result stays near a good estimate (with
+    """On a rounded (8-bit PNG, 10- or 12-bit DICOM), noise-free blurred input the tuned
+    gains of an identified PSF must not amplify the rounding noise: the result stays near a good estimate (with
     the float input's gains, 0.01-0.1, it falls far below)."""
     from xraydeblur.degrade import quantize
 
@@ -272,7 +272,9 @@ def test_rounded_input_is_not_made_worse_by_the_step(bits):
         blurred, kernel = deg.apply(sharp)
         rounded = quantize(blurred, bits)
         estimate = np.clip(sharp + np.random.default_rng(3).normal(0, 0.01, sharp.shape), 0, 1).astype(np.float32)
-        out = data_step(rounded, estimate, kernel)
+        # the tuned gains (an identified PSF); the learned step of a known kernel:
+        # test_learned_step.py, from the network's output it was trained on
+        out = data_step(rounded, estimate, kernel, identified=True)
         assert psnr(sharp, out, border=8) > psnr(sharp, estimate, border=8) - 0.5, deg.name
 
 
@@ -343,17 +345,19 @@ def test_weak_noise_is_not_amplified_by_the_noise_free_gains():
             assert psnr(sharp, data_step(noisy, good, kernel), border=8) > psnr(sharp, former, border=8) + 3
 
 
-def test_noise_free_input_keeps_the_tuned_gains():
+def test_noise_free_input_takes_the_learned_step_or_for_an_identified_psf_the_tuned_gains():
     from xraydeblur.classical import kernel_noise_sigma
     from xraydeblur.degrade import quantize
     from xraydeblur.infer.data_step import apply_rule, is_noise_free, step_class
+    from xraydeblur.infer.learned_step import learned_step
 
     sharp = _scene(256)
     blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
     for x in (blurred, quantize(blurred, 12), quantize(blurred, 8)):
         assert is_noise_free(x, kernel_noise_sigma(x, kernel))
+        assert np.array_equal(data_step(x, blurred, kernel), learned_step(x, blurred, kernel))
         key = step_class(x, kernel)
-        assert np.array_equal(data_step(x, blurred, kernel), apply_rule(gain_for(key), x, blurred, kernel, key=key))
+        assert np.array_equal(data_step(x, blurred, kernel, identified=True), apply_rule(gain_for(key, True), x, blurred, kernel, key=key))
     assert not is_noise_free(blurred, 4e-4) and not is_noise_free(quantize(blurred, 12), 4e-4)
 
 
@@ -405,12 +409,14 @@ def test_the_data_step_records_its_rule_and_the_noise_it_measured():
     with recording() as steps:
         data_step(noisy, blurred, kernel)
         data_step(quantize(blurred, 12), blurred, kernel)
-    morozov, tuned = steps
+        data_step(quantize(blurred, 12), blurred, kernel, identified=True)
+    morozov, learned, tuned = steps
     assert morozov["rule"] == "morozov" and abs(morozov["noise_sigma"] / 3e-3 - 1) < 0.1, morozov
     assert morozov["gain"] in (None, *MOROZOV_GAINS)
     assert morozov["noise_sigma"] > morozov["noise_free_below"]
     assert tuned == {**tuned, "rule": "tuned", "step_class": "motion+12bit", "gain": str(gain_for("motion+12bit"))}, tuned
     assert tuned["noise_sigma"] <= tuned["noise_free_below"]
+    assert learned["rule"] == "learned" and learned["noise_sigma"] <= learned["noise_free_below"], learned
     with recording() as kept:  # the estimate explains the input up to the noise: no correction
         morozov_correction(noisy, sharp, kernel, 3e-3, 1.0, "gradient")
     assert kept == [{"gain": None}]
@@ -421,7 +427,7 @@ def test_the_data_step_records_its_rule_and_the_noise_it_measured():
         return [s["rule"] for s in mine]
 
     with ThreadPoolExecutor(2) as pool:
-        assert list(pool.map(one, [noisy, blurred, noisy, blurred])) == [["morozov"], ["tuned"], ["morozov"], ["tuned"]]
+        assert list(pool.map(one, [noisy, blurred, noisy, blurred])) == [["morozov"], ["learned"], ["morozov"], ["learned"]]
 
 
 def test_the_pipeline_reports_the_data_step():
@@ -439,8 +445,8 @@ def test_the_pipeline_reports_the_data_step():
         step = facts["data_step"]
         assert step["rule"] == "morozov" and "noise 0.003 rms" in step["summary"] and "Morozov" in step["summary"], step
         assert restore(blurred, methods.get_method(TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"] is None
-        tuned = restore(blurred, methods.get_method(DATA_STEP_TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"]
-        assert tuned["rule"] == "tuned" and "noise-free input" in tuned["summary"] and "motion" in tuned["summary"], tuned
+        learned = restore(blurred, methods.get_method(DATA_STEP_TEST_METHOD), kernel=kernel, safeguard=False).facts["data_step"]
+        assert learned["rule"] == "learned" and "noise-free input" in learned["summary"] and "learned" in learned["summary"], learned
         from xraydeblur.pipeline import data_step_facts
 
         untouched = data_step_facts([{"noise_sigma": 1e-4, "noise_free_below": 3e-4, "rule": "tuned", "step_class": "disk", "gain": None}])

@@ -206,45 +206,24 @@ def make_data(args) -> None:
 NETS = {
     "v2": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02},
     "v3": {"width": 32, "dilations": [1, 2, 4, 8, 4, 2, 1], "balance": True, "residual_bound": 0.05},
+    "v4": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True},
 }
 
 
 def build_net():
-    import torch
-    from torch import nn
+    """The trial's network class: :class:`xraydeblur.models.blend_step.BlendStep` (the
+    shipped step's network), with v3's MMSE-balance condition as an extra input channel
+    (``log10(balance) / 3 + 1``) and v1-v3 without the image context."""
+    from xraydeblur.models.blend_step import BlendStep
 
-    class BlendNet(nn.Module):
-        """Per-pixel softmax blend of the candidates plus a bounded residual.
-
-        Input (N, C + 2, H, W): the C - 1 candidates besides z, less z (x 20), z - 0.5, the residual
-        y - k * z (x 50), log10(noise) + 3 (v3: and log10(MMSE balance) / 3 + 1). Output (N, 1, H, W)
-        in [0, 1]."""
-
-        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02):
-            super().__init__()
-            self.c = candidates
+    class BlendNet(BlendStep):
+        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02, image_context: bool = False):
+            super().__init__(candidates, width, dilations, residual_bound, image_context, extra_channels=int(balance))
             self.use_balance = balance
-            self.bound = residual_bound
-            layers, channels = [], candidates + 2 + int(balance)
-            for dilation in dilations:
-                layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
-                channels = width
-            self.body = nn.Sequential(*layers)
-            self.head = nn.Conv2d(width, candidates + 1, 3, padding=1)
-            nn.init.zeros_(self.head.weight)
-            with torch.no_grad():  # start as z
-                self.head.bias.zero_()
-                self.head.bias[0] = 4.0
 
         def forward(self, stack, residual, log_noise, log_balance=None):
-            z = stack[:, :1]
-            diffs = stack - z
-            parts = [diffs[:, 1:] * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)]
-            if self.use_balance:
-                parts.append((log_balance / 3.0 + 1.0).expand_as(z))
-            out = self.head(self.body(torch.cat(parts, 1)))
-            weights = torch.softmax(out[:, : self.c], 1)
-            return (z + (weights * diffs).sum(1, keepdim=True) + self.bound * torch.tanh(out[:, self.c :])).clamp(0, 1)
+            extra = log_balance / 3.0 + 1.0 if self.use_balance else None
+            return super().forward(stack, residual, log_noise, extra)
 
     return BlendNet
 
@@ -300,6 +279,9 @@ def train(args) -> None:
     if state_path.exists() and not args.fresh:
         net.load_state_dict(torch.load(state_path))
         print("resumed", flush=True)
+    elif args.init:  # e.g. a v2 run's weights into v4 (its image-context branch starts at zero)
+        missing = net.load_state_dict(torch.load(args.init), strict=False).missing_keys
+        print(f"started from {args.init}; new: {missing}", flush=True)
     optimiser = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng = np.random.default_rng(0)
     deadline = time.time() + 60 * args.minutes
@@ -398,6 +380,50 @@ def merge(args) -> None:
     report(samples, args.out)
 
 
+def export(args) -> None:
+    """Write a v4 run's weights as the package's learned step
+    (``src/xraydeblur/weights/step/learned-step.safetensors`` + ``.json``: gains, solves'
+    iterations, network shape, training command and data, validation scores)."""
+    import hashlib
+    import subprocess
+
+    import torch
+    from safetensors.torch import save_file
+
+    from xraydeblur import __version__
+    from xraydeblur.data.manifest import manifest_sha256
+
+    meta = read_meta(args.cache)
+    shape = {k: v for k, v in NETS[meta["net"]].items() if k != "balance"}
+    if NETS[meta["net"]].get("balance") or not shape.get("image_context"):
+        raise SystemExit("export takes a v4 run (no balance input, image context)")
+    state = {k: v.contiguous() for k, v in torch.load(args.cache / "blend.pt").items()}
+    stem = Path(args.out)
+    save_file(state, str(stem.with_suffix(".safetensors")))
+    scores = json.loads(Path(args.scores).read_text())
+    settings = {
+        "name": "learned-step",
+        "description": "the kernel-aware data step: a per-pixel blend of table-free candidates (xraydeblur.infer.learned_step)",
+        "gains": meta["gains"],
+        "wiener_gains": meta["wiener_gains"],
+        "strong_below": 0.1,
+        "cg_iterations_strong": 200,
+        "cg_iterations": 50,
+        "cg_iterations_wiener": 100,
+        "network": shape,
+        "parameters": int(sum(v.numel() for v in state.values())),
+        "trained_with": args.trained_with,
+        "training_data": {"split": "train", "kernels": meta["kernels"], "crop_px": CROP, "doses": DOSES, "bits": BITS},
+        "validation": {"command": scores.get("commands"), "split": scores.get("split"), "table": scores["table"]},
+        "package_version": __version__,
+        "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip(),
+        "data_manifest_sha256": manifest_sha256(),
+        "weights_sha256": hashlib.sha256(stem.with_suffix(".safetensors").read_bytes()).hexdigest(),
+    }
+    stem.with_suffix(".json").write_text(json.dumps(settings, indent=1) + "\n")
+    print(f"wrote {stem}.safetensors / .json ({settings['parameters']} parameters)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -417,6 +443,7 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--fresh", action="store_true")
+    t.add_argument("--init", type=Path, help="start from these weights (missing layers as built)")
     e = sub.add_parser("evaluate")
     e.add_argument("--cache", type=Path, required=True)
     e.add_argument("--images", type=int, default=4)
@@ -426,11 +453,16 @@ def main() -> None:
     e.add_argument("--dose", type=float, default=0.0, help="instead of the benchmark's noise: Poisson noise at this dose on its noise-free rows")
     e.add_argument("--boundary", choices=("masked", "mirror"), default="masked", help="how the candidates are solved (trained on masked)")
     e.add_argument("--out")
+    x = sub.add_parser("export")
+    x.add_argument("--cache", type=Path, required=True)
+    x.add_argument("--scores", required=True, help="the merged validation JSON of this run")
+    x.add_argument("--trained-with", required=True, help="the training commands, as run")
+    x.add_argument("--out", default=str(ROOT / "src/xraydeblur/weights/step/learned-step"))
     g = sub.add_parser("merge")
     g.add_argument("parts", nargs="+")
     g.add_argument("--out")
     args = p.parse_args()
-    {"make-data": make_data, "train": train, "evaluate": evaluate, "merge": merge}[args.command](args)
+    {"make-data": make_data, "train": train, "evaluate": evaluate, "merge": merge, "export": export}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,14 @@ noise, measured where the kernel leaves no signal
   itself if it explains the input up to that noise, else the weakest correction that
   does, from gains of the MMSE balance at that noise. No tuned table; it never fits the
   noise, so it cannot amplify it;
-* noise-free input (synthetic, up to its rounding) gets the tuned Wiener balance for this
+* noise-free input (synthetic, up to its rounding) with a known kernel gets the learned
+  step (:func:`xraydeblur.infer.learned_step.learned_step`): a small network blends
+  table-free corrections and Wiener solves at multiples of the MMSE balance; no table
+  per family or bit depth;
+* noise-free input with a PSF *identified* from the image (``nafnet-psf``,
+  ``nafnet-auto``) gets the tuned Wiener balance for this
   image and kernel (:func:`xraydeblur.classical.tuned_balance`) times a gain from
-  :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
+  :data:`IDENTIFIED_GAINS`, then :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
   family read off the kernel (:func:`xraydeblur.classical._defaults.kernel_family`),
   "-wide" when the kernel's RMS radius exceeds :data:`WIDE_KERNEL_PX`, and the bit depth
   its values lie on ("+8bit" to "+12bit"). ``None`` means no step. So on a noise-free
@@ -238,8 +243,10 @@ def data_step(
 
     The noise decides the rule. It is measured where the kernel leaves no signal
     (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included). Input
-    that is noise-free up to its rounding (:func:`is_noise_free`) gets the class's tuned
-    gain (:data:`GAINS`, tuned on noise-free validation input); any other input gets
+    that is noise-free up to its rounding (:func:`is_noise_free`) gets the learned step
+    (:func:`xraydeblur.infer.learned_step.learned_step`: no table) when the kernel is
+    known, and the class's tuned gain (:data:`IDENTIFIED_GAINS`, then :data:`GAINS`) when
+    it was ``identified`` from the image; any other input gets
     :func:`morozov_correction` at that noise level, which never fits the noise, from
     gains of the balance that is MMSE-optimal at that noise level
     (:func:`xraydeblur.classical.estimate_balance`: no tuned table)."""
@@ -254,6 +261,11 @@ def data_step(
         _note(rule="morozov")
         balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
         return morozov_correction(blurred, estimate, kernel, noise, balance, "gradient", observed=observed)
+    if not identified:
+        from .learned_step import learned_step
+
+        _note(rule="learned")
+        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise)
     key = step_class(blurred, kernel)
     rule = gain_for(key, identified)
     _note(rule="tuned", step_class=key, gain=None if rule is None else str(rule))

@@ -1,0 +1,102 @@
+"""The learned data step: the kernel-aware correction of the network's output, chosen by
+a small network from table-free candidates instead of by a table of tuned gains.
+
+Given the blurred image ``y`` (H, W), the blind network's output ``z`` and the PSF ``k``,
+:func:`step_candidates` measures the noise where the kernel leaves no signal
+(:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included), computes the
+MMSE balance ``b`` at that noise (:func:`xraydeblur.classical.estimate_balance`) and
+solves, with masked borders:
+
+* ``z`` corrected towards the data (:func:`xraydeblur.classical.wiener_correction`) at
+  ``g * b`` for each correction gain ``g`` (0.01 to 10);
+* plain Wiener (:func:`xraydeblur.classical.wiener`) at ``g * b`` for each Wiener gain
+  (0.1 to 10).
+
+:class:`xraydeblur.models.blend_step.BlendStep` then blends them per pixel, with the
+residual ``y - k * z`` and the noise level as its other inputs. Nothing in it depends on
+the blur family or the bit depth: a new one needs no table. The gains, the solves'
+iterations and the network's shape are in the shipped ``weights/step/learned-step.json`` beside its
+weights (with the training command and the validation scores); it was trained by
+``benchmarks/trials/learned_step.py`` on crops of training radiographs.
+
+>>> import numpy as np                                               # doctest: +SKIP
+>>> from xraydeblur.degrade import blur, gaussian_kernel             # doctest: +SKIP
+>>> k = gaussian_kernel(1.5); y = blur(sharp, k)                     # doctest: +SKIP
+>>> x = learned_step(y, blind_output, k)                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+#: the shipped network and its settings: ``learned-step.safetensors`` + ``.json``
+STEP_STEM = Path(__file__).resolve().parent.parent / "weights" / "step" / "learned-step"
+
+
+@lru_cache(maxsize=1)
+def step_settings() -> dict:
+    """The shipped ``learned-step.json``: gains, iterations, network shape, provenance."""
+    return json.loads(STEP_STEM.with_suffix(".json").read_text())
+
+
+@lru_cache(maxsize=1)
+def _network():
+    import torch
+    from safetensors.torch import load_file
+
+    from ..models.blend_step import BlendStep
+
+    settings = step_settings()
+    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), **settings["network"])
+    net.load_state_dict(load_file(str(STEP_STEM.with_suffix(".safetensors"))))
+    net.eval()
+    return net, torch
+
+
+def step_candidates(
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None
+) -> tuple[float, np.ndarray]:
+    """(measured noise, float32 (C, H, W) stack): ``estimate`` (H, W, in [0, 1]) first,
+    then its corrections at the shipped gains, then plain Wiener at the Wiener gains, all
+    in [0, 1], for ``blurred`` (H, W, in [0, 1]) under ``kernel`` (K, K). ``observed``
+    (H, W) in [0, 1]: the data term's weight per pixel (0 on filled-in overlays);
+    ``noise_sigma``: the noise if already measured ([0, 1] units)."""
+    from ..classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
+
+    settings = step_settings()
+    noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
+    balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
+    stack = [np.clip(np.asarray(estimate, np.float32), 0, 1)]
+    for gain in settings["gains"]:
+        iterations = settings["cg_iterations_strong"] if gain <= settings["strong_below"] else settings["cg_iterations"]
+        stack.append(wiener_correction(blurred, estimate, kernel, balance * gain, "gradient", cg_iterations=iterations, weights=observed))
+    for gain in settings["wiener_gains"]:
+        stack.append(np.clip(wiener(blurred, kernel, balance=balance * gain, cg_iterations=settings["cg_iterations_wiener"], weights=observed), 0, 1))
+    return noise, np.stack(stack).astype(np.float32)
+
+
+def learned_step(
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None
+) -> np.ndarray:
+    """The learned data step: ``estimate`` (H, W, the blind network's output in [0, 1])
+    made consistent with ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K) by the
+    shipped blend of :func:`step_candidates`. ``observed``, ``noise_sigma``: as there.
+    Returns float32 (H, W) in [0, 1]."""
+    from ..degrade import blur
+
+    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma)
+    residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
+    if observed is not None:
+        residual = residual * (np.asarray(observed, np.float32) > 0)
+    net, torch = _network()
+    with torch.no_grad():
+        out = net(
+            torch.from_numpy(stack[None]),
+            torch.from_numpy(residual[None, None].astype(np.float32)),
+            torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
+        )
+    return out[0, 0].numpy().astype(np.float32)

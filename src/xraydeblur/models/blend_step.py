@@ -1,0 +1,56 @@
+"""The learned data step's network: a per-pixel blend of data-consistent candidates.
+
+Input: the candidates stacked (N, C, H, W) float32 in [0, 1] with the blind network's
+output ``z`` first; the residual ``y - k * z`` (N, 1, H, W); ``log10(noise) + 3``
+(N, 1, 1, 1), the noise measured where the kernel leaves no signal ([0, 1] units).
+Output (N, 1, H, W) in [0, 1]: ``z`` plus a softmax-weighted sum of the candidates'
+differences from ``z`` plus a small bounded residual. The weights come from a few
+dilated 3x3 convolutions (receptive field 23 px) and, with ``image_context``, from the
+features' mean over the whole image (so the choice can follow the image as a whole, as
+a per-image tuned parameter does). It starts as ``z`` (zero head) and has about 29 k
+parameters. Any H, W. ``extra_channels``: more per-image conditions, passed to
+:meth:`BlendStep.forward` as ``extra`` (N, E, 1, 1) maps (trials only; the shipped
+step has none).
+"""
+
+import torch
+from torch import nn
+
+
+class BlendStep(nn.Module):
+    """Blend of ``candidates`` candidate images; see the module docstring."""
+
+    def __init__(
+        self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), residual_bound: float = 0.02, image_context: bool = True, extra_channels: int = 0
+    ):
+        super().__init__()
+        self.c = candidates
+        self.bound = residual_bound
+        layers, channels = [], candidates + 2 + extra_channels
+        for dilation in dilations:
+            layers += [nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation), nn.ReLU(inplace=True)]
+            channels = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, candidates + 1, 3, padding=1)
+        self.context = None
+        if image_context:
+            self.context = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True), nn.Linear(width, candidates + 1))
+            nn.init.zeros_(self.context[2].weight)
+            nn.init.zeros_(self.context[2].bias)
+        nn.init.zeros_(self.head.weight)
+        with torch.no_grad():  # start as z
+            self.head.bias.zero_()
+            self.head.bias[0] = 4.0
+
+    def forward(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        z = stack[:, :1]
+        diffs = stack - z
+        parts = [diffs[:, 1:] * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)]
+        if extra is not None:
+            parts.append(extra.expand(-1, -1, *z.shape[2:]))
+        features = self.body(torch.cat(parts, 1))
+        out = self.head(features)
+        if self.context is not None:
+            out = out + self.context(features.mean(dim=(2, 3)))[:, :, None, None]
+        weights = torch.softmax(out[:, : self.c], 1)
+        return (z + (weights * diffs).sum(1, keepdim=True) + self.bound * torch.tanh(out[:, self.c :])).clamp(0, 1)
