@@ -36,6 +36,20 @@ def test_an_untrained_blend_returns_the_network_output():
     assert torch.allclose(out, stack[:, :1] + 0.018 * (stack[:, 1:] - stack[:, :1]).sum(1, keepdim=True), atol=0.01)
 
 
+def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
+    """Large images run the blend in 512 px windows (memory); the image context is still
+    the mean over the whole image, so the result is the same."""
+    import torch
+
+    from xraydeblur.infer.learned_step import _network
+
+    net, _ = _network()
+    torch.manual_seed(0)
+    stack, residual, log_noise = torch.rand(1, 15, 150, 230), torch.randn(1, 1, 150, 230) * 0.01, torch.full((1, 1, 1, 1), -0.5)
+    with torch.no_grad():
+        assert torch.allclose(net(stack, residual, log_noise), net.forward_tiled(stack, residual, log_noise, tile=64), atol=1e-5)
+
+
 def test_candidates_are_the_estimate_its_corrections_and_wiener():
     sharp = _scene()
     blurred, kernel = Degradation("gaussian", {"sigma": 2.0}).apply(sharp)

@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+#: images of more pixels run the blend network in windows (same result, the memory of
+#: one 512 px window instead of 24 feature maps of the whole image)
+TILED_ABOVE_PIXELS = 1024 * 1024
 #: the shipped network and its settings: ``learned-step.safetensors`` + ``.json``
 STEP_STEM = Path(__file__).resolve().parent.parent / "weights" / "step" / "learned-step"
 
@@ -93,10 +96,11 @@ def learned_step(
     if observed is not None:
         residual = residual * (np.asarray(observed, np.float32) > 0)
     net, torch = _network()
+    inputs = (
+        torch.from_numpy(stack[None]),
+        torch.from_numpy(residual[None, None].astype(np.float32)),
+        torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
+    )
     with torch.no_grad():
-        out = net(
-            torch.from_numpy(stack[None]),
-            torch.from_numpy(residual[None, None].astype(np.float32)),
-            torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
-        )
+        out = net(*inputs) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs)
     return out[0, 0].numpy().astype(np.float32)

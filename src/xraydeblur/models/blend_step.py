@@ -42,15 +42,62 @@ class BlendStep(nn.Module):
             self.head.bias.zero_()
             self.head.bias[0] = 4.0
 
-    def forward(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    def _features(self, stack, residual, log_noise, extra=None) -> torch.Tensor:
         z = stack[:, :1]
-        diffs = stack - z
-        parts = [diffs[:, 1:] * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)]
+        parts = [(stack[:, 1:] - z) * 20.0, z - 0.5, residual * 50.0, log_noise.expand_as(z)]
         if extra is not None:
             parts.append(extra.expand(-1, -1, *z.shape[2:]))
-        features = self.body(torch.cat(parts, 1))
+        return self.body(torch.cat(parts, 1))
+
+    def _blend(self, stack, features, context_logits) -> torch.Tensor:
+        z = stack[:, :1]
+        diffs = stack - z
         out = self.head(features)
-        if self.context is not None:
-            out = out + self.context(features.mean(dim=(2, 3)))[:, :, None, None]
+        if context_logits is not None:
+            out = out + context_logits
         weights = torch.softmax(out[:, : self.c], 1)
         return (z + (weights * diffs).sum(1, keepdim=True) + self.bound * torch.tanh(out[:, self.c :])).clamp(0, 1)
+
+    def forward(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        features = self._features(stack, residual, log_noise, extra)
+        context = None if self.context is None else self.context(features.mean(dim=(2, 3)))[:, :, None, None]
+        return self._blend(stack, features, context)
+
+    #: half the receptive field (px) of the body and head together: 1 + 2 + 4 + 2 + 1 + 1
+    #: for the default dilations; :meth:`forward_tiled` pads tiles by more
+    TILE_MARGIN = 16
+
+    def forward_tiled(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, tile: int = 512) -> torch.Tensor:
+        """:meth:`forward` on ``tile`` px windows (plus :data:`TILE_MARGIN` px of context
+        each side), for large images: the same result up to float rounding, with the
+        memory of one window instead of the image's 24 feature maps. Two passes: the
+        first sums the features over the image for the image context, the second blends.
+        Batch size 1."""
+        h, w = stack.shape[2:]
+        m = self.TILE_MARGIN
+        if sum(d for d in self._dilations()) + 1 > m:
+            raise ValueError("receptive field wider than the tile margin")
+        windows = [(y, x) for y in range(0, h, tile) for x in range(0, w, tile)]
+
+        def padded(y, x):
+            y0, x0, y1, x1 = max(0, y - m), max(0, x - m), min(h, y + tile + m), min(w, x + tile + m)
+            box = (slice(None), slice(None), slice(y0, y1), slice(x0, x1))
+            inner = (slice(None), slice(None), slice(y - y0, y - y0 + min(tile, h - y)), slice(x - x0, x - x0 + min(tile, w - x)))
+            return box, inner
+
+        context = None
+        if self.context is not None:
+            total = torch.zeros(stack.shape[0], self.head.in_channels)
+            for y, x in windows:
+                box, inner = padded(y, x)
+                total += self._features(stack[box], residual[box], log_noise)[inner].sum(dim=(2, 3))
+            context = self.context(total / (h * w))[:, :, None, None]
+        out = torch.empty_like(stack[:, :1])
+        for y, x in windows:
+            box, inner = padded(y, x)
+            blended = self._blend(stack[box], self._features(stack[box], residual[box], log_noise), context)
+            out[:, :, y : y + tile, x : x + tile] = blended[inner]
+        return out
+
+    def _dilations(self):
+        return [layer.dilation[0] for layer in self.body if isinstance(layer, nn.Conv2d)]
