@@ -358,6 +358,8 @@ def test_noise_free_input_takes_the_learned_step_or_for_an_identified_psf_the_tu
         assert np.array_equal(data_step(x, blurred, kernel), learned_step(x, blurred, kernel))
         key = step_class(x, kernel)
         assert np.array_equal(data_step(x, blurred, kernel, identified=True), apply_rule(gain_for(key, True), x, blurred, kernel, key=key))
+        # nafnet-auto (a PSF it estimated, scored with the known-kernel tables)
+        assert np.array_equal(data_step(x, blurred, kernel, learned=False), apply_rule(gain_for(key), x, blurred, kernel, key=key))
     assert not is_noise_free(blurred, 4e-4) and not is_noise_free(quantize(blurred, 12), 4e-4)
 
 

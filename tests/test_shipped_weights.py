@@ -64,6 +64,8 @@ def test_psf_identifying_flagship_is_blind_and_steps_only_with_a_trusted_psf():
     assert psf_method.identifies_psf and not psf_method.extra["kernel_aware"] and psf_method.extra["network"] == FLAGSHIP
     assert psf_method.weights_sha256 == blind.weights_sha256
     assert psf_method.run.identified_gains and not aware.run.identified_gains  # its own, more cautious step gains
+    # the learned data step is the known kernel's; the PSF-identifying variants keep the tables they were chosen with
+    assert aware.run.learned_step and not psf_method.run.learned_step and not get_method("nafnet-auto").run.learned_step
     assert default_method(kernel_known=True) == "nafnet-kernel" and default_method() == FLAGSHIP
     assert {v.label for v in default_variants(["nafnet-blind", "nafnet-psf"])} == {"blurred input", "nafnet-blind [blind]", "nafnet-psf [blind]"}
 
@@ -73,7 +75,11 @@ def test_psf_identifying_flagship_is_blind_and_steps_only_with_a_trusted_psf():
     assert psf_method.kernel_in_use(blurred, true_kernel) == (true_kernel, None)  # a given kernel wins
     out = psf_method(blurred)
     np.testing.assert_array_equal(out, psf_method(blurred, kernel))  # the data step with that PSF
-    np.testing.assert_allclose(out, aware(blurred, kernel), atol=2e-3)  # as nafnet-kernel (its backend may differ)
+    # as nafnet-kernel's network, then the data step with the identified PSF's tuned gains
+    # (nafnet-kernel, given a kernel, takes the learned step; its backend may differ)
+    from xraydeblur.infer.data_step import data_step
+
+    np.testing.assert_allclose(out, data_step(blurred, blind(blurred), np.asarray(kernel, np.float64), identified=True), atol=2e-3)
     err = lambda x: float(np.mean((x - sharp)[16:-16, 16:-16] ** 2))  # noqa: E731
     assert err(out) < 0.5 * err(blind(blurred))
 

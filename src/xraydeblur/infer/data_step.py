@@ -20,9 +20,9 @@ noise, measured where the kernel leaves no signal
   table-free corrections and Wiener solves at multiples of the MMSE balance; no table
   per family or bit depth;
 * noise-free input with a PSF *identified* from the image (``nafnet-psf``,
-  ``nafnet-auto``) gets the tuned Wiener balance for this
+  ``nafnet-auto``: ``learned=False``) gets the tuned Wiener balance for this
   image and kernel (:func:`xraydeblur.classical.tuned_balance`) times a gain from
-  :data:`IDENTIFIED_GAINS`, then :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
+  :data:`IDENTIFIED_GAINS` (``nafnet-psf``), then :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
   family read off the kernel (:func:`xraydeblur.classical._defaults.kernel_family`),
   "-wide" when the kernel's RMS radius exceeds :data:`WIDE_KERNEL_PX`, and the bit depth
   its values lie on ("+8bit" to "+12bit"). ``None`` means no step. So on a noise-free
@@ -232,7 +232,7 @@ def gain_for(key: str, identified: bool = False) -> float | str | None:
 
 
 def data_step(
-    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, identified: bool = False
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, identified: bool = False, learned: bool = True
 ) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
     under the PSF ``kernel`` (K, K), known or (``identified``) found from the image.
@@ -245,8 +245,9 @@ def data_step(
     (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included). Input
     that is noise-free up to its rounding (:func:`is_noise_free`) gets the learned step
     (:func:`xraydeblur.infer.learned_step.learned_step`: no table) when the kernel is
-    known, and the class's tuned gain (:data:`IDENTIFIED_GAINS`, then :data:`GAINS`) when
-    it was ``identified`` from the image; any other input gets
+    known (``learned``), and the class's tuned gain (:data:`IDENTIFIED_GAINS` when it was
+    ``identified`` from the image, then :data:`GAINS`) when not ``learned`` (the
+    PSF-identifying variants, chosen and scored with the tables); any other input gets
     :func:`morozov_correction` at that noise level, which never fits the noise, from
     gains of the balance that is MMSE-optimal at that noise level
     (:func:`xraydeblur.classical.estimate_balance`: no tuned table)."""
@@ -261,7 +262,7 @@ def data_step(
         _note(rule="morozov")
         balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
         return morozov_correction(blurred, estimate, kernel, noise, balance, "gradient", observed=observed)
-    if not identified:
+    if learned and not identified:
         from .learned_step import learned_step
 
         _note(rule="learned")

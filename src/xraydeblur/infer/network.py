@@ -33,7 +33,9 @@ class NetworkMethod:
     (``kernel_aware``, default the weights' own ``kernel_aware`` flag) given a kernel
     finishes with the data-consistency step of :mod:`.data_step` (``data_step=False``
     turns it off; ``identified_gains``: the step's gains for a PSF identified from the
-    image, as ``nafnet-psf`` gives it); a blind one ignores the kernel. Networks trained with a second input
+    image, as ``nafnet-psf`` gives it; ``learned_step``: the learned step on noise-free
+    input, as a known kernel gets it, instead of the tuned gains, which the PSF-identifying
+    variants were chosen and scored with); a blind one ignores the kernel. Networks trained with a second input
     channel (``in_channels`` 2 in the weights' ``kwargs``) also get the Wiener
     deconvolution with the kernel (or, when None, with a Gaussian of the blindly
     estimated width) as that channel.
@@ -49,10 +51,12 @@ class NetworkMethod:
         data_step: bool = True,
         kernel_aware: bool | None = None,
         identified_gains: bool = False,
+        learned_step: bool = True,
     ):
         self.stem, self.tile, self.overlap, self.device, self.prefer = Path(stem), tile, overlap, device, backend
         self.use_data_step = data_step
         self.identified_gains = identified_gains
+        self.learned_step = learned_step
         self.meta = json.loads(self.stem.with_suffix(".json").read_text())
         self.kernel_aware = bool(self.meta.get("kernel_aware")) if kernel_aware is None else kernel_aware
 
@@ -135,5 +139,5 @@ class NetworkMethod:
         if kernel is not None and self.kernel_aware and self.use_data_step:
             from .data_step import data_step
 
-            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64), observed, identified=self.identified_gains)
+            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64), observed, identified=self.identified_gains, learned=self.learned_step)
         return out

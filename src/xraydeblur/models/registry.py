@@ -110,7 +110,9 @@ def register_variant(stem: Path) -> str:
     identifies = bool(identify)
     return _register_network(
         stem.name,
-        NetworkMethod(network, kernel_aware=True, identified_gains=identifies and variant.get("gains", "identified") == "identified"),
+        NetworkMethod(
+            network, kernel_aware=True, identified_gains=identifies and variant.get("gains", "identified") == "identified", learned_step=not identifies
+        ),
         meta,
         description,
         int(variant.get("rank", 50)),
