@@ -60,6 +60,18 @@ and the same candidates with the v2 network (``learned_step-v3-net2.json``): a s
 cache folder holding links to the same ``part-*.npz`` and the same ``meta.json`` with
 ``"net": "v2"``, trained 30 min, evaluated and merged as above.
 
+v4 (``learned_step-v4.json``, shipped as :mod:`xraydeblur.infer.learned_step`): the v2
+network plus an image context (:data:`NETS`), started from the v2 run's weights with
+``train --init``, on whole 128 px crops (``--patch 128 --batch 8 --lr 1e-3``), then
+``export``. A step for the networks retrained with a source held out (the
+unseen-source benchmark must not score a step trained on that source's patients)::
+
+    python benchmarks/trials/learned_step.py make-data --samples 1300 --worker 0 --cache /tmp/ls-mhh \
+        --kernels sampler --net v4 --gains 0.01 0.03 0.1 0.3 1 3 10 --wiener-gains 0.1 0.22 0.46 1 2.2 4.6 10 \
+        --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh      (and --worker 1)
+    python benchmarks/trials/learned_step.py train --cache /tmp/ls-mhh --minutes M --threads 2 --patch 128 --batch 8
+        (checkpoint: training/learned-step/unseen-mhh/blend.pt; copy it into the cache to resume)
+
 The cache (derived from the radiographs) lives outside the repository.
 """
 
@@ -151,10 +163,15 @@ def make_data(args) -> None:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     meta = {"gains": args.gains, "wiener_gains": args.wiener_gains, "kernels": args.kernels, "net": args.net}
+    if args.scheme != "patient":  # a step for the networks retrained with a source held out
+        from xraydeblur.models.registry import register_weights_dir
+
+        register_weights_dir(args.weights_dir)
+        meta |= {"scheme": args.scheme, "held_out": args.held_out, "weights_dir": args.weights_dir}
     (args.cache / "meta.json").write_text(json.dumps(meta))
     draw_kernel = {"v2": random_kernel, "sampler": sampler_kernel}[args.kernels]
     rng = np.random.default_rng(1000 + args.worker)
-    rows = split_rows("train")
+    rows = split_rows("train", args.scheme, args.held_out)
     blind = get_method("nafnet-blind")
     sharp_all, residual_all, cand_all, noise_all, balance_all = [], [], [], [], []
     started = time.time()
@@ -435,6 +452,9 @@ def main() -> None:
     m.add_argument("--gains", type=float, nargs="+", default=list(GAINS), help="of the corrections of z")
     m.add_argument("--kernels", choices=("v2", "sampler"), default="v2", help="v2: the first runs' four families; sampler: the training distribution's")
     m.add_argument("--net", choices=tuple(NETS), default="v2", help="the network trained on this cache (kept in meta.json)")
+    m.add_argument("--scheme", choices=("patient", "source"), default="patient", help="split scheme of the training crops")
+    m.add_argument("--held-out", default="mhh", help="with --scheme source: the source never seen")
+    m.add_argument("--weights-dir", default="benchmarks/weights/unseen-mhh", help="with --scheme source: its blind network")
     t = sub.add_parser("train")
     t.add_argument("--cache", type=Path, required=True)
     t.add_argument("--minutes", type=float, default=40)
