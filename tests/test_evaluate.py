@@ -75,6 +75,45 @@ def test_evaluate_refuses_networks_that_trained_on_the_test_images(tmp_path, cap
     assert "no weights" in capsys.readouterr().err
 
 
+def test_a_kernel_aware_variant_needs_a_learned_step_trained_on_its_split(tmp_path):
+    """A weights folder's kernel-aware variant takes the learned data step from its own
+    ``step/`` folder; without one it gets the shipped step, trained on the patient split,
+    and scoring it on a held-out source is refused (that step saw the source's patients)."""
+    import json
+    import shutil
+
+    from xraydeblur.evaluate import check_trained_for_split
+    from xraydeblur.infer.learned_step import STEP_STEM
+    from xraydeblur.methods import _REGISTRY, get_method
+    from xraydeblur.models.registry import register_weights_dir
+
+    folder = tmp_path / "w"
+    _tiny_network(folder, "tiny-unseen", {"scheme": "source", "held_out": "mhh"})
+    (folder / "tiny-unseen-kernel.json").write_text(json.dumps({"name": "tiny-unseen-kernel", "network": "tiny-unseen", "kernel_aware": True}))
+    try:
+        register_weights_dir(folder)
+        assert get_method("tiny-unseen-kernel").extra["learned_step"] == str(STEP_STEM)
+        try:
+            check_trained_for_split([Variant("tiny-unseen-kernel", "none")], "source", "mhh")
+        except ValueError as exc:
+            assert "learned data step" in str(exc)
+        else:
+            raise AssertionError("the shipped step saw mhh patients: should be refused")
+        (folder / "step").mkdir()
+        shutil.copy(STEP_STEM.with_suffix(".safetensors"), folder / "step" / f"{STEP_STEM.name}.safetensors")
+        settings = json.loads(STEP_STEM.with_suffix(".json").read_text())
+        settings["training_data"].update(scheme="source", held_out="mhh")
+        (folder / "step" / f"{STEP_STEM.name}.json").write_text(json.dumps(settings))
+        register_weights_dir(folder)
+        method = get_method("tiny-unseen-kernel")
+        assert method.extra["learned_step"] == str(folder / "step" / STEP_STEM.name)
+        check_trained_for_split([Variant("tiny-unseen-kernel", "none")], "source", "mhh")  # allowed
+        assert method.run.step_stem == folder / "step" / STEP_STEM.name
+    finally:
+        _REGISTRY.pop("tiny-unseen", None)
+        _REGISTRY.pop("tiny-unseen-kernel", None)
+
+
 def test_speed_is_measured_in_a_fresh_process():
     from xraydeblur.speed import measure_speed, speed_table
 

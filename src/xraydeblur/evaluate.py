@@ -69,8 +69,8 @@ def check_trained_for_split(variants: list[Variant], scheme: str, held_out: str)
 
     A network may be scored on the ``patient`` test split only if it was trained on
     that split's train part, and on a held-out source only if it was trained with that
-    source held out (``scheme: source``); a method with the learned PSF estimator only
-    if the estimator was trained on the same split as its network. Raises ValueError
+    source held out (``scheme: source``); a method with the learned PSF estimator or the
+    learned data step only if they were trained on the same split as its network. Raises ValueError
     naming the network.
     """
     from .methods import get_method
@@ -86,6 +86,12 @@ def check_trained_for_split(variants: list[Variant], scheme: str, held_out: str)
             estimator = estimator_meta(Path(method.extra.get("psf_estimator_dir") or ESTIMATOR_DIR)).get("config") or {}
             if _split_of(estimator) != _split_of(data):
                 raise ValueError(f"{name}: its PSF estimator was trained on {_split_of(estimator)}, its network on {_split_of(data)}")
+        if method.extra.get("learned_step"):
+            from .infer.learned_step import step_settings
+
+            step = step_settings(Path(method.extra["learned_step"])).get("training_data") or {}
+            if _split_of(step) != _split_of(data):
+                raise ValueError(f"{name}: its learned data step was trained on {_split_of(step)}, its network on {_split_of(data)}")
         trained = data.get("scheme", "patient")
         ok = trained == scheme and (scheme != "source" or data.get("held_out") == held_out)
         if not ok:

@@ -89,7 +89,8 @@ def _note(**facts) -> None:
     """Add ``facts`` to the current data step's record (no-op outside :func:`recording`)."""
     steps = _RECORD.get()
     if steps is not None:
-        if not steps or facts.pop("_new", False):
+        new = facts.pop("_new", False)  # popped first: never a fact of its own
+        if new or not steps:
             steps.append({})
         steps[-1].update(facts)
 
@@ -232,7 +233,8 @@ def gain_for(key: str, identified: bool = False) -> float | str | None:
 
 
 def data_step(
-    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, identified: bool = False, learned: bool = True
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, identified: bool = False, learned: bool = True,
+    step_stem=None,
 ) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
     under the PSF ``kernel`` (K, K), known or (``identified``) found from the image.
@@ -250,7 +252,9 @@ def data_step(
     PSF-identifying variants, chosen and scored with the tables); any other input gets
     :func:`morozov_correction` at that noise level, which never fits the noise, from
     gains of the balance that is MMSE-optimal at that noise level
-    (:func:`xraydeblur.classical.estimate_balance`: no tuned table)."""
+    (:func:`xraydeblur.classical.estimate_balance`: no tuned table). ``step_stem``: the
+    learned step's weights (``NAME.safetensors`` + ``NAME.json``; default the shipped
+    ones), e.g. one trained with a source held out."""
     from ..classical import kernel_noise_sigma
 
     noise = kernel_noise_sigma(blurred, kernel)
@@ -266,7 +270,7 @@ def data_step(
         from .learned_step import learned_step
 
         _note(rule="learned")
-        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise)
+        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem)
     key = step_class(blurred, kernel)
     rule = gain_for(key, identified)
     _note(rule="tuned", step_class=key, gain=None if rule is None else str(rule))

@@ -40,37 +40,48 @@ TILED_ABOVE_PIXELS = 1024 * 1024
 STEP_STEM = Path(__file__).resolve().parent.parent / "weights" / "step" / "learned-step"
 
 
-@lru_cache(maxsize=1)
-def step_settings() -> dict:
-    """The shipped ``learned-step.json``: gains, iterations, network shape, provenance."""
-    return json.loads(STEP_STEM.with_suffix(".json").read_text())
+def step_settings(stem: Path | None = None) -> dict:
+    """``stem.json`` (default the shipped ``learned-step.json``): gains, iterations,
+    network shape, provenance (``training_data``: split scheme and held-out source)."""
+    return _settings(Path(stem or STEP_STEM).resolve())
 
 
-@lru_cache(maxsize=1)
-def _network():
+@lru_cache(maxsize=4)
+def _settings(stem: Path) -> dict:
+    return json.loads(stem.with_suffix(".json").read_text())
+
+
+def _network(stem: Path | None = None):
+    """(the step's network in eval mode, torch) for ``stem`` (default the shipped one)."""
+    return _load_network(Path(stem or STEP_STEM).resolve())
+
+
+@lru_cache(maxsize=4)
+def _load_network(stem: Path):
     import torch
     from safetensors.torch import load_file
 
     from ..models.blend_step import BlendStep
 
-    settings = step_settings()
+    settings = _settings(stem)
     net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), **settings["network"])
-    net.load_state_dict(load_file(str(STEP_STEM.with_suffix(".safetensors"))))
+    net.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
     net.eval()
     return net, torch
 
 
 def step_candidates(
-    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None, stem: Path | None = None
 ) -> tuple[float, np.ndarray]:
     """(measured noise, float32 (C, H, W) stack): ``estimate`` (H, W, in [0, 1]) first,
     then its corrections at the shipped gains, then plain Wiener at the Wiener gains, all
     in [0, 1], for ``blurred`` (H, W, in [0, 1]) under ``kernel`` (K, K). ``observed``
     (H, W) in [0, 1]: the data term's weight per pixel (0 on filled-in overlays);
-    ``noise_sigma``: the noise if already measured ([0, 1] units)."""
+    ``noise_sigma``: the noise if already measured ([0, 1] units); ``stem``: the step's
+    weights (default the shipped ones), whose ``.json`` names the gains."""
     from ..classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
 
-    settings = step_settings()
+    settings = step_settings(stem)
     noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
     balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
     stack = [np.clip(np.asarray(estimate, np.float32), 0, 1)]
@@ -83,19 +94,20 @@ def step_candidates(
 
 
 def learned_step(
-    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None
+    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None, stem: Path | None = None
 ) -> np.ndarray:
     """The learned data step: ``estimate`` (H, W, the blind network's output in [0, 1])
     made consistent with ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K) by the
-    shipped blend of :func:`step_candidates`. ``observed``, ``noise_sigma``: as there.
+    shipped blend (or ``stem``'s) of :func:`step_candidates`. ``observed``,
+    ``noise_sigma``, ``stem``: as there.
     Returns float32 (H, W) in [0, 1]."""
     from ..degrade import blur
 
-    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma)
+    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem)
     residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
     if observed is not None:
         residual = residual * (np.asarray(observed, np.float32) > 0)
-    net, torch = _network()
+    net, torch = _network(stem)
     inputs = (
         torch.from_numpy(stack[None]),
         torch.from_numpy(residual[None, None].astype(np.float32)),

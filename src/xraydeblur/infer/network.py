@@ -35,7 +35,8 @@ class NetworkMethod:
     turns it off; ``identified_gains``: the step's gains for a PSF identified from the
     image, as ``nafnet-psf`` gives it; ``learned_step``: the learned step on noise-free
     input, as a known kernel gets it, instead of the tuned gains, which the PSF-identifying
-    variants were chosen and scored with); a blind one ignores the kernel. Networks trained with a second input
+    variants were chosen and scored with; ``step_stem``: that step's weights, default the
+    shipped ones); a blind one ignores the kernel. Networks trained with a second input
     channel (``in_channels`` 2 in the weights' ``kwargs``) also get the Wiener
     deconvolution with the kernel (or, when None, with a Gaussian of the blindly
     estimated width) as that channel.
@@ -52,11 +53,13 @@ class NetworkMethod:
         kernel_aware: bool | None = None,
         identified_gains: bool = False,
         learned_step: bool = True,
+        step_stem: str | Path | None = None,
     ):
         self.stem, self.tile, self.overlap, self.device, self.prefer = Path(stem), tile, overlap, device, backend
         self.use_data_step = data_step
         self.identified_gains = identified_gains
         self.learned_step = learned_step
+        self.step_stem = None if step_stem is None else Path(step_stem)
         self.meta = json.loads(self.stem.with_suffix(".json").read_text())
         self.kernel_aware = bool(self.meta.get("kernel_aware")) if kernel_aware is None else kernel_aware
 
@@ -139,5 +142,5 @@ class NetworkMethod:
         if kernel is not None and self.kernel_aware and self.use_data_step:
             from .data_step import data_step
 
-            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64), observed, identified=self.identified_gains, learned=self.learned_step)
+            out = data_step(np.asarray(image, np.float32), out, np.asarray(kernel, np.float64), observed, identified=self.identified_gains, learned=self.learned_step, step_stem=self.step_stem)
         return out

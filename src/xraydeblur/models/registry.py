@@ -108,10 +108,21 @@ def register_variant(stem: Path) -> str:
     description = variant.get("description", f"{network.name} + data-consistency step (kernel-aware)")
     identify = variant.get("identify_psf") or False
     identifies = bool(identify)
+    step_stem = None
+    if not identifies:
+        from ..infer.learned_step import STEP_STEM
+
+        # a weights folder of its own holds its own learned step in step/ (the shipped one
+        # otherwise; the evaluation refuses it where it may have seen the test patients)
+        own = stem.parent / "step" / STEP_STEM.name
+        step_stem = own if own.with_suffix(".safetensors").exists() and stem.parent.resolve() != WEIGHTS_DIR.resolve() else STEP_STEM
+        estimator_dir["learned_step"] = str(step_stem)
     return _register_network(
         stem.name,
         NetworkMethod(
-            network, kernel_aware=True, identified_gains=identifies and variant.get("gains", "identified") == "identified", learned_step=not identifies
+            network, kernel_aware=True, identified_gains=identifies and variant.get("gains", "identified") == "identified",
+            learned_step=not identifies,
+            step_stem=step_stem,
         ),
         meta,
         description,
