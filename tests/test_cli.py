@@ -344,6 +344,33 @@ def test_report_names_the_psf_a_method_identified_and_the_safeguard_uses_it(tmp_
         methods._REGISTRY.pop("test-identify", None)
 
 
+def test_a_failed_safeguard_is_said_even_without_a_report(tmp_path, capsys):
+    """A restoration that adds structure (here a bright square) fails the safeguard: the
+    CLI says so in one line, even with -q, and the manifest's note keeps it; with
+    --no-safeguard nothing is checked and nothing said."""
+    from conftest import motion_blurred_scene
+
+    def add_square(image, kernel):
+        out = np.array(image, np.float32)
+        out[100:140, 100:140] += 0.3
+        return np.clip(out, 0, 1)
+
+    methods.register(Method(name="test-adds", description="adds a square", kind="network", run=add_square))
+    try:
+        _, blurred, _ = motion_blurred_scene()
+        src = tmp_path / "m.png"
+        Image.fromarray(np.rint(blurred * 65535).astype(np.uint16)).save(src)
+        blur = ("--kernel", "motion", "--length", "9", "--angle", "30", "--force", "-q")
+        assert _deblur(src, "-o", tmp_path / "out", "--method", "test-adds", *blur) == 0
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("xraydeblur: ") and "safeguard FAILED" in err and "blur given may be wrong" in err and "\n" not in err, err
+        assert "safeguard FAILED" in _manifest(tmp_path / "out" / MANIFEST)[0]["note"]
+        assert _deblur(src, "-o", tmp_path / "off", "--method", "test-adds", "--no-safeguard", *blur) == 0
+        assert "safeguard" not in capsys.readouterr().err and _manifest(tmp_path / "off" / MANIFEST)[0]["note"] == ""
+    finally:
+        methods._REGISTRY.pop("test-adds", None)
+
+
 def test_report_says_what_the_data_step_did(tmp_path):
     """Given a kernel, a method with the kernel-aware data step reports its rule, the
     noise it measured and a one-line summary."""

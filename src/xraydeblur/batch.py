@@ -365,6 +365,7 @@ def process_one(
     settings: str = "",
     denoise: float = DEFAULT_DENOISE,
     force: bool = False,
+    safeguard: bool = True,
 ) -> ManifestRecord:
     """Deblur one file; never raises for a bad file (returns a ``failed`` record).
 
@@ -376,7 +377,9 @@ def process_one(
     report (when :mod:`xraydeblur.safeguard` exists), and ``<output>.residual.png``;
     ``protected``: paths (the inputs) the output must never be; ``settings``: the
     :func:`settings_key` recorded for resuming; ``denoise``, ``force``: as
-    :func:`xraydeblur.pipeline.restore`, which does the work. Images under
+    :func:`xraydeblur.pipeline.restore`, which does the work; ``safeguard``: check the
+    result's consistency with the input (always with ``report``), and say in the
+    record's note when it fails (:func:`safeguard_note`). Images under
     :data:`~xraydeblur.io.guard.MIN_SIDE` px are refused; a flat image (all pixels
     equal) is written unchanged without running the method. ``KeyboardInterrupt``
     propagates.
@@ -408,15 +411,18 @@ def process_one(
         result = None
         encoding = {"model_version": method.version, "weights_sha256": method.weights_sha256}
         if flat is None:
-            # a deblurred output is encoded while the safeguard checks it (with --report)
+            # a deblurred output is encoded while the safeguard checks it
             def encode_deblurred(pixels: np.ndarray) -> bytes:
                 return encode_radiograph(rad, pixels, out_fmt, method=derivation_label(method.name, {"denoise": denoise}), **encoding)
 
-            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=report, with_map=report, measure_output=report,
-                             measure_sharpness=report, while_checking=encode_deblurred)
+            result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=safeguard or report, with_map=report,
+                             measure_output=report, measure_sharpness=report, while_checking=encode_deblurred)
             restored = result.pixels
             if result.facts["unchanged"]:
                 notes.append(result.facts["unchanged_reason"])
+            elif safeguard_note(result.facts):
+                where = f"residual map: {out.name}{RESIDUAL_SUFFIX}" if report else "--report writes a residual map showing where"
+                notes.append(f"{safeguard_note(result.facts)} ({where})")
         else:  # nothing to deblur: no method run, the pixels are written back unchanged
             restored = rad.pixels.copy()
             notes.append(f"flat image (every pixel {flat:.4g} of full scale): written unchanged, no deblurring")
@@ -442,6 +448,24 @@ def process_one(
     finally:
         record.seconds = time.perf_counter() - start
     return record
+
+
+#: how a record's note starts when the safeguard failed (printed even with --quiet)
+SAFEGUARD_FAILED = "safeguard FAILED"
+
+
+def safeguard_note(facts: dict) -> str:
+    """One line for a restoration whose safeguard failed (:func:`xraydeblur.pipeline.restore`'s
+    ``facts``), naming the given blur when there was one; "" when it passed or did not run."""
+    report = facts.get("safeguard") or {}
+    if report.get("consistent", True):
+        return ""
+    blur = "the blur given may be wrong, or " if facts.get("kernel_source") == "given" else ""
+    shows = "" if facts.get("shows_blur", True) else f"; the input shows little blur itself (estimated {facts.get('estimated_blur_before')} px)"
+    return (
+        f"{SAFEGUARD_FAILED} (score {report.get('score')}, largest flagged region {report.get('largest_flagged_region_px')} px): "
+        f"the restoration does not explain the input everywhere ({blur}structure was added or removed){shows}; read the original where it is flagged"
+    )
 
 
 def input_fingerprint(path: Path) -> tuple[int | None, int | None]:
@@ -525,8 +549,10 @@ def _init_worker(method: str | None, device: str | None, threads: int, parent: i
         _WORKER["method"] = method  # process_one reports the reason per file
 
 
-def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing, settings="", denoise=DEFAULT_DENOISE, force=False) -> ManifestRecord:
-    return process_one(job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing, settings=settings, denoise=denoise, force=force)
+def _work(job_input: Path, job_output: Path, kernel, fmt, report, skip_existing, settings="", denoise=DEFAULT_DENOISE, force=False, safeguard=True) -> ManifestRecord:
+    return process_one(
+        job_input, job_output, _WORKER.get("method"), kernel, fmt, report, skip_existing, settings=settings, denoise=denoise, force=force, safeguard=safeguard
+    )
 
 
 def pool_context(device: str | None = None):
@@ -553,13 +579,15 @@ def run_batch(
     settings: str = "",
     denoise: float = DEFAULT_DENOISE,
     force: bool = False,
+    safeguard: bool = True,
 ) -> list[ManifestRecord]:
     """Process ``jobs``; returns one record per job, in job order.
 
     ``on_record(index, record)`` is called as each file completes (in completion order
     with several workers). ``completed``: records (job index -> record, e.g. from
     :func:`resume_records`) of jobs not to run again; they are reported first.
-    ``settings``: the :func:`settings_key` written into each record. With
+    ``settings``: the :func:`settings_key` written into each record; ``safeguard``: as
+    :func:`process_one`. With
     ``workers > 1`` a process pool is used (see :func:`pool_context`), each worker
     resolving the method once and exiting when this process dies. On Ctrl-C no new
     file is started, the workers are killed at once (their unfinished outputs' temporary
@@ -587,7 +615,7 @@ def run_batch(
         resolved = resolve_method(method) if method is None or isinstance(method, str) else method
         for index in pending:
             job = jobs[index]
-            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing, settings=settings, denoise=denoise, force=force))
+            done(index, process_one(job.input, job.output, resolved, kernel, fmt, report, skip_existing, settings=settings, denoise=denoise, force=force, safeguard=safeguard))
         return records  # type: ignore[return-value]
 
     name = method if method is None or isinstance(method, str) else method.name
@@ -599,7 +627,7 @@ def run_batch(
     try:
         for index in pending:
             job = jobs[index]
-            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing, settings, denoise, force)] = index
+            futures[executor.submit(_work, job.input, job.output, kernel, fmt, report, skip_existing, settings, denoise, force, safeguard)] = index
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)

@@ -87,6 +87,11 @@ def register(subparsers) -> None:
         action="store_true",
         help="also write, next to each output, <output>.report.json (method, timing, sharpness, safeguard) and <output>.residual.png (the safeguard's residual map)",
     )
+    p.add_argument(
+        "--no-safeguard",
+        action="store_true",
+        help="skip the data-consistency check of each result (by default it runs, and a file whose restoration does not explain its input gets a warning line and a manifest note)",
+    )
     p.add_argument("--manifest", metavar="PATH", help="CSV manifest path (default: OUTPUT/xraydeblur-manifest.csv for a folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (failures are still printed)")
     add_kernel_arguments(p, default_kernel=None)
@@ -136,7 +141,7 @@ def kernel_from_args(args):
 
 
 def run(args) -> int:
-    from ..batch import MANIFEST_NAME, ManifestWriter, plan_jobs, remove_partial_outputs, resolve_method, resume_records, run_batch, settings_key, summarize
+    from ..batch import MANIFEST_NAME, SAFEGUARD_FAILED, ManifestWriter, plan_jobs, remove_partial_outputs, resolve_method, resume_records, run_batch, settings_key, summarize
 
     if args.list_methods or args.method == "list":
         return print_methods()
@@ -181,7 +186,7 @@ def run(args) -> int:
         message = None
         if record.status == "failed":
             message = f"xraydeblur: failed: {printable(record.input)}: {record.error}"
-        elif record.status == "ok" and record.note and not args.quiet:
+        elif record.status == "ok" and record.note and (not args.quiet or SAFEGUARD_FAILED in record.note):
             message = f"xraydeblur: {printable(record.input)}: {record.note}"  # e.g. no blur detected: returned unchanged
         if message is not None:
             if bar is not None:
@@ -221,7 +226,7 @@ def run(args) -> int:
         run_batch(
             jobs, method=method, kernel=kernel, fmt=args.format, report=args.report, skip_existing=args.skip_existing,
             workers=args.workers, device=args.device, on_record=on_record, completed=completed, settings=settings,
-            denoise=args.denoise, force=args.force,
+            denoise=args.denoise, force=args.force, safeguard=not args.no_safeguard,
         )
     except KeyboardInterrupt:  # the pool (already stopped), or main() called from Python
         stop()
