@@ -12,9 +12,14 @@ images, ``--crop`` px, the 14 degradations) at each input bit depth of ``--bits`
   ``--rl-iterations`` per image.
 
 Prints one row per degradation and bit depth with the margin of ``nafnet-kernel`` over
-the better oracle (the issue-26 goal: above 0 on every row) and writes JSON.
+the better oracle (the issue-26 goal: above 0 on every row) and writes JSON. With
+``--scheme source`` the images are those of the source never seen in training
+(``--held-out``), and ``--weights-dir`` must hold networks (and a learned data step,
+``step/``) trained with it held out, as ``xraydeblur evaluate`` checks.
 
     python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 --out benchmarks/results/kernel_aware_oracle.json
+    python benchmarks/kernel_aware_oracle.py --max-images 3 --crop 256 --bits 0 8 12 --scheme source --held-out mhh \
+        --weights-dir benchmarks/weights/unseen-mhh --out benchmarks/results/kernel_aware_oracle-source-mhh.json
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ def oracle_richardson_lucy(sharp: np.ndarray, degraded: np.ndarray, kernel: np.n
 def main() -> None:
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data.splits import split_rows
-    from xraydeblur.evaluate import benchmark_iter
+    from xraydeblur.evaluate import Variant, benchmark_iter, check_trained_for_split
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
@@ -72,10 +77,18 @@ def main() -> None:
     p.add_argument("--bits", type=int, nargs="+", default=[0, 8, 10, 12])
     p.add_argument("--rl-iterations", type=int, default=150)
     p.add_argument("--method", default="nafnet-kernel")
+    p.add_argument("--scheme", choices=("patient", "source"), default="patient")
+    p.add_argument("--held-out", default="mhh", help="with --scheme source: the source never seen in training")
+    p.add_argument("--weights-dir", help="networks trained with that source held out (as xraydeblur evaluate --weights-dir)")
     p.add_argument("--out", default="benchmarks/results/kernel_aware_oracle.json")
     args = p.parse_args()
+    if args.weights_dir:
+        from xraydeblur.models.registry import register_weights_dir
+
+        register_weights_dir(args.weights_dir)
+    check_trained_for_split([Variant(args.method, "none")], args.scheme, args.held_out)
     method = get_method(args.method)
-    rows = subset(split_rows("test"), args.max_images)
+    rows = subset(split_rows("test", args.scheme, args.held_out), args.max_images)
     records = []
     for bits in args.bits:
         for key, family, sharp, degraded, kernel in benchmark_iter(rows, args.crop, bits or None):

@@ -19,16 +19,17 @@ def validation_crops(images: int, every: int = 5, crop: int = 256):
             yield (row, case, *case.load(image))
 
 
-def crops_at_bits(images: int, crop: int, bits_list: list[int]):
+def crops_at_bits(images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh"):
     """Yield ``(suffix, case, sharp, degraded, kernel)`` for the fixed benchmark's crops of
-    ``images`` evenly spaced validation images at each input bit depth of ``bits_list``
-    (0: float; else rounded as :func:`xraydeblur.evaluate.benchmark_inputs` does, and
-    ``suffix`` "+<bits>bit" for the row and case names); the test split is never read."""
+    ``images`` evenly spaced validation images (of the split ``scheme``, ``held_out``) at
+    each input bit depth of ``bits_list`` (0: float; else rounded as
+    :func:`xraydeblur.evaluate.benchmark_inputs` does, and ``suffix`` "+<bits>bit" for the
+    row and case names); the test split is never read."""
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data.splits import split_rows
     from xraydeblur.evaluate import benchmark_inputs
 
-    rows = subset(split_rows("val"), images)
+    rows = subset(split_rows("val", scheme, held_out), images)
     for bits in bits_list:
         for case, sharp, degraded, kernel in benchmark_inputs(rows, crop, bits or None):
             yield (f"+{bits}bit" if bits else ""), case, sharp, degraded, kernel

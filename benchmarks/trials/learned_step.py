@@ -28,8 +28,8 @@ PSNR of the crops), on one CPU process with 2 threads.
 
 Scores on the benchmark's validation crops (``--images`` images, 256 px, 14
 degradations, float / 8 / 12 bit; ``--dose``: the noise-free float crops with weak
-Poisson noise instead): the blind network, the shipped data step, the best single
-candidate per image (oracle), the learned blend and Wiener with its best balance per
+Poisson noise instead): the blind network, the data step with the gain tables
+("shipped": what shipped before the learned step), the best single candidate per image (oracle), the learned blend and Wiener with its best balance per
 image (oracle). Runs (``benchmarks/results/trials/learned_step*.json`` list each
 command):
 
@@ -71,6 +71,8 @@ unseen-source benchmark must not score a step trained on that source's patients)
         --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh      (and --worker 1)
     python benchmarks/trials/learned_step.py train --cache /tmp/ls-mhh --minutes M --threads 2 --patch 128 --batch 8
         (checkpoint: training/learned-step/unseen-mhh/blend.pt; copy it into the cache to resume)
+
+``evaluate`` on such a cache scores that split's validation images with its networks.
 
 The cache (derived from the radiographs) lives outside the repository.
 """
@@ -340,13 +342,18 @@ def evaluate(args) -> None:
     from kernel_aware_oracle import oracle_wiener
 
     torch.set_num_threads(args.threads)
-    blind = get_method("nafnet-blind")
     meta = read_meta(args.cache)
+    scheme = meta.get("scheme", "patient")
+    if scheme != "patient":  # that split's validation images, its networks and its step
+        from xraydeblur.models.registry import register_weights_dir
+
+        register_weights_dir(meta["weights_dir"])
+    blind = get_method("nafnet-blind")
     net = make_net(meta)
     net.load_state_dict(torch.load(args.cache / "blend.pt"))
     net.eval()
     samples = []
-    for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits):
+    for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits, scheme, meta.get("held_out", "mhh")):
         if args.dose:  # weak noise instead of none, on the float noise-free rows (the tables' hazard)
             from xraydeblur.degrade.noise import poisson_gaussian_noise
 
@@ -367,7 +374,7 @@ def evaluate(args) -> None:
             "candidate_seconds": round(candidate_seconds, 3),
             "psnr": {
                 "blind": psnr(sharp, z),
-                "shipped": psnr(sharp, data_step(degraded, z, kernel)),
+                "shipped": psnr(sharp, data_step(degraded, z, kernel, learned=False)),
                 "best candidate": max(psnr(sharp, c) for c in stack),
                 "learned": psnr(sharp, learned),
                 "wiener oracle": oracle_wiener(sharp, degraded, kernel)[0],
