@@ -105,17 +105,20 @@ DOSES = ((0.0, 0.5), (1e7, 0.125), (1e6, 0.125), (2e4, 0.125), (2e3, 0.125))
 BITS = (0, 8, 10, 12)
 
 
-def candidates(degraded: np.ndarray, kernel: np.ndarray, z: np.ndarray, wiener_gains=WIENER_GAINS, gains=GAINS, boundary: str = "masked") -> tuple[float, float, np.ndarray]:
+def candidates(
+    degraded: np.ndarray, kernel: np.ndarray, z: np.ndarray, wiener_gains=WIENER_GAINS, gains=GAINS, boundary: str = "masked", noise_floor: float = 0.0
+) -> tuple[float, float, np.ndarray]:
     """(measured noise, MMSE balance at it, float32 (1 + len(gains) + len(wiener_gains), H, W)
     stack: z, the corrections at each of ``gains``, plain Wiener at each of ``wiener_gains``),
     all table-free. ``boundary="mirror"``: every candidate by one FFT pass (no conjugate
-    gradients; a few FFTs each) instead of the masked solves the network was trained on."""
+    gradients; a few FFTs each) instead of the masked solves the network was trained on.
+    ``noise_floor``: the balance is taken at ``hypot(noise, noise_floor)`` (``step_noise_floor.py``)."""
     from xraydeblur.classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
     from xraydeblur.classical.wiener import _deconvolve
     from xraydeblur.degrade import blur
 
     noise = float(kernel_noise_sigma(degraded, kernel))
-    balance = estimate_balance(degraded, kernel, "gradient", noise_sigma=noise)
+    balance = estimate_balance(degraded, kernel, "gradient", noise_sigma=float(np.hypot(noise, noise_floor)))
     stack = [z]
     if boundary == "mirror":
         y = degraded.astype(np.float64)
@@ -165,6 +168,8 @@ def make_data(args) -> None:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     meta = {"gains": args.gains, "wiener_gains": args.wiener_gains, "kernels": args.kernels, "net": args.net}
+    if args.noise_floor:
+        meta["noise_floor"] = args.noise_floor
     if args.scheme != "patient":  # a step for the networks retrained with a source held out
         from xraydeblur.models.registry import register_weights_dir
 
@@ -202,7 +207,7 @@ def make_data(args) -> None:
         bits = int(rng.choice(BITS))
         degraded = (quantize(degraded, bits) if bits else np.clip(degraded, 0, 1)).astype(np.float32)
         z = blind(degraded)
-        noise, balance, stack = candidates(degraded, kernel, z, args.wiener_gains, args.gains)
+        noise, balance, stack = candidates(degraded, kernel, z, args.wiener_gains, args.gains, noise_floor=args.noise_floor)
         balance_all.append(balance)
         sharp_all.append(sharp.astype(np.float32))
         residual_all.append(degraded - blur(z, kernel).astype(np.float32))
@@ -363,7 +368,7 @@ def evaluate(args) -> None:
             suffix = f"+dose{args.dose:g}"
         z = blind(degraded)
         started = time.perf_counter()
-        noise, balance, stack = candidates(degraded, kernel, z, meta["wiener_gains"], meta["gains"], args.boundary)
+        noise, balance, stack = candidates(degraded, kernel, z, meta["wiener_gains"], meta["gains"], args.boundary, meta.get("noise_floor", 0.0))
         candidate_seconds = time.perf_counter() - started
         with torch.no_grad():
             learned = net(*net_inputs(degraded, kernel, stack, noise, balance))[0, 0].numpy()
@@ -430,6 +435,7 @@ def export(args) -> None:
         "description": "the kernel-aware data step: a per-pixel blend of table-free candidates (xraydeblur.infer.learned_step)",
         "gains": meta["gains"],
         "wiener_gains": meta["wiener_gains"],
+        **({"noise_floor": meta["noise_floor"]} if meta.get("noise_floor") else {}),
         "strong_below": 0.1,
         "cg_iterations_strong": 200,
         "cg_iterations": 50,
@@ -467,6 +473,7 @@ def main() -> None:
     m.add_argument("--gains", type=float, nargs="+", default=list(GAINS), help="of the corrections of z")
     m.add_argument("--kernels", choices=("v2", "sampler"), default="v2", help="v2: the first runs' four families; sampler: the training distribution's")
     m.add_argument("--net", choices=tuple(NETS), default="v2", help="the network trained on this cache (kept in meta.json)")
+    m.add_argument("--noise-floor", type=float, default=0.0, help="the candidates' balance at hypot(measured noise, this) (step_noise_floor.py; 0: as measured)")
     m.add_argument("--scheme", choices=("patient", "source"), default="patient", help="split scheme of the training crops")
     m.add_argument("--held-out", default="mhh", help="with --scheme source: the source never seen")
     m.add_argument("--weights-dir", default="benchmarks/weights/unseen-mhh", help="with --scheme source: its blind network")

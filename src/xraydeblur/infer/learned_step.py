@@ -4,7 +4,8 @@ a small network from table-free candidates instead of by a table of tuned gains.
 Given the blurred image ``y`` (H, W), the blind network's output ``z`` and the PSF ``k``,
 :func:`step_candidates` measures the noise where the kernel leaves no signal
 (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included), computes the
-MMSE balance ``b`` at that noise (:func:`xraydeblur.classical.estimate_balance`) and
+MMSE balance ``b`` at that noise (:func:`xraydeblur.classical.estimate_balance`; at
+``hypot(noise, noise_floor)`` when the step's settings name a ``noise_floor``) and
 solves, with masked borders:
 
 * ``z`` corrected towards the data (:func:`xraydeblur.classical.wiener_correction`) at
@@ -83,7 +84,8 @@ def step_candidates(
 
     settings = step_settings(stem)
     noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
-    balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
+    # a step trained with a noise floor takes the balance at that floor at least
+    balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=float(np.hypot(noise, settings.get("noise_floor", 0.0))))
     stack = [np.clip(np.asarray(estimate, np.float32), 0, 1)]
     for gain in settings["gains"]:
         iterations = settings["cg_iterations_strong"] if gain <= settings["strong_below"] else settings["cg_iterations"]
