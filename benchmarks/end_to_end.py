@@ -232,16 +232,18 @@ def api_rows(paths: dict) -> dict:
 CLI_STEPS = """
 import json, sys, time
 t0 = time.perf_counter()
-from xraydeblur.io import read_radiograph, write_radiograph
+from xraydeblur.io import read_radiograph
+from xraydeblur.io.write import encode_radiograph, write_bytes_atomic
 from xraydeblur.methods import get_method
 from xraydeblur.pipeline import restore
 method = get_method()
 t1 = time.perf_counter()
 rad = read_radiograph(sys.argv[1])
 t2 = time.perf_counter()
-result = restore(rad.pixels, method, safeguard=False, measure_sharpness=False)
+# as `xraydeblur deblur` runs it: the safeguard checks the result while it is encoded
+result = restore(rad.pixels, method, measure_sharpness=False, while_checking=lambda pixels: encode_radiograph(rad, pixels, rad.format))
 t3 = time.perf_counter()
-write_radiograph(rad, result.pixels, sys.argv[2])
+write_bytes_atomic(result.prepared if result.prepared is not None else encode_radiograph(rad, result.pixels, rad.format), sys.argv[2])
 t4 = time.perf_counter()
 print(json.dumps({"imports_and_method_lookup": t1 - t0, "decode": t2 - t1, **result.facts["seconds_by_step"], "pipeline_other": t3 - t2 - result.facts["pipeline_seconds"], "encode_and_write": t4 - t3}))
 """
@@ -284,13 +286,15 @@ def page_displayed(base: str, dicom: Path) -> dict:
 
 def cli_breakdown(png: Path, out: Path) -> dict:
     """Where a CLI run's time goes: the steps of ``xraydeblur deblur`` (PNG -> PNG) timed
-    inside a fresh process; ``interpreter_start`` is the process wall time they leave."""
+    inside a fresh process; ``interpreter_start`` is the process wall time they leave.
+    ``while_checking`` (encoding the output) runs beside ``safeguard``, so it is listed
+    but not counted twice."""
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CLI_STEPS, str(png), str(out)], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     steps = json.loads(done.stdout.strip().splitlines()[-1])
     steps = {k: round(v, 3) for k, v in steps.items() if v > 0 or k in ("method",)}
-    steps["interpreter_start"] = round(wall - sum(steps.values()), 3)
+    steps["interpreter_start"] = round(wall - sum(v for k, v in steps.items() if k != "while_checking"), 3)
     return {"seconds": round(wall, 3), "steps": steps}
 
 
