@@ -62,3 +62,16 @@ def write_trial(path: str | None, script: str, table: dict, samples: list[dict])
     if path:
         with open(path, "w") as fh:
             json.dump({"command": f"python {script} " + " ".join(sys.argv[1:]), "split": "val", "table": table, "samples": samples}, fh, indent=1)
+
+
+def crop_args(doc: str, bits: list[int]):
+    """The parsed command line of a trial over :func:`crops_at_bits`: ``--images``,
+    ``--crop`` (px), ``--bits`` (default ``bits``; 0 = float) and ``--out`` (its JSON)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=4)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--bits", type=int, nargs="+", default=bits)
+    p.add_argument("--out")
+    return p.parse_args()

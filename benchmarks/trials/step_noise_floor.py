@@ -17,7 +17,6 @@ gain tables' step. Validation crops only::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,19 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
-    from _trial import crops_at_bits, print_markdown, row_means, write_trial
+    from _trial import crop_args, crops_at_bits, print_markdown, row_means, write_trial
     from xraydeblur.classical import kernel_noise_sigma
     from xraydeblur.infer.data_step import NOISE_FLOOR, data_step
     from xraydeblur.infer.learned_step import step_candidates
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=int, default=4)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--bits", type=int, nargs="+", default=[0, 12])
-    p.add_argument("--out")
-    args = p.parse_args()
+    args = crop_args(__doc__, [0, 12])
     blind = get_method("nafnet-blind")
     samples = []
     for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits):

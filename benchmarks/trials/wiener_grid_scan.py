@@ -13,7 +13,6 @@ spans 0.46-46 x. Validation split only::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,16 +27,11 @@ GAINS = (0.1, 0.22, 0.46, 1.0, 2.2, 4.6, 10.0, 22.0, 46.0, 100.0, 220.0)
 
 
 def main() -> None:
-    from _trial import crops_at_bits, print_markdown, row_means, write_trial
+    from _trial import crop_args, crops_at_bits, print_markdown, row_means, write_trial
     from xraydeblur.classical import estimate_balance, kernel_noise_sigma, wiener
     from xraydeblur.metrics import psnr
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--images", type=int, default=4)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--bits", type=int, nargs="+", default=[8, 10])
-    p.add_argument("--out")
-    args = p.parse_args()
+    args = crop_args(__doc__, [8, 10])
     samples = []
     for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits):
         if case.degradation.dose:
