@@ -11,7 +11,7 @@ solves, with masked borders:
 * ``z`` corrected towards the data (:func:`xraydeblur.classical.wiener_correction`) at
   ``g * b`` for each correction gain ``g`` (0.01 to 10);
 * plain Wiener (:func:`xraydeblur.classical.wiener`) at ``g * b`` for each Wiener gain
-  (0.1 to 10).
+  (0.46 to 46 in the shipped step).
 
 :class:`xraydeblur.models.blend_step.BlendStep` then blends them per pixel, with the
 residual ``y - k * z`` and the noise level as its other inputs. Nothing in it depends on
