@@ -420,9 +420,9 @@ def process_one(
             restored = result.pixels
             if result.facts["unchanged"]:
                 notes.append(result.facts["unchanged_reason"])
-            elif safeguard_note(result.facts):
+            elif failed := safeguard_note(result.facts):
                 where = f"residual map: {out.name}{RESIDUAL_SUFFIX}" if report else "--report writes a residual map showing where"
-                notes.append(f"{safeguard_note(result.facts)} ({where})")
+                notes.append(f"{failed} ({where})")
         else:  # nothing to deblur: no method run, the pixels are written back unchanged
             restored = rad.pixels.copy()
             notes.append(f"flat image (every pixel {flat:.4g} of full scale): written unchanged, no deblurring")

@@ -49,6 +49,7 @@ its own classes, whose balance is the classical Wiener's for that bit depth.
 
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
 import numpy as np
 
@@ -234,7 +235,7 @@ def gain_for(key: str, identified: bool = False) -> float | str | None:
 
 def data_step(
     blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, identified: bool = False, learned: bool = True,
-    step_stem=None,
+    step_stem: str | Path | None = None,
 ) -> np.ndarray:
     """Correct ``estimate`` (H, W) in [0, 1] towards consistency with ``blurred`` (H, W)
     under the PSF ``kernel`` (K, K), known or (``identified``) found from the image.

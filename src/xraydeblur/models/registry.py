@@ -93,7 +93,7 @@ def register_variant(stem: Path) -> str:
     from ..infer.network import NetworkMethod
 
     variant = json.loads(stem.with_suffix(".json").read_text())
-    estimator_dir = {}
+    parts = {}  # where the variant's learned parts come from, when not the shipped ones
     if variant.get("identify_psf") == "learned":
         from ..infer.learned_psf import ESTIMATOR_DIR, ESTIMATOR_NAME
 
@@ -102,7 +102,7 @@ def register_variant(stem: Path) -> str:
         if not (folder / f"{ESTIMATOR_NAME}.onnx").exists():
             return ""  # the learned estimator is not shipped (yet): no such method
         if folder != ESTIMATOR_DIR:
-            estimator_dir = {"psf_estimator_dir": str(folder)}
+            parts["psf_estimator_dir"] = str(folder)
     network = stem.parent / variant["network"]
     meta = json.loads(network.with_suffix(".json").read_text())
     description = variant.get("description", f"{network.name} + data-consistency step (kernel-aware)")
@@ -112,11 +112,11 @@ def register_variant(stem: Path) -> str:
     if not identifies:
         from ..infer.learned_step import STEP_STEM
 
-        # a weights folder of its own holds its own learned step in step/ (the shipped one
-        # otherwise; the evaluation refuses it where it may have seen the test patients)
+        # the folder's own learned step in step/ (the shipped folder's is STEP_STEM), else the
+        # shipped one; the evaluation refuses that where it may have seen the test patients
         own = stem.parent / "step" / STEP_STEM.name
-        step_stem = own if own.with_suffix(".safetensors").exists() and stem.parent.resolve() != WEIGHTS_DIR.resolve() else STEP_STEM
-        estimator_dir["learned_step"] = str(step_stem)
+        step_stem = own if own.with_suffix(".safetensors").exists() else STEP_STEM
+        parts["learned_step"] = str(step_stem)
     return _register_network(
         stem.name,
         NetworkMethod(
@@ -132,7 +132,7 @@ def register_variant(stem: Path) -> str:
         psf_estimator="learned" if identify == "learned" else "spectral",
         network=network.name,
         metrics=variant.get("metrics", {}),
-        **estimator_dir,
+        **parts,
     )
 
 
