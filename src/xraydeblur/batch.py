@@ -460,6 +460,12 @@ def safeguard_note(facts: dict) -> str:
     report = facts.get("safeguard") or {}
     if report.get("consistent", True):
         return ""
+    if report.get("given_psf_contradicted"):
+        return (
+            f"{SAFEGUARD_FAILED}: the blur given is not in the input (its spectrum is explained {report.get('given_psf_fit_ratio')} "
+            "times worse with it than with no blur); the restoration amplified noise and fine detail into texture; "
+            "check the blur given or use the default (blind) method"
+        )
     blur = "the blur given may be wrong, or " if facts.get("kernel_source") == "given" else ""
     shows = "" if facts.get("shows_blur", True) else f"; the input shows little blur itself (estimated {facts.get('estimated_blur_before')} px)"
     return (

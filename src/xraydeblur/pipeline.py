@@ -26,7 +26,11 @@
    ``S = 0`` the blur undone with the noise kept as it was (not amplified); on a sharp
    image (``k`` a delta) ``S = 0`` gives the input back;
 5. **safeguard** (:func:`xraydeblur.safeguard.check_consistency`) on ``x_hat`` with the
-   same PSF: invented structure in the restoration is flagged whatever ``S`` is.
+   same PSF: invented structure in the restoration is flagged whatever ``S`` is; and a
+   given PSF that the input's power spectrum contradicts
+   (:func:`xraydeblur.classical.given_psf.given_psf_check`: the input explained far
+   better with no blur) fails it too, since a restoration under an absent blur
+   re-blurs back to the input however much texture it made up.
 
 All images are float32 (H, W) in [0, 1] (1 = dense). ``Restoration.facts`` is plain
 JSON: what the CLI report, the API answer and the page show.
@@ -194,6 +198,7 @@ def restore(
     output file (the server's answer waits for the safeguard; this uses that wait): its
     result is :attr:`Restoration.prepared`, its time the step "while_checking". Not
     called when the input comes back unchanged (``prepared`` is None then)."""
+    from .classical.given_psf import given_psf_check
     from .classical.no_blur import image_blur_evidence, sees_blur, shared_learned_psf, shipped_rule
     from .degrade import blur
     from .infer.data_step import recording
@@ -268,9 +273,12 @@ def restore(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraydeblur-psf") as side:
         # blind: the PSFs to re-blur with, estimated while the network runs
         blind = side.submit(timed, "blind_psf", blind_psf_candidates, y, evidence, learned) if kernel_used is None and (denoise < 1.0 or safeguard) else None
+        # a given PSF: does the input's spectrum show it at all? (checked while the network runs)
+        given = side.submit(timed, "given_psf_check", given_psf_check, y, kernel) if kernel is not None and safeguard else None
         with recording() as data_steps:
             estimate = np.asarray(timed("method", method, y, kernel=kernel_used), dtype=np.float32)
         candidates, blind_facts = blind.result() if blind is not None else ([blind_kernel(evidence)], None)
+        given_check = given.result() if given is not None else None
     facts["inference_seconds"] = steps["method"]
     # the estimate re-blurred by the kernel: once, for the noise add-back and the safeguard
     reblurred = None
@@ -308,6 +316,11 @@ def restore(
         "estimated_blur_after": None if after is None else _number(after, 3),
         "sharpness_after": None if sharpness_after is None else _number(sharpness_after, 6),
     })
+    if given_check is not None:
+        facts["given_psf_check"] = given_check
+        if report is not None and given_check.get("contradicted"):
+            report.update({"consistent": False, "given_psf_contradicted": True, "given_psf_fit_ratio": given_check["ratio"]})
+            report["explanation"] = explain_safeguard(report)
     if report is not None:
         facts["safeguard"] = report
     facts["pipeline_seconds"] = round(time.perf_counter() - started, 4)
@@ -381,9 +394,16 @@ def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: 
 def explain_safeguard(report: dict) -> str:
     """The safeguard's verdict in words: what the score means, the threshold, and what
     to do when it fails (for the CLI report, the API answer and the page)."""
+    from .classical.given_psf import MAX_FIT_RATIO
     from .safeguard import MIN_REGION_PX, SCALES_PX
 
     verdict = "passed" if report.get("consistent") else "FAILED"
+    absent = (
+        f" The given blur is not in the input: its power spectrum is explained {report.get('given_psf_fit_ratio')} times worse "
+        f"with that blur than with none (more than {MAX_FIT_RATIO} fails). Undoing a blur that is not there amplifies noise and fine "
+        "detail into texture that the re-blurred check cannot see; check the blur given, or use the default (blind) method."
+        if report.get("given_psf_contradicted") else ""
+    )
     flagged = report.get("flagged_scales_px") or []
     where = (f"flagged at the {', '.join(f'{s} px' for s in flagged)} scale{'s' if len(flagged) > 1 else ''}, largest region "
              f"{report.get('largest_flagged_region_px')} px" if flagged else "no region flagged at any scale")
@@ -395,5 +415,5 @@ def explain_safeguard(report: dict) -> str:
         f"Safeguard {verdict}. {SAFEGUARD_EXPLANATION} The residual is averaged over windows of "
         f"{', '.join(str(s) for s in SCALES_PX)} px; a region is flagged where it exceeds {report.get('threshold')} times "
         f"what noise and a small kernel error explain, over at least {MIN_REGION_PX} window-grid pixels: {where}. "
-        f"Score {report.get('score')}: the residual's RMS over what noise explains (about 1 for an honest restoration).{skipped}"
+        f"Score {report.get('score')}: the residual's RMS over what noise explains (about 1 for an honest restoration).{skipped}{absent}"
     )
