@@ -113,27 +113,26 @@ def candidates(
     all table-free. ``boundary="mirror"``: every candidate by one FFT pass (no conjugate
     gradients; a few FFTs each) instead of the masked solves the network was trained on.
     ``noise_floor``: the balance is taken at ``hypot(noise, noise_floor)`` (``step_noise_floor.py``)."""
-    from xraydeblur.classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
+    from xraydeblur.classical import kernel_noise_sigma, wiener
     from xraydeblur.classical.wiener import _deconvolve
     from xraydeblur.degrade import blur
+    from xraydeblur.infer.learned_step import candidate_balance, step_candidates
 
+    settings = {"gains": list(gains), "wiener_gains": list(wiener_gains), "noise_floor": noise_floor,
+                "strong_below": 0.1, "cg_iterations_strong": 200, "cg_iterations": 50, "cg_iterations_wiener": 100}
     noise = float(kernel_noise_sigma(degraded, kernel))
-    balance = estimate_balance(degraded, kernel, "gradient", noise_sigma=float(np.hypot(noise, noise_floor)))
+    balance = candidate_balance(degraded, kernel, noise, settings)
+    if boundary == "masked":  # what the package solves (and the networks were trained on)
+        return noise, balance, step_candidates(degraded, z, kernel, noise_sigma=noise, settings=settings)[1]
+    y = degraded.astype(np.float64)
+    k = kernel / kernel.sum()
+    residual = y - blur(z.astype(np.float64), k)
     stack = [z]
-    if boundary == "mirror":
-        y = degraded.astype(np.float64)
-        k = kernel / kernel.sum()
-        residual = y - blur(z.astype(np.float64), k)
-        for gain in gains:
-            stack.append(np.clip(z + _deconvolve(residual, k, balance * gain, "gradient", "mirror", 0), 0, 1))
-        for gain in wiener_gains:
-            stack.append(wiener(y, k, balance=balance * gain, boundary="mirror"))
-        return noise, float(balance), np.stack(stack).astype(np.float32)
     for gain in gains:
-        stack.append(wiener_correction(degraded, z, kernel, balance * gain, "gradient", cg_iterations=200 if gain <= 0.1 else 50))
+        stack.append(np.clip(z + _deconvolve(residual, k, balance * gain, "gradient", "mirror", 0), 0, 1))
     for gain in wiener_gains:
-        stack.append(np.clip(wiener(degraded, kernel, balance=balance * gain, cg_iterations=100), 0, 1))
-    return noise, float(balance), np.stack(stack).astype(np.float32)
+        stack.append(wiener(y, k, balance=balance * gain, boundary="mirror"))
+    return noise, balance, np.stack(stack).astype(np.float32)
 
 
 def sampler_kernel(rng: np.random.Generator) -> np.ndarray:

@@ -71,21 +71,37 @@ def _load_network(stem: Path):
     return net, torch
 
 
+def candidate_balance(blurred: np.ndarray, kernel: np.ndarray, noise: float, settings: dict) -> float:
+    """The MMSE Wiener balance the candidates' gains multiply, for ``blurred`` (H, W, in
+    [0, 1]) under ``kernel`` (K, K) at the noise ``noise`` ([0, 1] units), or at
+    ``settings["noise_floor"]`` if larger (in quadrature: a step trained with a floor)."""
+    from ..classical import estimate_balance
+
+    return float(estimate_balance(blurred, kernel, "gradient", noise_sigma=float(np.hypot(noise, settings.get("noise_floor", 0.0)))))
+
+
 def step_candidates(
-    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None, stem: Path | None = None
+    blurred: np.ndarray,
+    estimate: np.ndarray,
+    kernel: np.ndarray,
+    observed: np.ndarray | None = None,
+    noise_sigma: float | None = None,
+    stem: Path | None = None,
+    settings: dict | None = None,
 ) -> tuple[float, np.ndarray]:
     """(measured noise, float32 (C, H, W) stack): ``estimate`` (H, W, in [0, 1]) first,
     then its corrections at the shipped gains, then plain Wiener at the Wiener gains, all
     in [0, 1], for ``blurred`` (H, W, in [0, 1]) under ``kernel`` (K, K). ``observed``
     (H, W) in [0, 1]: the data term's weight per pixel (0 on filled-in overlays);
     ``noise_sigma``: the noise if already measured ([0, 1] units); ``stem``: the step's
-    weights (default the shipped ones), whose ``.json`` names the gains."""
-    from ..classical import estimate_balance, kernel_noise_sigma, wiener, wiener_correction
+    weights (default the shipped ones), whose ``.json`` names the gains; ``settings``:
+    those settings themselves instead (gains, Wiener gains, iterations, noise floor: the
+    training trial makes candidates for steps not exported yet)."""
+    from ..classical import kernel_noise_sigma, wiener, wiener_correction
 
-    settings = step_settings(stem)
+    settings = settings if settings is not None else step_settings(stem)
     noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
-    # a step trained with a noise floor takes the balance at that floor at least
-    balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=float(np.hypot(noise, settings.get("noise_floor", 0.0))))
+    balance = candidate_balance(blurred, kernel, noise, settings)
     stack = [np.clip(np.asarray(estimate, np.float32), 0, 1)]
     for gain in settings["gains"]:
         iterations = settings["cg_iterations_strong"] if gain <= settings["strong_below"] else settings["cg_iterations"]
