@@ -15,14 +15,15 @@ noise, measured where the kernel leaves no signal
   itself if it explains the input up to that noise, else the weakest correction that
   does, from gains of the MMSE balance at that noise. No tuned table; it never fits the
   noise, so it cannot amplify it;
-* noise-free input (synthetic, up to its rounding) with a known kernel gets the learned
-  step (:func:`xraydeblur.infer.learned_step.learned_step`): a small network blends
+* noise-free input (synthetic, up to its rounding) with a known kernel, or the PSF
+  ``nafnet-auto`` identifies, gets the learned step
+  (:func:`xraydeblur.infer.learned_step.learned_step`): a small network blends
   table-free corrections and Wiener solves at multiples of the MMSE balance; no table
   per family or bit depth;
-* noise-free input with a PSF *identified* from the image (``nafnet-psf``,
-  ``nafnet-auto``: ``learned=False``) gets the tuned Wiener balance for this
+* noise-free input with a PSF ``nafnet-psf`` identifies from the spectrum
+  (``learned=False``) gets the tuned Wiener balance for this
   image and kernel (:func:`xraydeblur.classical.tuned_balance`) times a gain from
-  :data:`IDENTIFIED_GAINS` (``nafnet-psf``), then :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
+  :data:`IDENTIFIED_GAINS`, then :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
   family read off the kernel (:func:`xraydeblur.classical._defaults.kernel_family`),
   "-wide" when the kernel's RMS radius exceeds :data:`WIDE_KERNEL_PX`, and the bit depth
   its values lie on ("+8bit" to "+12bit"). ``None`` means no step. So on a noise-free

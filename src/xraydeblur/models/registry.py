@@ -16,7 +16,9 @@ identification is trusted; ``"identify_psf": "learned"`` (``nafnet-auto.json``) 
 same with the learned PSF estimator (:mod:`xraydeblur.infer.learned_psf`) and its
 confidence rule. ``"gains"``: ``"identified"`` (default for an identifying variant: the
 data step's :data:`~xraydeblur.infer.data_step.IDENTIFIED_GAINS`) or ``"known"`` (the
-gains of a known kernel, :data:`~xraydeblur.infer.data_step.GAINS`).
+gains of a known kernel, :data:`~xraydeblur.infer.data_step.GAINS`); ``"step": "learned"``
+gives an identifying variant the learned data step on noise-free input instead of those
+gains (a known kernel always gets it).
 """
 
 import json
@@ -109,7 +111,8 @@ def register_variant(stem: Path) -> str:
     identify = variant.get("identify_psf") or False
     identifies = bool(identify)
     step_stem = None
-    if not identifies:
+    learned = not identifies or variant.get("step") == "learned"
+    if learned:
         from ..infer.learned_step import STEP_STEM
 
         # the folder's own learned step in step/ (the shipped folder's is STEP_STEM), else the
@@ -120,8 +123,8 @@ def register_variant(stem: Path) -> str:
     return _register_network(
         stem.name,
         NetworkMethod(
-            network, kernel_aware=True, identified_gains=identifies and variant.get("gains", "identified") == "identified",
-            learned_step=not identifies,
+            network, kernel_aware=True, identified_gains=identifies and not learned and variant.get("gains", "identified") == "identified",
+            learned_step=learned,
             step_stem=step_stem,
         ),
         meta,
