@@ -47,28 +47,23 @@ def measure(rows) -> list[dict]:
             if case.degradation.dose:
                 continue
             check = given_psf_check(sharp, case.degradation.kernel())
-            cases.append({"file": row.file, "claim": "absent", "case": case.degradation.name, **check})
+            cases.append({"file": row.file, "claim": "absent", "case": case.degradation.name, "family": case.family, **check})
         for case in degraded_cases:
             degraded, kernel = case.degradation.apply(image, seed=case.seed)
             x = quantize(degraded, 8)
-            cases.append({"file": row.file, "claim": "true", "case": case.degradation.name, **given_psf_check(x, kernel)})
+            cases.append({"file": row.file, "claim": "true", "case": case.degradation.name, "family": case.family, **given_psf_check(x, kernel)})
             if case.degradation.kind == "gaussian" and case.degradation.params.get("sigma") == 1:
-                cases.append({"file": row.file, "claim": "too wide (sigma 3)", "case": case.degradation.name,
+                cases.append({"file": row.file, "claim": "too wide (sigma 3)", "case": case.degradation.name, "family": case.family,
                               **given_psf_check(x, gaussian_kernel(3.0))})
         print(f"{row.file}: {len(cases)} checks", file=sys.stderr, flush=True)
     return cases
-
-
-def _family(name: str) -> str:
-    """A case name without the per-image motion angle."""
-    return "-".join(part for part in name.split("-") if not part.startswith("angle")) + ("+noise" if name.endswith("+noise") and "angle" in name else "")
 
 
 def summarise(cases: list[dict]) -> dict:
     groups = defaultdict(list)
     for c in cases:
         if c.get("ratio") is not None:
-            groups[(c["claim"], _family(c["case"]))].append(c["ratio"])
+            groups[(c["claim"], c["family"])].append(c["ratio"])
     out = {}
     for (claim, family), ratios in sorted(groups.items()):
         r = np.asarray(ratios)

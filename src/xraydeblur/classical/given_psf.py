@@ -56,10 +56,9 @@ def given_psf_check(image: np.ndarray, kernel: np.ndarray, region=None) -> dict:
     if tile is None:
         return {"contradicted": None, "reason": f"not checked: a {k.shape[0]} x {k.shape[1]} px PSF on a {y.shape[0]} x {y.shape[1]} px region"}
     band, _ = psf_search._band(tile)
-    floor = psf_search.QUANTISATION_FLOOR * psf_search._window_energy(tile)
-    log_power = np.log(psf_search.welch_spectrum(y, tile)[band] + floor)
     powers = np.stack([np.ones(int(band.sum())), psf_search.otf_power(_centred(k), tile)[band]])
-    fit_no_blur, fit_given = (float(s) for s in psf_search.fit_scores(log_power, powers, floor, tile=tile))
+    # the PSF search's own scoring of candidate OTFs (no blur: |K|^2 = 1)
+    fit_no_blur, fit_given = (float(s) for s in psf_search._scores(y, (), tile, powers))
     ratio = fit_given / max(fit_no_blur, 1e-12)
     return {"fit_given": round(fit_given, 5), "fit_no_blur": round(fit_no_blur, 5), "ratio": round(ratio, 3),
             "max_ratio": MAX_FIT_RATIO, "contradicted": bool(ratio > MAX_FIT_RATIO), "tile_px": tile}
