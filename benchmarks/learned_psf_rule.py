@@ -5,28 +5,31 @@ For every case (validation images evenly spaced, centre crops, the 14 benchmark
 degradations, float and rounded inputs) it runs the blind network once, the estimator
 once (its parameters as the network gives them, and refined by the spectral fit,
 :func:`xraydeblur.classical.psf_search.refine_psf`), and the data step with each
-estimated PSF under both gain tables ("known": the gains of a known kernel;
-"identified": those chosen for ``nafnet-psf``'s spectral identification). The auto
+estimated PSF in each of its forms (``--steps``): "learned" (the learned data step,
+:mod:`xraydeblur.infer.learned_step`, as a known kernel gets it), "known" (the gain
+table of a known kernel) and "identified" (the gains chosen for ``nafnet-psf``'s
+spectral identification). The auto
 method's output is the data-step one when the family is buildable, its widths within the ranges the estimator
 was trained on and the confidence at least its family's threshold, else the blind one.
-Chosen, searched together: the gain table, which families to refine (the spectral fit
+Chosen, searched together: the data step's form, which families to refine (the spectral fit
 pins widths where the OTF has zeros, motion and disk, and can be biased where it rolls
 off smoothly, a Gaussian) and a confidence threshold per family, with the best mean
 PSNR over all cases among those whose every row (degradation x bit depth) loses at most
 ``--max-row-loss`` dB against blind (default 0.1: a margin under the issue's 0.3 dB on
 test).
 
-    python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --out benchmarks/results/learned_psf_rule.json --write
+    python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned --out benchmarks/results/learned_psf_rule.json --write
 
 ``--write`` stores the rule in ``src/xraydeblur/weights/psf/psf-estimator.json`` and
-the gains in ``src/xraydeblur/weights/nafnet-auto.json``. ``--from-json`` re-chooses
+the step's form in ``src/xraydeblur/weights/nafnet-auto.json`` (``"step": "learned"``,
+or ``"gains"``). ``--from-json`` re-chooses
 from a previous run's records. Never run on the test split.
 
 For the weights retrained with a source held out (the blind network in
 ``benchmarks/weights/unseen-mhh``, the estimator in its ``psf/``), choose on that
 scheme's validation split and write there::
 
-    python benchmarks/learned_psf_rule.py --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh --max-images 10 --crop 256 --bits 0 8 12 16 --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
+    python benchmarks/learned_psf_rule.py --scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
 """
 
 from __future__ import annotations
@@ -46,14 +49,18 @@ sys.path.insert(0, str(ROOT / "src"))
 from xraydeblur.models.psf_labels import within_trained_ranges  # noqa: E402
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.3, 1.0001, 0.05)] + [0.975, 0.99, 1.01]
-GAINS = ("known", "identified")
+#: the data step's forms: the learned step, the known kernel's gain table, the identified one's
+GAINS = ("learned", "known", "identified")
 #: how the parameters are taken: the network's, or refined by the spectral fit
 PARAMETERS = ("network", "refined")
 #: families whose parameters the spectral fit can refine (:func:`xraydeblur.classical.psf_search.refine_psf`)
 REFINABLE = ("gaussian", "disk", "motion")
 
 
-def records_for(max_images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh", folder: Path | None = None) -> list[dict]:
+def records_for(
+    max_images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh", folder: Path | None = None, steps: tuple[str, ...] = GAINS,
+    step_stem: Path | None = None,
+) -> list[dict]:
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data.splits import split_rows
     from xraydeblur.evaluate import benchmark_iter
@@ -86,8 +93,8 @@ def records_for(max_images: int, crop: int, bits_list: list[int], scheme: str = 
             }
             if found.family in BUILDABLE:
                 for parameters, estimate in zip(PARAMETERS, (found, refined)):
-                    for gains in GAINS:
-                        out = data_step(degraded, z, estimate.kernel, identified=gains == "identified")
+                    for gains in steps:
+                        out = data_step(degraded, z, estimate.kernel, identified=gains == "identified", learned=gains == "learned", step_stem=step_stem)
                         record[f"{parameters}/{gains}"] = psnr(sharp, out)
             record["seconds"] = round(time.perf_counter() - started, 2)
             records.append(record)
@@ -161,7 +168,7 @@ def choose(records: list[dict], max_row_loss: float) -> dict:
 
     subsets = [list(c) for n in range(len(REFINABLE) + 1) for c in combinations(REFINABLE, n)]
     table = []
-    for gains in GAINS:
+    for gains in [g for g in GAINS if any(k.endswith(f"/{g}") for r in records for k in r)]:
         for refine in subsets:
             thresholds = family_thresholds(records, gains, refine, max_row_loss)
             mean, rows = score(records, gains, refine, thresholds)
@@ -169,11 +176,12 @@ def choose(records: list[dict], max_row_loss: float) -> dict:
     allowed = [e for e in table if e["worst_row_gain_db"] >= -max_row_loss]
     best = max(allowed, key=lambda e: (e["mean_psnr"], -len(e["refine"])))
     return {"chosen": {k: best[k] for k in ("refine", "gains", "min_confidence", "mean_psnr", "worst_row_gain_db")}, "chosen_rows": best["rows"],
-            "refine_helps": {gains: refined_families(records, gains) for gains in GAINS}, "table": table}
+            "refine_helps": {gains: refined_families(records, gains) for gains in {e["gains"] for e in table}}, "table": table}
 
 
 def write(chosen: dict, command: str, folder: Path) -> None:
-    """Store the rule in ``folder``'s estimator JSON and the gains in the ``nafnet-auto.json`` beside it."""
+    """Store the rule in ``folder``'s estimator JSON and the data step's form in the
+    ``nafnet-auto.json`` beside it (``"step": "learned"``, else its ``"gains"``)."""
     from xraydeblur.infer.learned_psf import ESTIMATOR_NAME
 
     meta_path = folder / f"{ESTIMATOR_NAME}.json"
@@ -182,7 +190,11 @@ def write(chosen: dict, command: str, folder: Path) -> None:
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     variant_path = folder.parent / "nafnet-auto.json"
     variant = json.loads(variant_path.read_text())
-    variant["gains"] = chosen["gains"]
+    if chosen["gains"] == "learned":
+        variant["step"] = "learned"
+    else:
+        variant.pop("step", None)
+        variant["gains"] = chosen["gains"]
     variant_path.write_text(json.dumps(variant, indent=2) + "\n")
 
 
@@ -197,6 +209,7 @@ def main() -> None:
     p.add_argument("--scheme", default="patient", choices=["patient", "source"])
     p.add_argument("--held-out", default="mhh")
     p.add_argument("--weights-dir", help="networks (and psf/ estimator) retrained with a source held out")
+    p.add_argument("--steps", nargs="+", choices=GAINS, default=list(GAINS), help="the data step's forms to score (default all)")
     p.add_argument("--write", action="store_true")
     args = p.parse_args()
     from xraydeblur.infer.learned_psf import ESTIMATOR_DIR
@@ -211,8 +224,9 @@ def main() -> None:
         previous = json.loads(Path(args.from_json).read_text())
         records, settings = previous["records"], previous["settings"]
     else:
-        records = records_for(args.max_images, args.crop, args.bits, args.scheme, args.held_out, folder)
-        settings = {"split": "val", "scheme": args.scheme, "held_out": args.held_out if args.scheme == "source" else None, "weights_dir": args.weights_dir, "max_images": args.max_images, "crop": args.crop, "bits": args.bits}
+        step_stem = Path(args.weights_dir) / "step" / "learned-step" if args.weights_dir and (Path(args.weights_dir) / "step").is_dir() else None
+        records = records_for(args.max_images, args.crop, args.bits, args.scheme, args.held_out, folder, tuple(args.steps), step_stem)
+        settings = {"steps": args.steps, "split": "val", "scheme": args.scheme, "held_out": args.held_out if args.scheme == "source" else None, "weights_dir": args.weights_dir, "max_images": args.max_images, "crop": args.crop, "bits": args.bits}
     result = choose(records, args.max_row_loss)
     settings["max_row_loss"] = args.max_row_loss
     print(f"\n{'row':32s} {'auto - blind (dB)':>18s}")

@@ -102,13 +102,31 @@ def test_auto_is_blind_when_not_confident(monkeypatch):
     identify.clear_cache()
 
 
-def test_shipped_rule_comes_from_its_script():
-    rule = estimator_meta()["rule"]
-    results = ROOT / "benchmarks" / "results" / "learned_psf_rule.json"
-    chosen = json.loads(results.read_text())["chosen"]
+@pytest.mark.parametrize(
+    "results, folder",
+    [("learned_psf_rule.json", ESTIMATOR_DIR), ("learned_psf_rule-unseen-mhh.json", ROOT / "benchmarks" / "weights" / "unseen-mhh" / "psf")],
+)
+def test_shipped_rule_comes_from_its_script(results, folder):
+    """The rule in the estimator's JSON and the data step's form in ``nafnet-auto.json``
+    beside it are what the rule script chose (and wrote) in its committed results."""
+    rule = json.loads((folder / "psf-estimator.json").read_text())["rule"]
+    chosen = json.loads((ROOT / "benchmarks" / "results" / results).read_text())["chosen"]
     assert rule["min_confidence"] == chosen["min_confidence"] and rule["refine"] == chosen["refine"]
-    variant = json.loads((ESTIMATOR_DIR.parent / "nafnet-auto.json").read_text())
-    assert variant["gains"] == chosen["gains"]
+    assert f"--out benchmarks/results/{results}" in rule["chosen_by"]
+    variant = json.loads((folder.parent / "nafnet-auto.json").read_text())
+    if chosen["gains"] == "learned":
+        assert variant["step"] == "learned"
+    else:
+        assert "step" not in variant and variant["gains"] == chosen["gains"]
+
+
+def test_rule_script_scores_the_learned_step():
+    """The rule script's records name the data step's form; the committed runs scored the
+    learned step, which ``nafnet-auto`` takes."""
+    for results in ("learned_psf_rule.json", "learned_psf_rule-unseen-mhh.json"):
+        data = json.loads((ROOT / "benchmarks" / "results" / results).read_text())
+        assert data["settings"]["steps"] == ["learned"] and data["chosen"]["gains"] == "learned"
+        assert any("network/learned" in r for r in data["records"])
 
 
 def test_training_runs_and_resumes(tmp_path):
@@ -371,3 +389,20 @@ def test_a_run_can_start_from_given_weights(tmp_path):
     start = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
     for name, value in load_file(str(shipped)).items():
         assert torch.equal(start[name], value), name
+
+
+def test_rule_script_writes_the_step_form(tmp_path):
+    """``--write``: the learned step becomes ``"step": "learned"`` in ``nafnet-auto.json``;
+    a gain table removes that key and names its gains."""
+    rule = _rule_script()
+    folder = tmp_path / "psf"
+    folder.mkdir()
+    (folder / f"{ESTIMATOR_NAME}.json").write_text(json.dumps({"name": ESTIMATOR_NAME}))
+    (tmp_path / "nafnet-auto.json").write_text(json.dumps({"name": "nafnet-auto", "gains": "known"}))
+    chosen = {"min_confidence": {"motion": 0.5}, "refine": ["motion"], "gains": "learned"}
+    rule.write(chosen, "python benchmarks/learned_psf_rule.py --write", folder)
+    assert json.loads((tmp_path / "nafnet-auto.json").read_text())["step"] == "learned"
+    assert json.loads((folder / f"{ESTIMATOR_NAME}.json").read_text())["rule"]["refine"] == ["motion"]
+    rule.write({**chosen, "gains": "identified"}, "python benchmarks/learned_psf_rule.py --write", folder)
+    variant = json.loads((tmp_path / "nafnet-auto.json").read_text())
+    assert "step" not in variant and variant["gains"] == "identified"

@@ -335,7 +335,7 @@ def rounding_floor(image: np.ndarray, samples: int = 65536) -> float:
 #: 1/32 px x 1/8 degree (within 0.12 dB), in about half the time (0.15-0.27 s against
 #: 0.31-0.50 s per motion crop, median per row).
 REFINE_PASSES = {
-    "gaussian": [{"sigma": (0.6, 1 / 32)}],
+    "gaussian": [{"sigma": (0.6, 1 / 32)}, {"sigma": (1 / 32, 1 / 128)}],
     "disk": [{"radius": (0.75, 1 / 16)}, {"radius": (1 / 16, 1 / 128)}],
     "motion": [
         {"length": (3.0, 1.0), "angle": (6.0, 2.0)},
@@ -355,7 +355,7 @@ def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, p
     around ``params`` per pass of :data:`REFINE_PASSES` (a motion length's half-width
     grows to 30 % of the length), each pass centred on the previous winner. Used to
     sharpen the learned estimator's parameters (:mod:`xraydeblur.infer.learned_psf`):
-    Gaussian sigma to 1/32 px, disk radius to 1/128 px, motion length to 1/64 px and
+    Gaussian sigma to 1/128 px, disk radius to 1/128 px, motion length to 1/64 px and
     angle to 1/4 degree. The power floor is the image's own rounding noise
     (:func:`rounding_floor`). ``power``: the image's :func:`welch_spectrum` on ``tile``
     px tiles, if already computed; ``passes``: grids in place of :data:`REFINE_PASSES`."""
