@@ -15,7 +15,9 @@ Per case: the blur evidence (:func:`xraydeblur.classical.no_blur.image_blur_evid
 width in the most blurred direction, high-frequency anisotropy) on the central region
 of each margin of ``--margins``, as the pipeline reads it, and the
 learned PSF estimator's motion cue on the whole image
-(:func:`xraydeblur.classical.no_blur.motion_cue`).
+(:func:`xraydeblur.classical.no_blur.motion_cue`: straight motion at
+``--motion-min-confidence`` or more, 0.3; it is kept in the rule so that re-choosing
+``nafnet-auto``'s own thresholds does not move the default pipeline).
 
 Rule (fixed before looking at the test split), per margin: of the unblurred radiographs
 at least ``--sharp-pass`` (95 %) must be judged sharp by the evidence, the allowed rest
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xraydeblur.classical.no_blur import RULE_PATH, image_blur_evidence, motion_cue, shows_blur
+from xraydeblur.classical.no_blur import MOTION_MIN_CONFIDENCE, RULE_PATH, image_blur_evidence, motion_cue, shows_blur
 from xraydeblur.data import benchmark_cases, load_image
 from xraydeblur.data.splits import split_rows
 from xraydeblur.degrade import quantize
@@ -48,7 +50,7 @@ from xraydeblur.degrade import quantize
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2)
 
 
-def _case(row, family: str, pixels: np.ndarray, margins) -> dict:
+def _case(row, family: str, pixels: np.ndarray, margins, motion_min_confidence: float) -> dict:
     x = quantize(pixels, 8)
     evidence = {}
     with warnings.catch_warnings():
@@ -56,17 +58,17 @@ def _case(row, family: str, pixels: np.ndarray, margins) -> dict:
         for m in margins:
             e = image_blur_evidence(x, m)
             evidence[f"{m:g}"] = {"sigma_px": float(e["sigma_px"]), "hf_anisotropy": float(e["hf_anisotropy"])}
-    return {"file": row.file, "family": family, "shape": list(x.shape), "evidence": evidence, "motion": motion_cue(x)}
+    return {"file": row.file, "family": family, "shape": list(x.shape), "evidence": evidence, "motion": motion_cue(x, min_confidence=motion_min_confidence)}
 
 
-def measure(rows, margins) -> list[dict]:
+def measure(rows, margins, motion_min_confidence: float) -> list[dict]:
     cases = []
     for row in rows:
         image = load_image(row)
-        cases.append(_case(row, "unblurred", image, margins))
+        cases.append(_case(row, "unblurred", image, margins, motion_min_confidence))
         for case in benchmark_cases([row]):
             degraded, _ = case.degradation.apply(image, seed=case.seed)
-            cases.append(_case(row, case.family, degraded, margins))
+            cases.append(_case(row, case.family, degraded, margins, motion_min_confidence))
         print(f"{row.file}: {len(cases)} cases", file=sys.stderr, flush=True)
     return cases
 
@@ -112,6 +114,8 @@ def main() -> None:
     p.add_argument("--sharp-pass", type=float, default=0.95, help="share of unblurred validation radiographs the evidence must judge sharp")
     p.add_argument("--from-json", type=Path, help="re-choose the rule from this earlier output (no new measurements)")
     p.add_argument("--write-rule", action="store_true", help=f"write the rule to {RULE_PATH}")
+    p.add_argument("--motion-min-confidence", type=float, default=MOTION_MIN_CONFIDENCE,
+                   help="confidence the motion cue needs (default: the motion threshold nafnet-auto had when the cue and the blind add-back PSF were chosen)")
     p.add_argument("--former", type=float, nargs=2, default=[1.29, 0.712], metavar=("MAX_SIGMA_PX", "MIN_HF_ANISOTROPY"),
                    help="also score this rule as it was used before (whole image, no motion cue): the one chosen on 512 px crops")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/no_blur_rule.json"))
@@ -121,7 +125,7 @@ def main() -> None:
         earlier = json.loads(args.from_json.read_text())
         cases, seconds = earlier["cases"], earlier["seconds"]
     else:
-        cases, seconds = measure(split_rows("val")[: args.limit], args.margins), round(time.time() - t0, 1)
+        cases, seconds = measure(split_rows("val")[: args.limit], args.margins, args.motion_min_confidence), round(time.time() - t0, 1)
     margins = list(cases[0]["evidence"])
     per_margin = {m: choose(cases, args.sharp_pass, m) for m in margins}
     best = min(margins, key=lambda m: (per_margin[m]["false_negative_rate"], float(m)))
@@ -146,7 +150,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     if args.write_rule:
-        RULE_PATH.write_text(json.dumps({**chosen["rule"], "motion_cue": "learned PSF estimator: a straight-motion PSF nafnet-auto would use",
+        RULE_PATH.write_text(json.dumps({**chosen["rule"], "motion_cue": "learned PSF estimator: a straight-motion PSF at motion_min_confidence or more",
+                                         "motion_min_confidence": args.motion_min_confidence,
                                          "chosen_by": "python benchmarks/no_blur_rule.py --write-rule", "split": result["split"], "images": result["images"],
                                          "size": result["size"], "sharp_pass": args.sharp_pass, "false_negative_rate": chosen["false_negative_rate"],
                                          "unblurred_judged_blurred": chosen["unblurred_judged_blurred"]}, indent=2) + "\n")

@@ -309,3 +309,23 @@ def test_work_on_the_output_runs_while_the_safeguard_checks_it(test_methods):
     flat = np.full((64, 64), 0.5, np.float32)
     kept = restore(flat, get_method(test_methods[0]), while_checking=lambda out: seen.append(out))
     assert kept.facts["unchanged"] and kept.prepared is None and len(seen) == 1
+
+
+def test_the_default_motion_cue_keeps_its_own_confidence_not_nafnet_autos():
+    """The no-blur rule's motion cue and the blind add-back PSF trust a straight motion
+    at the rule's own ``motion_min_confidence`` (0.3, what they were chosen with), not at
+    ``nafnet-auto``'s threshold: re-choosing that rule must not move the default."""
+    from xraydeblur.classical.no_blur import trusted_straight_motion
+    from xraydeblur.infer.learned_psf import LearnedPsfEstimate
+    from xraydeblur.pipeline import blind_psf_candidates
+
+    assert shipped_rule()["motion_min_confidence"] == 0.3
+    weak = LearnedPsfEstimate("motion", {"length": 9.0, "angle": 30.0}, 0.4, min_confidence=0.5)  # nafnet-auto would not use it
+    assert not weak.usable and trusted_straight_motion(weak)
+    assert not trusted_straight_motion(LearnedPsfEstimate("motion", {"length": 9.0, "angle": 30.0}, 0.25))
+    assert not trusted_straight_motion(LearnedPsfEstimate("motion", {"length": 200.0, "angle": 30.0}, 0.9))  # outside the trained widths
+    assert not trusted_straight_motion(LearnedPsfEstimate("gaussian", {"sigma": 2.0}, 0.9))
+    image = np.full((128, 128), 0.5, np.float32)
+    assert motion_cue(image, learned=lambda _: weak)["shows_motion"]
+    candidates, _ = blind_psf_candidates(image, {"sigma_px": 0.0, "hf_anisotropy": 0.9}, learned=lambda _: weak)
+    assert len(candidates) == 2 and candidates[1].shape[0] >= 9

@@ -333,20 +333,21 @@ def blind_psf_candidates(image: np.ndarray, evidence: dict, learned=None) -> tup
     (:func:`best_explaining_psf` picks one once the restoration exists): the Gaussian of
     the blur evidence (:func:`blind_kernel`; None: no blur), and the straight motion the
     learned PSF estimator (:func:`xraydeblur.infer.learned_psf.estimate_learned_psf`,
-    unrefined) finds when it trusts it, by the rule ``nafnet-auto`` restores with. A
+    unrefined) finds when the no-blur rule trusts it
+    (:func:`xraydeblur.classical.no_blur.trusted_straight_motion`). A
     Gaussian cannot describe motion; the estimator's Gaussians and disks are not offered
     (the evidence's Gaussian did as well on validation: ``benchmarks/trials/addback_kernel.py``).
     ``learned(image)``: the estimator's unrefined estimate, if the no-blur rule's motion
     cue already has it (:func:`xraydeblur.classical.no_blur.shared_learned_psf`); default:
     run it. Returns ``(candidates, the estimator's summary or None when the image is
     under 64 px and it did not run)``."""
-    from .classical.no_blur import unrefined_learned_psf
+    from .classical.no_blur import trusted_straight_motion, unrefined_learned_psf
 
     gaussian = blind_kernel(evidence)
     if min(image.shape) < 64:
         return [gaussian], None
     found = (learned or unrefined_learned_psf)(image)
-    motion = found.family == "motion" and found.usable
+    motion = trusted_straight_motion(found)
     return ([gaussian, found.kernel] if motion else [gaussian]), found.summary()
 
 

@@ -13,9 +13,12 @@ are in ``no_blur_rule.json`` beside this file, the false-negative rates per blur
   is anisotropic, and with it a third of the sharp validation radiographs counted as
   blurred;
 * the learned PSF estimator (:mod:`xraydeblur.infer.learned_psf`) finding a straight
-  motion PSF that ``nafnet-auto`` would act on (:func:`motion_cue`): a motion PSF keeps
-  the high frequencies along its path, so the width misses it, and the anisotropy
-  misses long motion, whose sinc side lobes refill the empty sector.
+  motion PSF it trusts (:func:`trusted_straight_motion`, :func:`motion_cue`): a motion
+  PSF keeps the high frequencies along its path, so the width misses it, and the
+  anisotropy misses long motion, whose sinc side lobes refill the empty sector. The
+  confidence it needs is the rule's own ``motion_min_confidence`` (0.3, the motion
+  threshold ``nafnet-auto`` used when this cue and the blind add-back PSF were chosen),
+  so re-choosing ``nafnet-auto``'s rule does not move the default pipeline.
 
 >>> import numpy as np
 >>> shows_blur({"sigma_px": 0.0, "hf_anisotropy": 0.9})
@@ -33,8 +36,9 @@ RULE_PATH = Path(__file__).with_name("no_blur_rule.json")
 
 @lru_cache(maxsize=1)
 def shipped_rule() -> dict:
-    """The rule in use: ``max_sigma_px`` (px), ``min_hf_anisotropy`` (0-1) and
-    ``evidence_margin`` (share of each side left out by :func:`evidence_region`)."""
+    """The rule in use: ``max_sigma_px`` (px), ``min_hf_anisotropy`` (0-1),
+    ``evidence_margin`` (share of each side left out by :func:`evidence_region`) and
+    ``motion_min_confidence`` (0-1, :func:`trusted_straight_motion`)."""
     return json.loads(RULE_PATH.read_text())
 
 
@@ -70,17 +74,33 @@ def image_blur_evidence(image: np.ndarray, margin: float | None = None) -> dict:
     return blur_evidence(evidence_region(image, margin))
 
 
-def motion_cue(image: np.ndarray, learned=None) -> dict:
+#: the motion cue's confidence when the rule JSON names none (the value it was chosen with)
+MOTION_MIN_CONFIDENCE = 0.3
+
+
+def trusted_straight_motion(found, min_confidence: float | None = None) -> bool:
+    """Whether the learned estimate ``found`` (a
+    :class:`xraydeblur.infer.learned_psf.LearnedPsfEstimate`) is a straight motion the
+    default pipeline trusts: confidence at least ``min_confidence`` (default the shipped
+    rule's ``motion_min_confidence``) and widths within the ranges the estimator was
+    trained on (:func:`xraydeblur.models.psf_labels.within_trained_ranges`)."""
+    from ..models.psf_labels import within_trained_ranges
+
+    needed = shipped_rule().get("motion_min_confidence", MOTION_MIN_CONFIDENCE) if min_confidence is None else min_confidence
+    return found.family == "motion" and float(found.confidence) >= needed and within_trained_ranges(found.params)
+
+
+def motion_cue(image: np.ndarray, learned=None, min_confidence: float | None = None) -> dict:
     """The learned PSF estimator on the whole ``image`` (H, W) in [0, 1]: ``family`` and
     ``confidence`` it names (no refinement), and ``shows_motion``: a straight-motion PSF
-    it trusts as ``nafnet-auto`` does (:attr:`LearnedPsfEstimate.usable`). Images under
-    64 px: no cue. ``learned(image)``: returns the estimator's unrefined
+    it trusts (:func:`trusted_straight_motion`, at ``min_confidence`` if given). Images
+    under 64 px: no cue. ``learned(image)``: returns the estimator's unrefined
     :class:`xraydeblur.infer.learned_psf.LearnedPsfEstimate` (the pipeline passes
     :func:`shared_learned_psf`'s, so the estimator runs once per request); default: run it."""
     if min(image.shape) < 64:
         return {"family": None, "confidence": None, "shows_motion": False}
     found = (learned or unrefined_learned_psf)(image)
-    return {"family": found.family, "confidence": round(float(found.confidence), 4), "shows_motion": bool(found.family == "motion" and found.usable)}
+    return {"family": found.family, "confidence": round(float(found.confidence), 4), "shows_motion": trusted_straight_motion(found, min_confidence)}
 
 
 def unrefined_learned_psf(image: np.ndarray):
