@@ -82,38 +82,10 @@ def torch_masked_solve(ext, otf, q, rhs, x0, iterations=50, tol=1e-6, weights=No
 
 
 def float64_masked_solve(ext, otf, q, rhs, x0, iterations=50, tol=1e-6, weights=None):
-    """The shipped algorithm with float64 / complex128 spectra (a rounding reference)."""
-    from xraydeblur.classical._common import irfft2, rfft2, spectral_dot
+    """The shipped solve in double precision (a rounding reference)."""
+    from xraydeblur.classical._common import masked_solve
 
-    shape, width = ext.shape, ext.shape[1]
-    m, Q = ext.mask(weights), np.asarray(q, np.float64)
-    H, Hc = otf, np.conj(otf)
-    inverse = 1.0 / (np.abs(otf) ** 2 + q + 1e-12)
-
-    def A(P):
-        return Hc * rfft2(irfft2(H * P, shape) * m) + Q * P
-
-    B, X = rfft2(rhs), rfft2(x0)
-    R = B - A(X)
-    Z = R * inverse
-    P = Z.copy()
-    rz, bn = spectral_dot(R, Z, width), np.sqrt(spectral_dot(B, B, width)) or 1.0
-    used = 0
-    for used in range(1, iterations + 1):
-        AP = A(P)
-        pAp = spectral_dot(P, AP, width)
-        if pAp <= 0:
-            break
-        a = rz / pAp
-        X += a * P
-        R -= a * AP
-        if np.sqrt(max(spectral_dot(R, R, width), 0.0)) < tol * bn:
-            break
-        Z = R * inverse
-        rz_new = spectral_dot(R, Z, width)
-        P = Z + (rz_new / rz) * P
-        rz = rz_new
-    return irfft2(X, shape), used
+    return masked_solve(ext, otf, q, rhs, x0, iterations, tol, weights, double=True)
 
 
 def main() -> None:

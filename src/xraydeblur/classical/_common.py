@@ -381,6 +381,7 @@ def masked_solve(
     iterations: int = 50,
     tol: float = 1e-6,
     weights: np.ndarray | None = None,
+    double: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Solve ``(H^T M H + Q) x = rhs`` on the extended domain by preconditioned CG.
 
@@ -403,21 +404,24 @@ def masked_solve(
     The CG vectors are kept as spectra (single precision): ``H``, ``Q`` and the
     preconditioner are diagonal there, and inner products follow from Parseval
     (:func:`spectral_dot`), so an iteration needs two FFTs (for the mask) instead of
-    six. Returns ``(x, iterations used)``, ``x`` float64 on ``ext``'s grid.
+    six. ``double``: double precision throughout (about 2 x slower; a reference for the
+    single-precision rounding, ``benchmarks/trials/cg_backend.py``). Returns
+    ``(x, iterations used)``, ``x`` float64 on ``ext``'s grid.
     """
+    real, cplx = (np.float64, np.complex128) if double else (np.float32, np.complex64)
     shape = ext.shape
     width = shape[1]
-    m = ext.mask(weights).astype(np.float32)
-    H = otf.astype(np.complex64)
+    m = ext.mask(weights).astype(real)
+    H = otf.astype(cplx)
     Hc = np.conj(H)
-    Q = q.astype(np.float32)
-    inverse_preconditioner = (1.0 / (np.abs(otf) ** 2 + q + 1e-12)).astype(np.float32)
+    Q = q.astype(real)
+    inverse_preconditioner = (1.0 / (np.abs(otf) ** 2 + q + 1e-12)).astype(real)
 
     def A(P):
         return Hc * rfft2(irfft2(H * P, shape) * m) + Q * P
 
-    B = rfft2(rhs.astype(np.float32))
-    X = rfft2(x0.astype(np.float32))
+    B = rfft2(rhs.astype(real))
+    X = rfft2(x0.astype(real))
     R = B - A(X)
     Z = R * inverse_preconditioner
     P = Z.copy()
@@ -429,13 +433,13 @@ def masked_solve(
         pAp = spectral_dot(P, AP, width)
         if pAp <= 0:
             break
-        a = np.float32(rz / pAp)
+        a = real(rz / pAp)
         X += a * P
         R -= a * AP
         if np.sqrt(max(spectral_dot(R, R, width), 0.0)) < tol * bn:
             break
         Z = R * inverse_preconditioner
         rz_new = spectral_dot(R, Z, width)
-        P = Z + np.float32(rz_new / rz) * P
+        P = Z + real(rz_new / rz) * P
         rz = rz_new
     return irfft2(X, shape).astype(np.float64), used
