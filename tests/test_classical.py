@@ -444,3 +444,21 @@ def test_psf_search_refuses_an_image_smaller_than_a_tile():
 
     with pytest.raises(ValueError, match="smaller than one 64 px tile"):
         estimate_psf(np.zeros((32, 300), np.float32))
+
+
+def test_masked_solve_in_double_precision_agrees_with_single():
+    """``double=True`` (the rounding reference of benchmarks/trials/cg_backend.py) solves the
+    same problem: the two agree to well under one 8-bit level away from the border."""
+    from xraydeblur.classical._common import extend, irfft2, masked_solve, psf2otf, regulariser_power, rfft2
+    from xraydeblur.degrade import blur, gaussian_kernel
+
+    kernel = gaussian_kernel(2.0)
+    y = blur(np.random.default_rng(3).random((96, 80)), kernel)
+    ext = extend(y, kernel.shape)
+    otf = psf2otf(kernel, ext.shape)
+    q = 1e-3 * regulariser_power("gradient", ext.shape)
+    rhs = irfft2(np.conj(otf) * rfft2(ext.data * ext.mask()), ext.shape)
+    single, _ = masked_solve(ext, otf, q, rhs, ext.data, iterations=40)
+    double, _ = masked_solve(ext, otf, q, rhs, ext.data, iterations=40, double=True)
+    assert single.dtype == double.dtype == np.float64
+    assert np.abs(ext.crop(single) - ext.crop(double))[8:-8, 8:-8].max() < 1e-3
