@@ -50,7 +50,8 @@ from xraydeblur.models.psf_labels import within_trained_ranges  # noqa: E402
 
 THRESHOLDS = [round(t, 2) for t in np.arange(0.3, 1.0001, 0.05)] + [0.975, 0.99, 1.01]
 #: the data step's forms: the learned step, the known kernel's gain table, the identified one's
-GAINS = ("learned", "known", "identified")
+#: (a record's "PARAMETERS/FORM" keys and the JSONs' "gains" field name them)
+STEP_FORMS = ("learned", "known", "identified")
 #: how the parameters are taken: the network's, or refined by the spectral fit
 PARAMETERS = ("network", "refined")
 #: families whose parameters the spectral fit can refine (:func:`xraydeblur.classical.psf_search.refine_psf`)
@@ -58,7 +59,7 @@ REFINABLE = ("gaussian", "disk", "motion")
 
 
 def records_for(
-    max_images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh", folder: Path | None = None, steps: tuple[str, ...] = GAINS,
+    max_images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh", folder: Path | None = None, steps: tuple[str, ...] = STEP_FORMS,
     step_stem: Path | None = None,
 ) -> list[dict]:
     from xraydeblur.cli.evaluate import subset
@@ -156,19 +157,19 @@ def family_thresholds(records: list[dict], gains: str, refine: list[str], max_ro
 
 
 def choose(records: list[dict], max_row_loss: float) -> dict:
-    """Every gain table x every subset of :data:`REFINABLE` to refine, each with its
+    """Every data-step form the records hold (:data:`STEP_FORMS`) x every subset of :data:`REFINABLE` to refine, each with its
     per-family thresholds (:func:`family_thresholds`), searched together: the best mean
     PSNR whose worst row loses at most ``max_row_loss`` dB against blind wins (ties:
     fewer families refined). Choosing the families first, by their mean gain, could keep
     a refinement that helps on average but ruins one row; one threshold for every
     family would then hide that row only by giving up every other family's gains too.
-    ``refine_helps`` lists, per gain table, the families whose refinement helped on
+    ``refine_helps`` lists, per form, the families whose refinement helped on
     average (:func:`refined_families`), for the record."""
     from itertools import combinations
 
     subsets = [list(c) for n in range(len(REFINABLE) + 1) for c in combinations(REFINABLE, n)]
     table = []
-    for gains in [g for g in GAINS if any(k.endswith(f"/{g}") for r in records for k in r)]:
+    for gains in [g for g in STEP_FORMS if any(k.endswith(f"/{g}") for r in records for k in r)]:
         for refine in subsets:
             thresholds = family_thresholds(records, gains, refine, max_row_loss)
             mean, rows = score(records, gains, refine, thresholds)
@@ -209,7 +210,7 @@ def main() -> None:
     p.add_argument("--scheme", default="patient", choices=["patient", "source"])
     p.add_argument("--held-out", default="mhh")
     p.add_argument("--weights-dir", help="networks (and psf/ estimator) retrained with a source held out")
-    p.add_argument("--steps", nargs="+", choices=GAINS, default=list(GAINS), help="the data step's forms to score (default all)")
+    p.add_argument("--steps", nargs="+", choices=STEP_FORMS, default=list(STEP_FORMS), help="the data step's forms to score (default all)")
     p.add_argument("--write", action="store_true")
     args = p.parse_args()
     from xraydeblur.infer.learned_psf import ESTIMATOR_DIR
