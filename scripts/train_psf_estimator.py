@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from xraydeblur.train.psf_estimator import TrainSettings, train  # noqa: E402
+from xraydeblur.train.worker_exit import leave_if_worker  # noqa: E402
 
 
 def ship(out: Path, dest: Path | None = None) -> Path:
@@ -100,6 +101,7 @@ def main() -> None:
         print(ship(Path(args["out"]), dest))
         return
     print(json.dumps(train(TrainSettings(**args))["best"].get("metrics", {}).get("median_abs_error", {})))
+    leave_if_worker(0)  # under torchrun: no interpreter teardown (gloo's threads aborted it now and then)
 
 
 if __name__ == "__main__":

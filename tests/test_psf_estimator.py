@@ -406,3 +406,19 @@ def test_rule_script_writes_the_step_form(tmp_path):
     rule.write({**chosen, "gains": "identified"}, "python benchmarks/learned_psf_rule.py --write", folder)
     variant = json.loads((tmp_path / "nafnet-auto.json").read_text())
     assert "step" not in variant and variant["gains"] == "identified"
+
+
+def test_a_finished_worker_leaves_without_teardown(tmp_path):
+    """``leave_if_worker``: outside torchrun it returns; in a worker it flushes what was
+    printed and ends the process with the code given (no interpreter teardown, where
+    gloo's threads now and then aborted a finished run)."""
+    import os
+    import subprocess
+    import sys
+
+    from xraydeblur.train.worker_exit import leave_if_worker
+
+    leave_if_worker(0)  # WORLD_SIZE unset here: a plain return
+    code = "import sys; from xraydeblur.train.worker_exit import leave_if_worker; print('done', flush=False); leave_if_worker(3); print('not reached')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "WORLD_SIZE": "2"})
+    assert proc.returncode == 3 and proc.stdout == "done\n"

@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from .loop import train
+from .worker_exit import leave_if_worker
 
 
 def main(argv=None) -> int:
@@ -14,6 +15,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-steps", type=int)
     args = p.parse_args(argv)
     train(args.config, args.out, resume=not args.no_resume, max_steps=args.max_steps)
+    leave_if_worker(0)
     return 0
 
 
