@@ -20,6 +20,11 @@ test).
 
     python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned --out benchmarks/results/learned_psf_rule.json --write
 
+``--compare-with OTHER.json`` scores OTHER's chosen rule on these records too (the
+``compared`` entry; e.g. a rule chosen with the gain tables against the learned step)::
+
+    python benchmarks/learned_psf_rule.py --from-json benchmarks/results/learned_psf_rule.json --compare-with benchmarks/results/trials/learned_psf_rule-tables.json --out benchmarks/results/learned_psf_rule.json
+
 ``--write`` stores the rule in ``src/xraydeblur/weights/psf/psf-estimator.json`` and
 the step's form in ``src/xraydeblur/weights/nafnet-auto.json`` (``"step": "learned"``,
 or ``"gains"``). ``--from-json`` re-chooses
@@ -211,6 +216,7 @@ def main() -> None:
     p.add_argument("--held-out", default="mhh")
     p.add_argument("--weights-dir", help="networks (and psf/ estimator) retrained with a source held out")
     p.add_argument("--steps", nargs="+", choices=STEP_FORMS, default=list(STEP_FORMS), help="the data step's forms to score (default all)")
+    p.add_argument("--compare-with", help="also score this earlier run's chosen rule (refine, thresholds) on these records, with the form chosen here")
     p.add_argument("--write", action="store_true")
     args = p.parse_args()
     from xraydeblur.infer.learned_psf import ESTIMATOR_DIR
@@ -225,7 +231,9 @@ def main() -> None:
         previous = json.loads(Path(args.from_json).read_text())
         records, settings = previous["records"], previous["settings"]
     else:
-        step_stem = Path(args.weights_dir) / "step" / "learned-step" if args.weights_dir and (Path(args.weights_dir) / "step").is_dir() else None
+        from xraydeblur.methods import get_method
+
+        step_stem = get_method("nafnet-kernel").extra.get("learned_step")  # the folder's own step, as the registry resolves it
         records = records_for(args.max_images, args.crop, args.bits, args.scheme, args.held_out, folder, tuple(args.steps), step_stem)
         settings = {"steps": args.steps, "split": "val", "scheme": args.scheme, "held_out": args.held_out if args.scheme == "source" else None, "weights_dir": args.weights_dir, "max_images": args.max_images, "crop": args.crop, "bits": args.bits}
     result = choose(records, args.max_row_loss)
@@ -234,6 +242,13 @@ def main() -> None:
     for row, gain in result["chosen_rows"].items():
         print(f"{row:32s} {gain:+18.3f}")
     print("chosen:", json.dumps(result["chosen"]))
+    if args.compare_with:
+        former = json.loads(Path(args.compare_with).read_text())["chosen"]
+        mean, rows = score(records, result["chosen"]["gains"], former["refine"], former["min_confidence"])
+        worst = min(rows, key=rows.get)
+        result["compared"] = {"rule_of": args.compare_with, "refine": former["refine"], "min_confidence": former["min_confidence"],
+                              "mean_psnr": round(mean, 4), "worst_row": worst, "worst_row_gain_db": round(rows[worst], 4)}
+        print("compared:", json.dumps(result["compared"]))
     Path(args.out).write_text(json.dumps({"settings": settings, **result, "records": records}, indent=1) + "\n")
     if args.write:
         write(result["chosen"], "python benchmarks/learned_psf_rule.py " + " ".join(sys.argv[1:]), folder)

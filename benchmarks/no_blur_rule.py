@@ -42,12 +42,15 @@ from pathlib import Path
 
 import numpy as np
 
-from xraydeblur.classical.no_blur import MOTION_MIN_CONFIDENCE, RULE_PATH, image_blur_evidence, motion_cue, shows_blur
+from xraydeblur.classical.no_blur import RULE_PATH, image_blur_evidence, motion_cue, shows_blur
 from xraydeblur.data import benchmark_cases, load_image
 from xraydeblur.data.splits import split_rows
 from xraydeblur.degrade import quantize
 
 MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2)
+#: the motion cue's confidence: nafnet-auto's motion threshold when the cue and the blind
+#: add-back PSF were chosen (written into the rule, which the pipeline reads)
+MOTION_MIN_CONFIDENCE = 0.3
 
 
 def _case(row, family: str, pixels: np.ndarray, margins, motion_min_confidence: float) -> dict:

@@ -74,20 +74,16 @@ def image_blur_evidence(image: np.ndarray, margin: float | None = None) -> dict:
     return blur_evidence(evidence_region(image, margin))
 
 
-#: the motion cue's confidence when the rule JSON names none (the value it was chosen with)
-MOTION_MIN_CONFIDENCE = 0.3
-
-
 def trusted_straight_motion(found, min_confidence: float | None = None) -> bool:
     """Whether the learned estimate ``found`` (a
     :class:`xraydeblur.infer.learned_psf.LearnedPsfEstimate`) is a straight motion the
-    default pipeline trusts: confidence at least ``min_confidence`` (default the shipped
-    rule's ``motion_min_confidence``) and widths within the ranges the estimator was
-    trained on (:func:`xraydeblur.models.psf_labels.within_trained_ranges`)."""
-    from ..models.psf_labels import within_trained_ranges
+    default pipeline trusts: :attr:`~xraydeblur.infer.learned_psf.LearnedPsfEstimate.usable`
+    (widths within the trained ranges) at the confidence ``min_confidence`` (default the
+    shipped rule's ``motion_min_confidence``) instead of ``nafnet-auto``'s threshold."""
+    from dataclasses import replace
 
-    needed = shipped_rule().get("motion_min_confidence", MOTION_MIN_CONFIDENCE) if min_confidence is None else min_confidence
-    return found.family == "motion" and float(found.confidence) >= needed and within_trained_ranges(found.params)
+    needed = shipped_rule()["motion_min_confidence"] if min_confidence is None else min_confidence
+    return found.family == "motion" and replace(found, min_confidence=needed).usable
 
 
 def motion_cue(image: np.ndarray, learned=None, min_confidence: float | None = None) -> dict:
