@@ -75,7 +75,8 @@ unseen-source benchmark must not score a step trained on that source's patients)
 ``evaluate`` on such a cache scores that split's validation images with its networks.
 
 v7 (shipped; ``learned_step-v7.json``): on a source never seen in training the blind
-network barely deblurs (its output within 0.8 dB of its input), an estimate the blend
+network barely deblurs (its output within -0.35 to +0.82 dB of its input,
+``step_on_unseen_source.py``), an estimate the blend
 had never been given. ``make-data --under-restore 1.0`` writes crops whose ``z`` is
 that of a network that under-restores, ``z + t (y - z)`` with ``t`` uniform in [0, 1];
 700 of them (``--worker 2``, a part beside links to v6's two parts) and 35 min more

@@ -119,9 +119,19 @@ def learned_step(
     shipped blend (or ``stem``'s) of :func:`step_candidates`. ``observed``,
     ``noise_sigma``, ``stem``: as there.
     Returns float32 (H, W) in [0, 1]."""
+    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem)
+    return blend_candidates(blurred, kernel, noise, stack, observed, stem)
+
+
+def blend_candidates(
+    blurred: np.ndarray, kernel: np.ndarray, noise: float, stack: np.ndarray, observed: np.ndarray | None = None, stem: Path | None = None
+) -> np.ndarray:
+    """The blend network's output for :func:`step_candidates`' ``(noise, stack)`` of
+    ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K): its inputs are the stack, the
+    residual ``blurred - kernel * stack[0]`` (0 where ``observed`` is 0) and the log noise.
+    ``stem``: the step's weights (default the shipped ones). Float32 (H, W) in [0, 1]."""
     from ..degrade import blur
 
-    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem)
     residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
     if observed is not None:
         residual = residual * (np.asarray(observed, np.float32) > 0)
