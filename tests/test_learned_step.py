@@ -38,7 +38,8 @@ def test_an_untrained_blend_returns_the_network_output():
 
 def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
     """Large images run the blend in 512 px windows (memory); the image context is still
-    the mean over the whole image, so the result is the same."""
+    the mean over the whole image, so the result is the same, and the same to the bit
+    whether the windows' features are kept between the two passes or computed again."""
     import torch
 
     from xraydeblur.infer.learned_step import _network
@@ -47,7 +48,13 @@ def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
     torch.manual_seed(0)
     stack, residual, log_noise = torch.rand(1, 15, 150, 230), torch.randn(1, 1, 150, 230) * 0.01, torch.full((1, 1, 1, 1), -0.5)
     with torch.no_grad():
-        assert torch.allclose(net(stack, residual, log_noise), net.forward_tiled(stack, residual, log_noise, tile=64), atol=1e-5)
+        kept = net.forward_tiled(stack, residual, log_noise, tile=64)
+        assert torch.allclose(net(stack, residual, log_noise), kept, atol=1e-5)
+        try:
+            net.KEEP_FEATURES_BYTES = 0  # this instance only: every window's features computed twice
+            assert torch.equal(net.forward_tiled(stack, residual, log_noise, tile=64), kept)
+        finally:
+            del net.KEEP_FEATURES_BYTES
 
 
 def test_candidates_are_the_estimate_its_corrections_and_wiener():
@@ -133,3 +140,24 @@ def test_the_validation_scores_are_the_shipped_ones():
     assert merged, "the validation commands name the merged trial JSON"
     trial = Path(__file__).parents[1] / merged[-1]
     assert json.loads(trial.read_text())["table"] == settings["validation"]["table"]
+
+
+def test_noisy_input_caps_every_solve_and_keeps_the_result():
+    """On noisy input the data step caps each of the step's solves at
+    ``CG_ITERATIONS_NOISY``: ``capped_iterations`` lowers every ``cg_iterations*``
+    setting and nothing else, and the capped step on a noisy crop stays within 0.1 dB of
+    the uncapped one (the noise makes the balance large; validation: within -0.06 to
+    +0.05 dB per noisy row, ``benchmarks/trials/data_step_noise.py --learned``)."""
+    from xraydeblur.infer.data_step import CG_ITERATIONS_NOISY
+    from xraydeblur.infer.learned_step import capped_iterations
+
+    settings = step_settings()
+    capped = capped_iterations(settings, CG_ITERATIONS_NOISY)
+    assert capped_iterations(settings, None) is settings
+    assert {k for k in settings if capped[k] != settings[k]} == {k for k in settings if k.startswith("cg_iterations")}
+    assert all(capped[k] == CG_ITERATIONS_NOISY for k in capped if k.startswith("cg_iterations"))
+    sharp = _scene(192)
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
+    noisy = np.clip(blurred + np.random.default_rng(0).normal(0, 2e-3, blurred.shape), 0, 1).astype(np.float32)
+    full = psnr(sharp, learned_step(noisy, noisy, kernel), border=8)
+    assert abs(psnr(sharp, learned_step(noisy, noisy, kernel, max_iterations=CG_ITERATIONS_NOISY), border=8) - full) < 0.1

@@ -145,7 +145,8 @@ def data_step_facts(steps: list[dict]) -> dict | None:
             else f"noisy input (noise {noise_text}): corrected to fit the input down to the noise, not below (Morozov, gain {gain:g})"
         )
     elif step.get("rule") == "learned":
-        step["summary"] = f"noise-free input (noise {noise_text}): learned data step (blend of Wiener corrections, no table)"
+        kind = "noisy input" if step.get("noisy") else "noise-free input"
+        step["summary"] = f"{kind} (noise {noise_text}): learned data step (blend of Wiener corrections, no table)"
     elif step.get("gain") is None:
         step["summary"] = f"noise-free input (noise {noise_text}): no correction, as tuned for {step.get('step_class')}"
     else:

@@ -10,18 +10,22 @@ kernel enters through the step, an unrolled Wiener correction.
 noise, measured where the kernel leaves no signal
 (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included):
 
-* input with any noise beyond its rounding (:func:`is_noise_free` false: every real
-  radiograph) gets Morozov's discrepancy principle (:func:`morozov_correction`): ``z``
-  itself if it explains the input up to that noise, else the weakest correction that
-  does, from gains of the MMSE balance at that noise. No tuned table; it never fits the
-  noise, so it cannot amplify it;
-* noise-free input (synthetic, up to its rounding) with a known kernel, or the PSF
-  ``nafnet-auto`` identifies, gets the learned step
-  (:func:`xraydeblur.infer.learned_step.learned_step`): a small network blends
-  table-free corrections and Wiener solves at multiples of the MMSE balance; no table
-  per family or bit depth;
-* noise-free input with a PSF ``nafnet-psf`` identifies from the spectrum
-  (``learned=False``) gets the tuned Wiener balance for this
+* a known kernel, or the PSF ``nafnet-auto`` identifies, gets the learned step
+  (:func:`xraydeblur.infer.learned_step.learned_step`) at any noise level: a small
+  network, trained under no to strong noise, blends table-free corrections and Wiener
+  solves at multiples of the MMSE balance at the measured noise; no table per family,
+  noise level or bit depth. On input with noise beyond its rounding (:func:`is_noise_free`
+  false: every real radiograph) its solves stop after :data:`CG_ITERATIONS_NOISY`
+  iterations. On noisy validation crops (2e3 to 3e6 photons per pixel, float to 8 bit)
+  it scored -0.02 to +0.83 dB per row against Morozov's rule below (mean of 3 images;
+  worst crop -0.23 dB; ``benchmarks/trials/data_step_noise.py --learned``,
+  ``benchmarks/results/trials/data_step_noise-learned-any-noise.json``);
+* otherwise (``learned=False``: ``nafnet-psf``, chosen and scored with the tables),
+  input with any noise beyond its rounding gets Morozov's discrepancy principle
+  (:func:`morozov_correction`): ``z`` itself if it explains the input up to that noise,
+  else the weakest correction that does, from gains of the MMSE balance at that noise.
+  No tuned table; it never fits the noise, so it cannot amplify it;
+* and noise-free input gets the tuned Wiener balance for this
   image and kernel (:func:`xraydeblur.classical.tuned_balance`) times a gain from
   :data:`IDENTIFIED_GAINS`, then :data:`GAINS`, looked up by the class of the input (:func:`step_class`): the blur
   family read off the kernel (:func:`xraydeblur.classical._defaults.kernel_family`),
@@ -63,7 +67,9 @@ def recording():
     """Collect what every :func:`data_step` run inside the block did, for reports.
 
     Yields a list that receives one dict per data step (a method runs one per image):
-    ``rule`` ("morozov": the noisy-input rule; "tuned": the noise-free table),
+    ``rule`` ("learned": the learned step, with ``noisy`` true when the input was not
+    noise-free and its solves were capped; "morozov": the noisy-input rule of the
+    table-scored variant; "tuned": the noise-free table),
     ``noise_sigma`` (measured noise, rms in [0, 1] units of full scale),
     ``noise_free_below`` (the :func:`is_noise_free` threshold for this input), and for
     "morozov" ``gain`` (times the MMSE balance; None when the network output already
@@ -245,13 +251,15 @@ def data_step(
     :func:`xraydeblur.overlay.run_around_overlays`); those pixels are left to the
     estimate. Returns float32 (H, W) in [0, 1].
 
-    The noise decides the rule. It is measured where the kernel leaves no signal
-    (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included). Input
-    that is noise-free up to its rounding (:func:`is_noise_free`) gets the learned step
-    (:func:`xraydeblur.infer.learned_step.learned_step`: no table) when the kernel is
-    known (``learned``), and the class's tuned gain (:data:`IDENTIFIED_GAINS` when it was
-    ``identified`` from the image, then :data:`GAINS`) when not ``learned`` (the
-    PSF-identifying variants, chosen and scored with the tables); any other input gets
+    The noise is measured where the kernel leaves no signal
+    (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included). With
+    ``learned`` (and not ``identified``) every input gets the learned step
+    (:func:`xraydeblur.infer.learned_step.learned_step`: no table) at that noise, its
+    solves capped at :data:`CG_ITERATIONS_NOISY` iterations when the input is not
+    noise-free up to its rounding (:func:`is_noise_free`). Otherwise (the PSF-identifying
+    variant ``nafnet-psf``, chosen and scored with the tables) the noise decides:
+    noise-free input gets the class's tuned gain (:data:`IDENTIFIED_GAINS` when it was
+    ``identified`` from the image, then :data:`GAINS`), any other
     :func:`morozov_correction` at that noise level, which never fits the noise, from
     gains of the balance that is MMSE-optimal at that noise level
     (:func:`xraydeblur.classical.estimate_balance`: no tuned table). ``step_stem``: the
@@ -262,17 +270,18 @@ def data_step(
     noise = kernel_noise_sigma(blurred, kernel)
     threshold = noise_free_threshold(blurred)
     _note(_new=True, noise_sigma=float(noise), noise_free_below=threshold)
-    if noise > threshold:
+    noisy = noise > threshold
+    if learned and not identified:
+        from .learned_step import learned_step
+
+        _note(rule="learned", noisy=bool(noisy))
+        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem, max_iterations=CG_ITERATIONS_NOISY if noisy else None)
+    if noisy:
         from ..classical import estimate_balance
 
         _note(rule="morozov")
         balance = estimate_balance(blurred, kernel, "gradient", noise_sigma=noise)
         return morozov_correction(blurred, estimate, kernel, noise, balance, "gradient", observed=observed)
-    if learned and not identified:
-        from .learned_step import learned_step
-
-        _note(rule="learned")
-        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem)
     key = step_class(blurred, kernel)
     rule = gain_for(key, identified)
     _note(rule="tuned", step_class=key, gain=None if rule is None else str(rule))

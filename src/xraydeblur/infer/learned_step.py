@@ -111,15 +111,32 @@ def step_candidates(
     return noise, np.stack(stack).astype(np.float32)
 
 
+def capped_iterations(settings: dict, cap: int | None) -> dict:
+    """``settings`` with every solve's conjugate-gradient iterations (``cg_iterations*``)
+    at most ``cap`` (None: unchanged). Noisy input needs few: its balance is large and
+    the solves converge early (:data:`xraydeblur.infer.data_step.CG_ITERATIONS_NOISY`)."""
+    if cap is None:
+        return settings
+    return {**settings, **{k: min(int(v), int(cap)) for k, v in settings.items() if k.startswith("cg_iterations")}}
+
+
 def learned_step(
-    blurred: np.ndarray, estimate: np.ndarray, kernel: np.ndarray, observed: np.ndarray | None = None, noise_sigma: float | None = None, stem: Path | None = None
+    blurred: np.ndarray,
+    estimate: np.ndarray,
+    kernel: np.ndarray,
+    observed: np.ndarray | None = None,
+    noise_sigma: float | None = None,
+    stem: Path | None = None,
+    max_iterations: int | None = None,
 ) -> np.ndarray:
     """The learned data step: ``estimate`` (H, W, the blind network's output in [0, 1])
     made consistent with ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K) by the
     shipped blend (or ``stem``'s) of :func:`step_candidates`. ``observed``,
-    ``noise_sigma``, ``stem``: as there.
+    ``noise_sigma``, ``stem``: as there; ``max_iterations``: cap on each solve's
+    conjugate-gradient iterations (:func:`capped_iterations`; None: the step's own).
     Returns float32 (H, W) in [0, 1]."""
-    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem)
+    settings = capped_iterations(step_settings(stem), max_iterations)
+    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem, settings=settings)
     return blend_candidates(blurred, kernel, noise, stack, observed, stem)
 
 

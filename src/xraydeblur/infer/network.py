@@ -33,8 +33,8 @@ class NetworkMethod:
     (``kernel_aware``, default the weights' own ``kernel_aware`` flag) given a kernel
     finishes with the data-consistency step of :mod:`.data_step` (``data_step=False``
     turns it off; ``identified_gains``: the step's gains for a PSF identified from the
-    image, as ``nafnet-psf`` gives it; ``learned_step``: the learned step on noise-free
-    input, as a known kernel and ``nafnet-auto`` get it, instead of the tuned gains,
+    image, as ``nafnet-psf`` gives it; ``learned_step``: the learned step (at any noise
+    level), as a known kernel and ``nafnet-auto`` get it, instead of the tuned gains and Morozov's rule,
     which ``nafnet-psf`` was chosen and scored with; ``step_stem``: that step's weights, default the
     shipped ones); a blind one ignores the kernel. Networks trained with a second input
     channel (``in_channels`` 2 in the weights' ``kwargs``) also get the Wiener

@@ -66,11 +66,17 @@ class BlendStep(nn.Module):
     #: half the receptive field (px) of the body and head together: 1 + 2 + 4 + 2 + 1 + 1
     #: for the default dilations; :meth:`forward_tiled` pads tiles by more
     TILE_MARGIN = 16
+    #: :meth:`forward_tiled` keeps the windows' features between its two passes when they
+    #: take at most this many bytes (a 4-megapixel image's 24 float32 maps with the
+    #: windows' margins: about 450 MB), instead of computing them again (half the blend's
+    #: time); larger images compute them twice
+    KEEP_FEATURES_BYTES = 512 * 2**20
 
     def forward_tiled(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, tile: int = 512) -> torch.Tensor:
         """:meth:`forward` on ``tile`` px windows (plus :data:`TILE_MARGIN` px of context
         each side), for large images: the same result up to float rounding, with the
-        memory of one window instead of the image's 24 feature maps. Two passes: the
+        memory of one window's 24 feature maps (or all windows', up to
+        :data:`KEEP_FEATURES_BYTES`) instead of the whole image's at once. Two passes: the
         first sums the features over the image for the image context, the second blends.
         Batch size 1."""
         h, w = stack.shape[2:]
@@ -85,17 +91,23 @@ class BlendStep(nn.Module):
             inner = (slice(None), slice(None), slice(y - y0, y - y0 + min(tile, h - y)), slice(x - x0, x - x0 + min(tile, w - x)))
             return box, inner
 
+        kept: dict = {}
+        keep = len(windows) * (tile + 2 * m) ** 2 * self.head.in_channels * 4 <= self.KEEP_FEATURES_BYTES
         context = None
         if self.context is not None:
             total = torch.zeros(stack.shape[0], self.head.in_channels)
             for y, x in windows:
                 box, inner = padded(y, x)
-                total += self._features(stack[box], residual[box], log_noise)[inner].sum(dim=(2, 3))
+                features = self._features(stack[box], residual[box], log_noise)
+                total += features[inner].sum(dim=(2, 3))
+                if keep:
+                    kept[y, x] = features
             context = self.context(total / (h * w))[:, :, None, None]
         out = torch.empty_like(stack[:, :1])
         for y, x in windows:
             box, inner = padded(y, x)
-            blended = self._blend(stack[box], self._features(stack[box], residual[box], log_noise), context)
+            features = kept.pop((y, x)) if (y, x) in kept else self._features(stack[box], residual[box], log_noise)
+            blended = self._blend(stack[box], features, context)
             out[:, :, y : y + tile, x : x + tile] = blended[inner]
         return out
 

@@ -17,8 +17,8 @@ same with the learned PSF estimator (:mod:`xraydeblur.infer.learned_psf`) and it
 confidence rule. ``"gains"``: ``"identified"`` (default for an identifying variant: the
 data step's :data:`~xraydeblur.infer.data_step.IDENTIFIED_GAINS`) or ``"known"`` (the
 gains of a known kernel, :data:`~xraydeblur.infer.data_step.GAINS`); ``"step": "learned"``
-gives an identifying variant the learned data step on noise-free input instead of those
-gains (a known kernel always gets it).
+gives an identifying variant the learned data step (at any noise level) instead of those
+gains and Morozov's rule (a known kernel always gets it).
 """
 
 import json
