@@ -358,6 +358,20 @@ def test_rule_thresholds_are_per_family():
     assert family_threshold({"min_confidence": 0.5}, "disk") == 0.5 and family_threshold({"min_confidence": {}}, "disk") == 1.01
 
 
+def test_a_family_that_barely_helps_is_never_used():
+    """A family whose estimates raise the mean by less than ``MIN_FAMILY_GAIN_DB`` over
+    all cases (here a few thousandths of a dB on one case in a hundred) stays "never":
+    such a threshold is fitted to its few cases; one that helps clearly is used."""
+    rule = _rule_script()
+
+    records = [_record("motion-length9", "motion", 0.6, 40.0, 48.0, 48.0)] + [
+        _record("gaussian-sigma2+noise", "none", 0.9, 38.0, 38.0, 38.0) for _ in range(98)
+    ] + [_record("gaussian-sigma2+noise", "exponential", 0.6, 38.0, 38.2, 38.2)]
+    chosen = rule.choose(records, max_row_loss=0.1)["chosen"]["min_confidence"]
+    assert chosen["exponential"] == 1.01 and chosen["motion"] <= 0.6
+    assert rule.choose(records, max_row_loss=0.1, min_gain=0.0)["chosen"]["min_confidence"]["exponential"] <= 0.6
+
+
 def test_the_estimator_writes_nothing_to_the_temp_folder(tmp_path):
     """onnxruntime writes a telemetry session file (".ses") into the temp folder unless
     told not to before its first import; the estimator, asked first in a fresh process
