@@ -67,10 +67,10 @@ class BlendStep(nn.Module):
     #: for the default dilations; :meth:`forward_tiled` pads tiles by more
     TILE_MARGIN = 16
     #: :meth:`forward_tiled` keeps the windows' features between its two passes when they
-    #: take at most this many bytes (a 4-megapixel image's 24 float32 maps with the
-    #: windows' margins: about 450 MB), instead of computing them again (half the blend's
-    #: time); larger images compute them twice
-    KEEP_FEATURES_BYTES = 512 * 2**20
+    #: take at most this many bytes (24 float32 maps of 544 x 544 px per 512 px window,
+    #: 28.4 MB: 20 windows, e.g. a 2128 x 2000 or 2560 x 2048 radiograph, 568 MB), instead
+    #: of computing them again (half the blend's time); larger images compute them twice
+    KEEP_FEATURES_BYTES = 640 * 2**20
 
     def forward_tiled(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, tile: int = 512) -> torch.Tensor:
         """:meth:`forward` on ``tile`` px windows (plus :data:`TILE_MARGIN` px of context
