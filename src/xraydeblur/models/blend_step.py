@@ -70,7 +70,7 @@ class BlendStep(nn.Module):
     #: take at most this many bytes (24 float32 maps of 544 x 544 px per 512 px window,
     #: 28.4 MB: 20 windows, e.g. a 2128 x 2000 or 2560 x 2048 radiograph, 568 MB), instead
     #: of computing them again (2.57 against 3.38 s on 2 threads for 2128 x 2000 px,
-    ``benchmarks/trials/blend_keep_features.py``); larger images compute them twice
+    #: ``benchmarks/trials/blend_keep_features.py``); larger images compute them twice
     KEEP_FEATURES_BYTES = 640 * 2**20
 
     def forward_tiled(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, tile: int = 512) -> torch.Tensor:
