@@ -18,13 +18,13 @@ the better oracle (the issue-26 goal: above 0 on every row) and writes JSON. Wit
 ``step/``) trained with it held out, as ``xraydeblur evaluate`` checks.
 
     python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 --out benchmarks/results/kernel_aware_oracle.json
+    python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 --scheme source --held-out mhh \
+        --weights-dir benchmarks/weights/unseen-mhh --out benchmarks/results/kernel_aware_oracle-source-mhh.json
 
 ``--reuse EARLIER.json`` (a run with the same settings) takes the classical oracles of
 every case from it, and the kernel-aware score where the data step takes the input as
-noise-free (that step unchanged), so a change of the noisy-input step re-runs only the
-noisy cases.
-    python benchmarks/kernel_aware_oracle.py --max-images 3 --crop 256 --bits 0 8 12 --scheme source --held-out mhh \
-        --weights-dir benchmarks/weights/unseen-mhh --out benchmarks/results/kernel_aware_oracle-source-mhh.json
+noise-free (:func:`xraydeblur.infer.data_step.noise_free_under`: that step unchanged),
+so a change of the noisy-input step re-runs only the noisy cases.
 """
 
 from __future__ import annotations
@@ -69,19 +69,11 @@ def oracle_richardson_lucy(sharp: np.ndarray, degraded: np.ndarray, kernel: np.n
     return float(best[0]), int(best[1])
 
 
-def noise_free_under(degraded: np.ndarray, kernel: np.ndarray) -> bool:
-    """Whether the data step takes ``degraded`` (H, W in [0, 1]) as noise-free under
-    ``kernel`` (:func:`xraydeblur.infer.data_step.is_noise_free` at the noise it measures)."""
-    from xraydeblur.classical import kernel_noise_sigma
-    from xraydeblur.infer.data_step import is_noise_free
-
-    return is_noise_free(degraded, kernel_noise_sigma(degraded, kernel))
-
-
 def main() -> None:
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data.splits import split_rows
     from xraydeblur.evaluate import Variant, benchmark_iter, check_trained_for_split
+    from xraydeblur.infer.data_step import noise_free_under
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
 

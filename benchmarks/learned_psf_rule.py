@@ -78,7 +78,7 @@ def records_for(
     from xraydeblur.cli.evaluate import subset
     from xraydeblur.data.splits import split_rows
     from xraydeblur.evaluate import benchmark_iter
-    from xraydeblur.infer.data_step import data_step
+    from xraydeblur.infer.data_step import data_step, noise_free_under
     from xraydeblur.infer.learned_psf import BUILDABLE, estimate_learned_psf
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -117,14 +117,6 @@ def records_for(
             records.append(record)
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in record.items() if k != "params"}), flush=True)
     return records
-
-
-def noise_free_under(degraded: np.ndarray, kernel: np.ndarray) -> bool:
-    """Whether the data step takes ``degraded`` as noise-free under ``kernel``."""
-    from xraydeblur.classical import kernel_noise_sigma
-    from xraydeblur.infer.data_step import is_noise_free
-
-    return is_noise_free(degraded, kernel_noise_sigma(degraded, kernel))
 
 
 def refined_families(records: list[dict], gains: str) -> list[str]:

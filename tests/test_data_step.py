@@ -431,6 +431,9 @@ def test_the_data_step_records_its_rule_and_the_noise_it_measured():
     assert tuned == {**tuned, "rule": "tuned", "step_class": "motion+12bit", "gain": str(gain_for("motion+12bit"))}, tuned
     assert tuned["noise_sigma"] <= tuned["noise_free_below"]
     assert learned["rule"] == "learned" and not learned["noisy"] and learned["noise_sigma"] <= learned["noise_free_below"], learned
+    from xraydeblur.infer.data_step import noise_free_under  # what the benchmarks' --reuse asks: the same decision
+
+    assert not noise_free_under(noisy, kernel) and noise_free_under(quantize(blurred, 12), kernel)
     with recording() as kept:  # the estimate explains the input up to the noise: no correction
         morozov_correction(noisy, sharp, kernel, 3e-3, 1.0, "gradient")
     assert kept == [{"gain": None}]

@@ -312,6 +312,16 @@ def is_noise_free(image: np.ndarray, noise_sigma: float) -> bool:
     return noise_sigma <= noise_free_threshold(image)
 
 
+def noise_free_under(image: np.ndarray, kernel: np.ndarray) -> bool:
+    """Whether :func:`data_step` takes ``image`` (H, W in [0, 1]) as noise-free under
+    ``kernel`` (K, K): :func:`is_noise_free` at the noise
+    :func:`xraydeblur.classical.kernel_noise_sigma` measures there (the benchmarks re-use
+    earlier results for such cases when only the noisy-input step changed)."""
+    from ..classical import kernel_noise_sigma
+
+    return is_noise_free(image, kernel_noise_sigma(image, kernel))
+
+
 def noise_free_threshold(image: np.ndarray) -> float:
     """The most noise (rms, [0, 1] units) :func:`is_noise_free` accepts for ``image``
     (H, W): :data:`NOISE_FREE_MARGIN` x (its rounding noise and :data:`NOISE_FLOOR` in
