@@ -24,7 +24,9 @@ the better oracle (the issue-26 goal: above 0 on every row) and writes JSON. Wit
 ``--reuse EARLIER.json`` (a run with the same settings) takes the classical oracles of
 every case from it, and the kernel-aware score where the data step takes the input as
 noise-free (:func:`xraydeblur.infer.data_step.noise_free_under`: that step unchanged),
-so a change of the noisy-input step re-runs only the noisy cases.
+so a change of the noisy-input step re-runs only the noisy cases; with
+``--oracles-only`` it takes the classical oracles alone (a change of the step on every
+input, e.g. its candidates solved as a regularisation path).
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ def main() -> None:
         help="an earlier run's JSON (same settings): its classical oracles for every case, and its kernel-aware score where the input is "
         "noise-free under the kernel (xraydeblur.infer.data_step.is_noise_free: that step unchanged), instead of running them again",
     )
+    p.add_argument(
+        "--oracles-only",
+        action="store_true",
+        help="with --reuse: take only the classical oracles from it and run the kernel-aware mode on every case (a change of the noise-free step)",
+    )
     args = p.parse_args()
     reused = {r["case"]: r for r in json.loads(Path(args.reuse).read_text())["records"]} if args.reuse else {}
     if args.weights_dir:
@@ -105,7 +112,7 @@ def main() -> None:
     for bits in args.bits:
         for key, family, sharp, degraded, kernel in benchmark_iter(rows, args.crop, bits or None):
             earlier = reused.get(key)
-            if earlier and noise_free_under(degraded, kernel):
+            if earlier and not args.oracles_only and noise_free_under(degraded, kernel):
                 record = dict(earlier)
             else:
                 record = {"case": key, "row": family, "kernel_aware": psnr(sharp, method(degraded, kernel))}
@@ -129,7 +136,7 @@ def main() -> None:
         print(f"| {row} | {mean['kernel_aware']:.2f} | {mean['wiener_oracle']:.2f} | {mean['rl_oracle']:.2f} | {margin:+.2f} |")
     above = sum(t["margin"] > 0 for t in table)
     print(f"\n{args.method} above the better oracle on {above} of {len(table)} rows")
-    settings = {k: v for k, v in vars(args).items() if k not in ("out", "reuse")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("out", "reuse", "oracles_only")}
     Path(args.out).write_text(json.dumps({"settings": settings, "wiener_balances": WIENER_BALANCES, "table": table, "rows_above": above, "records": records}, indent=1) + "\n")
 
 

@@ -143,21 +143,26 @@ def test_the_validation_scores_are_the_shipped_ones():
 
 
 def test_noisy_input_caps_every_solve_and_keeps_the_result():
-    """On noisy input the data step caps each of the step's solves at
-    ``CG_ITERATIONS_NOISY``: ``capped_iterations`` lowers every ``cg_iterations*``
-    setting and nothing else, and the capped step on a noisy crop stays within 0.1 dB of
-    the uncapped one (the noise makes the balance large; validation: within -0.06 to
-    +0.05 dB per noisy row, ``benchmarks/trials/data_step_noise.py --learned``)."""
-    from xraydeblur.infer.data_step import CG_ITERATIONS_NOISY
-    from xraydeblur.infer.learned_step import capped_iterations
+    """On noisy input the data step caps each of the step's solves at the step's
+    ``noisy_cg_iterations`` (10; its candidates are solved as a regularisation path):
+    ``capped_iterations`` lowers every ``cg_iterations*`` setting and nothing else, the
+    data step applies that cap, and the capped step on a noisy crop stays within 0.1 dB
+    of the uncapped one (the noise makes the balance large; validation: every noisy row
+    within 0.001 dB of 20 independent solves, ``benchmarks/trials/regularisation_path.py``)."""
+    from xraydeblur.infer import data_step as ds
+    from xraydeblur.infer.learned_step import capped_iterations, noisy_iterations
 
     settings = step_settings()
-    capped = capped_iterations(settings, CG_ITERATIONS_NOISY)
+    cap = noisy_iterations()
+    assert cap == settings["noisy_cg_iterations"] == 10
+    capped = capped_iterations(settings, cap)
     assert capped_iterations(settings, None) is settings
     assert {k for k in settings if capped[k] != settings[k]} == {k for k in settings if k.startswith("cg_iterations")}
-    assert all(capped[k] == CG_ITERATIONS_NOISY for k in capped if k.startswith("cg_iterations"))
+    assert all(capped[k] == cap for k in capped if k.startswith("cg_iterations"))
     sharp = _scene(192)
     blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
     noisy = np.clip(blurred + np.random.default_rng(0).normal(0, 2e-3, blurred.shape), 0, 1).astype(np.float32)
     full = psnr(sharp, learned_step(noisy, noisy, kernel), border=8)
-    assert abs(psnr(sharp, learned_step(noisy, noisy, kernel, max_iterations=CG_ITERATIONS_NOISY), border=8) - full) < 0.1
+    capped_out = learned_step(noisy, noisy, kernel, max_iterations=cap)
+    assert abs(psnr(sharp, capped_out, border=8) - full) < 0.1
+    assert np.array_equal(ds.data_step(noisy, noisy, kernel), capped_out)

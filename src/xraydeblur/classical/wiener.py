@@ -6,6 +6,8 @@ Two functions, in the style of ``skimage.restoration``:
   noise-to-signal ratio ``balance``;
 * :func:`wiener_correction` - the same problem with the prior centred on a given
   estimate (a network's output): the data step of the kernel-aware network;
+* :func:`wiener_path` - either of them at several balances at once (a regularisation
+  path), each solve started from its neighbour's: the learned data step's candidates;
 * :func:`unsupervised_wiener` - the self-tuning variant: noise level and prior
   strength are estimated from the image by empirical Bayes (expectation-maximisation
   on the Gaussian model, deterministic), instead of the Gibbs sampler of Orieux et al.
@@ -250,6 +252,85 @@ def wiener_correction(
     k = as_kernel(kernel)
     w = None if weights is None else np.asarray(weights, np.float64)
     return to_output(z + _deconvolve(y - blur(z, k), k, balance, regulariser, "masked", cg_iterations, w))
+
+
+def wiener_path(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    balances,
+    regulariser: str = "gradient",
+    cg_iterations=50,
+    weights: np.ndarray | None = None,
+    estimate: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """:func:`wiener` (or, given ``estimate``, :func:`wiener_correction`) with masked
+    borders at each of ``balances``: a regularisation path, for the price of fewer
+    conjugate-gradient iterations.
+
+    The solves share one extension and one set of spectra, and run from the largest
+    balance (best conditioned) to the smallest. Each starts from its own periodic
+    (mirror) solution, exact away from the borders, *plus the previous solve's border
+    correction* (its masked solution minus its periodic one), which changes little
+    from one balance to the next. The problem solved is the same as one call of
+    :func:`wiener` per balance: only the start differs, so the result is that
+    function's up to the solves' convergence, and far closer to converged for the same
+    iterations (on a 2128 x 2000 radiograph with 9 px motion and noise at 10^6
+    photons, the corrections after 10 iterations are 60-68 dB from the converged ones,
+    started from their periodic solutions 38-67 dB; ``benchmarks/trials/regularisation_path.py``).
+
+    Parameters
+    ----------
+    image, kernel, regulariser, weights : as in :func:`wiener`.
+    balances : sequence of float, the balances (any order; each >= 0).
+    cg_iterations : int, or one int per balance: each solve's CG iterations (<= 0:
+        the periodic solution alone).
+    estimate : ndarray (H, W) in [0, 1] or None: the prior's centre, as in
+        :func:`wiener_correction` (None: a flat image, as in :func:`wiener`).
+
+    Returns
+    -------
+    list of ndarray (H, W) float32 in [0, 1], one per balance, in the order given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xraydeblur.degrade import gaussian_blur
+    >>> yy, xx = np.mgrid[:64, :64] / 64.0
+    >>> sharp = (0.5 + 0.4 * np.sin(6 * xx) * np.cos(5 * yy)).astype(np.float32)
+    >>> blurred, kernel = gaussian_blur(sharp, 2.0)
+    >>> path = wiener_path(blurred, kernel, [1e-4, 1e-3, 1e-2])
+    >>> bool(np.array_equal(path[2], wiener(blurred, kernel, balance=1e-2)))  # solved first: the same start
+    True
+    >>> bool(np.abs(path[0] - sharp).mean() < np.abs(blurred - sharp).mean())
+    True
+    """
+    from ..degrade import blur
+
+    balances = [float(b) for b in balances]
+    if any(b < 0 for b in balances):
+        raise ValueError("balance must be >= 0")
+    iterations = [int(cg_iterations)] * len(balances) if np.ndim(cg_iterations) == 0 else [int(i) for i in cg_iterations]
+    if len(iterations) != len(balances):
+        raise ValueError("cg_iterations: one int, or one per balance")
+    y, k = as_image(image), as_kernel(kernel)
+    w = None if weights is None else np.asarray(weights, np.float64)
+    centre = 0.0 if estimate is None else as_image(estimate)
+    ext = extend(y if estimate is None else y - blur(centre, k), k.shape)
+    H = psf2otf(k, ext.shape)
+    D2 = regulariser_power(regulariser, ext.shape)
+    filtered = np.conj(H) * rfft2(ext.data)
+    rhs = irfft2(np.conj(H) * rfft2(ext.data * ext.mask(w)), ext.shape)
+    out: list = [None] * len(balances)
+    border = None  # the last solve's masked minus periodic solution
+    for i in sorted(range(len(balances)), key=lambda j: -balances[j]):
+        q = balances[i] * D2
+        periodic = irfft2(filtered / np.maximum(np.abs(H) ** 2 + q, 1e-12), ext.shape)
+        x = periodic
+        if iterations[i] > 0:
+            x, _ = masked_solve(ext, H, q, rhs, periodic if border is None else periodic + border, iterations=iterations[i], weights=w)
+            border = x - periodic
+        out[i] = to_output(centre + ext.crop(x))
+    return out
 
 
 def em_precisions(

@@ -15,10 +15,10 @@ noise, measured where the kernel leaves no signal
   network, trained under no to strong noise, blends table-free corrections and Wiener
   solves at multiples of the MMSE balance at the measured noise; no table per family,
   noise level or bit depth. On input with noise beyond its rounding (:func:`is_noise_free`
-  false: every real radiograph) its solves stop after :data:`CG_ITERATIONS_NOISY`
-  iterations. On noisy validation crops (2e3 to 3e6 photons per pixel, float to 8 bit)
-  it scored -0.02 to +0.83 dB per row against Morozov's rule below (mean of 3 images;
-  worst crop -0.23 dB; ``benchmarks/trials/data_step_noise.py --learned``,
+  false: every real radiograph) its solves stop after the step's own noisy cap
+  (:func:`xraydeblur.infer.learned_step.noisy_iterations`). On noisy validation crops
+  (2e3 to 3e6 photons per pixel, float to 8 bit) it scored -0.02 to +0.83 dB per row
+  against Morozov's rule below (mean of 3 images; worst crop -0.23 dB; ``benchmarks/trials/data_step_noise.py --learned``,
   ``benchmarks/results/trials/data_step_noise-learned-any-noise.json``);
 * otherwise (``learned=False``: ``nafnet-psf``, chosen and scored with the tables),
   input with any noise beyond its rounding gets Morozov's discrepancy principle
@@ -255,7 +255,8 @@ def data_step(
     (:func:`xraydeblur.classical.kernel_noise_sigma`, rounding noise included). With
     ``learned`` (and not ``identified``) every input gets the learned step
     (:func:`xraydeblur.infer.learned_step.learned_step`: no table) at that noise, its
-    solves capped at :data:`CG_ITERATIONS_NOISY` iterations when the input is not
+    solves capped at the step's noisy cap
+    (:func:`xraydeblur.infer.learned_step.noisy_iterations`) when the input is not
     noise-free up to its rounding (:func:`is_noise_free`). Otherwise (the PSF-identifying
     variant ``nafnet-psf``, chosen and scored with the tables) the noise decides:
     noise-free input gets the class's tuned gain (:data:`IDENTIFIED_GAINS` when it was
@@ -272,10 +273,11 @@ def data_step(
     _note(_new=True, noise_sigma=float(noise), noise_free_below=threshold)
     noisy = noise > threshold
     if learned and not identified:
-        from .learned_step import learned_step
+        from .learned_step import learned_step, noisy_iterations
 
         _note(rule="learned", noisy=bool(noisy))
-        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem, max_iterations=CG_ITERATIONS_NOISY if noisy else None)
+        cap = noisy_iterations(step_stem) if noisy else None
+        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem, max_iterations=cap)
     if noisy:
         from ..classical import estimate_balance
 

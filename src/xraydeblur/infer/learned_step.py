@@ -11,7 +11,10 @@ solves, with masked borders:
 * ``z`` corrected towards the data (:func:`xraydeblur.classical.wiener_correction`) at
   ``g * b`` for each correction gain ``g`` (0.01 to 10);
 * plain Wiener (:func:`xraydeblur.classical.wiener`) at ``g * b`` for each Wiener gain
-  (0.46 to 46 in the shipped step).
+  (0.46 to 46 in the shipped step);
+
+each set solved as one regularisation path (:func:`xraydeblur.classical.wiener_path`:
+every solve started from the previous, better-conditioned one's border correction).
 
 :class:`xraydeblur.models.blend_step.BlendStep` then blends them per pixel, with the
 residual ``y - k * z`` and the noise level as its other inputs. Nothing in it depends on
@@ -97,24 +100,30 @@ def step_candidates(
     weights (default the shipped ones), whose ``.json`` names the gains; ``settings``:
     those settings themselves instead (gains, Wiener gains, iterations, noise floor: the
     training trial makes candidates for steps not exported yet)."""
-    from ..classical import kernel_noise_sigma, wiener, wiener_correction
+    from ..classical import kernel_noise_sigma, wiener_path
 
     settings = settings if settings is not None else step_settings(stem)
     noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
     balance = candidate_balance(blurred, kernel, noise, settings)
-    stack = [np.clip(np.asarray(estimate, np.float32), 0, 1)]
-    for gain in settings["gains"]:
-        iterations = settings["cg_iterations_strong"] if gain <= settings["strong_below"] else settings["cg_iterations"]
-        stack.append(wiener_correction(blurred, estimate, kernel, balance * gain, "gradient", cg_iterations=iterations, weights=observed))
-    for gain in settings["wiener_gains"]:
-        stack.append(np.clip(wiener(blurred, kernel, balance=balance * gain, cg_iterations=settings["cg_iterations_wiener"], weights=observed), 0, 1))
-    return noise, np.stack(stack).astype(np.float32)
+    iterations = [settings["cg_iterations_strong"] if g <= settings["strong_below"] else settings["cg_iterations"] for g in settings["gains"]]
+    corrections = wiener_path(blurred, kernel, [balance * g for g in settings["gains"]], "gradient", iterations, observed, estimate=estimate)
+    wieners = wiener_path(blurred, kernel, [balance * g for g in settings["wiener_gains"]], "gradient", settings["cg_iterations_wiener"], observed)
+    return noise, np.stack([np.clip(np.asarray(estimate, np.float32), 0, 1), *corrections, *wieners]).astype(np.float32)
+
+
+def noisy_iterations(stem: Path | None = None) -> int:
+    """The conjugate-gradient iterations each of the step's solves gets on noisy input
+    (the settings' ``noisy_cg_iterations``; a step without it: 20, the cap of the
+    independent solves before :func:`xraydeblur.classical.wiener_path`). The noise
+    makes the balance large, the solves converge early, and the path starts each one
+    from its neighbour's border correction."""
+    return int(step_settings(stem).get("noisy_cg_iterations", 20))
 
 
 def capped_iterations(settings: dict, cap: int | None) -> dict:
     """``settings`` with every solve's conjugate-gradient iterations (``cg_iterations*``)
     at most ``cap`` (None: unchanged). Noisy input needs few: its balance is large and
-    the solves converge early (:data:`xraydeblur.infer.data_step.CG_ITERATIONS_NOISY`)."""
+    the solves converge early (:func:`noisy_iterations`)."""
     if cap is None:
         return settings
     return {**settings, **{k: min(int(v), int(cap)) for k, v in settings.items() if k.startswith("cg_iterations")}}
