@@ -57,33 +57,6 @@ def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
             del net.KEEP_FEATURES_BYTES
 
 
-def test_the_blend_on_onnxruntime_is_the_pytorch_blend(monkeypatch):
-    """The step's blend runs on onnxruntime in parallel windows (faster on the CPU,
-    ``benchmarks/trials/blend_onnx.py``); its output is PyTorch's up to float rounding,
-    whole or in windows, and ``XRAYDEBLUR_BACKEND=torch`` keeps PyTorch."""
-    import torch
-
-    from xraydeblur.infer.blend_onnx import onnx_blend
-    from xraydeblur.infer.learned_step import _network
-
-    net, _ = _network()
-    runner = onnx_blend(net, step_settings()["weights_sha256"])
-    assert runner is not None
-    rng = np.random.default_rng(1)
-    stack = rng.random((net.c, 150, 230), dtype=np.float32)
-    residual = (rng.standard_normal((150, 230)) * 0.01).astype(np.float32)
-    with torch.no_grad():
-        expected = net(torch.from_numpy(stack[None]), torch.from_numpy(residual[None, None]), torch.full((1, 1, 1, 1), -0.3))[0, 0].numpy()
-    for tile in (64, 512):
-        assert np.abs(runner(stack, residual, -0.3, tile=tile) - expected).max() < 1e-4
-    sharp = _scene(160)
-    blurred, kernel = Degradation("motion", {"length": 9, "angle": 20.0}).apply(sharp)
-    on_onnx = learned_step(blurred, blurred, kernel)
-    monkeypatch.setenv("XRAYDEBLUR_BACKEND", "torch")
-    assert onnx_blend(net, step_settings()["weights_sha256"]) is None
-    assert np.abs(learned_step(blurred, blurred, kernel) - on_onnx).max() < 1e-4
-
-
 def test_candidates_are_the_estimate_its_corrections_and_wiener():
     sharp = _scene()
     blurred, kernel = Degradation("gaussian", {"sigma": 2.0}).apply(sharp)

@@ -40,8 +40,6 @@ import numpy as np
 #: images of more pixels run the blend network in windows (same result, the memory of
 #: one 512 px window instead of 24 feature maps of the whole image)
 TILED_ABOVE_PIXELS = 1024 * 1024
-#: side (px) of the blend's windows (each with its margin of context)
-BLEND_TILE = 512
 #: the shipped network and its settings: ``learned-step.safetensors`` + ``.json``
 STEP_STEM = Path(__file__).resolve().parent.parent / "weights" / "step" / "learned-step"
 
@@ -157,21 +155,18 @@ def blend_candidates(
     """The blend network's output for :func:`step_candidates`' ``(noise, stack)`` of
     ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K): its inputs are the stack, the
     residual ``blurred - kernel * stack[0]`` (0 where ``observed`` is 0) and the log noise.
-    ``stem``: the step's weights (default the shipped ones). Float32 (H, W) in [0, 1].
-    Runs on onnxruntime in parallel windows (:mod:`xraydeblur.infer.blend_onnx`), else
-    in PyTorch (whole below :data:`TILED_ABOVE_PIXELS`, in windows above)."""
+    ``stem``: the step's weights (default the shipped ones). Float32 (H, W) in [0, 1]."""
     from ..degrade import blur
-    from .blend_onnx import onnx_blend
 
     residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
     if observed is not None:
         residual = residual * (np.asarray(observed, np.float32) > 0)
     net, torch = _network(stem)
-    log_noise = float(np.log10(max(noise, 1e-6)) + 3.0)
-    runner = onnx_blend(net, step_settings(stem).get("weights_sha256"))
-    if runner is not None:
-        return runner(stack, residual, log_noise, tile=BLEND_TILE)
-    inputs = (torch.from_numpy(stack[None]), torch.from_numpy(residual[None, None].astype(np.float32)), torch.full((1, 1, 1, 1), log_noise))
+    inputs = (
+        torch.from_numpy(stack[None]),
+        torch.from_numpy(residual[None, None].astype(np.float32)),
+        torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
+    )
     with torch.no_grad():
-        out = net(*inputs) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs, tile=BLEND_TILE)
+        out = net(*inputs) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs)
     return out[0, 0].numpy().astype(np.float32)
