@@ -144,10 +144,10 @@ def test_the_validation_scores_are_the_shipped_ones():
 
 def test_noisy_input_caps_every_solve_and_keeps_the_result():
     """On noisy input the data step caps each of the step's solves at the step's
-    ``noisy_cg_iterations`` (10; its candidates are solved as a regularisation path):
+    ``noisy_cg_iterations`` (10, its candidates solved as one regularisation path):
     ``capped_iterations`` lowers every ``cg_iterations*`` setting and nothing else, the
-    data step applies that cap, and the capped step on a noisy crop stays within 0.1 dB
-    of the uncapped one (the noise makes the balance large; validation: every noisy row
+    data step applies that cap and the path on noisy input only, and the capped step on
+    a noisy crop stays within 0.1 dB of the uncapped one (the noise makes the balance large; validation: every noisy row
     within 0.001 dB of 20 independent solves, ``benchmarks/trials/regularisation_path.py``)."""
     from xraydeblur.infer import data_step as ds
     from xraydeblur.infer.learned_step import capped_iterations, noisy_iterations
@@ -165,4 +165,8 @@ def test_noisy_input_caps_every_solve_and_keeps_the_result():
     full = psnr(sharp, learned_step(noisy, noisy, kernel), border=8)
     capped_out = learned_step(noisy, noisy, kernel, max_iterations=cap)
     assert abs(psnr(sharp, capped_out, border=8) - full) < 0.1
-    assert np.array_equal(ds.data_step(noisy, noisy, kernel), capped_out)
+    capped_path = learned_step(noisy, noisy, kernel, max_iterations=cap, path=True)
+    assert abs(psnr(sharp, capped_path, border=8) - full) < 0.1
+    # the data step: noisy input as a regularisation path, noise-free input solve by solve
+    assert np.array_equal(ds.data_step(noisy, noisy, kernel), capped_path)
+    assert np.array_equal(ds.data_step(blurred, noisy, kernel), learned_step(blurred, noisy, kernel))

@@ -89,7 +89,7 @@ def run_step(blurred, z, kernel, settings, noisy_cap, separate=False):
     if separate:
         stack = separate_candidates(blurred, z, kernel, noise, chosen)
     else:
-        _, stack = step_candidates(blurred, z, kernel, noise_sigma=noise, settings=chosen)
+        _, stack = step_candidates(blurred, z, kernel, noise_sigma=noise, settings=chosen, path=True)
     out = blend_candidates(blurred, kernel, noise, stack)
     return out, time.perf_counter() - start
 

@@ -16,7 +16,8 @@ noise, measured where the kernel leaves no signal
   solves at multiples of the MMSE balance at the measured noise; no table per family,
   noise level or bit depth. On input with noise beyond its rounding (:func:`is_noise_free`
   false: every real radiograph) its solves stop after the step's own noisy cap
-  (:func:`xraydeblur.infer.learned_step.noisy_iterations`). On noisy validation crops
+  (:func:`xraydeblur.infer.learned_step.noisy_iterations`), the candidates solved as one
+  regularisation path (:func:`xraydeblur.classical.wiener_path`). On noisy validation crops
   (2e3 to 3e6 photons per pixel, float to 8 bit) it scored -0.02 to +0.83 dB per row
   against Morozov's rule below (mean of 3 images; worst crop -0.23 dB; ``benchmarks/trials/data_step_noise.py --learned``,
   ``benchmarks/results/trials/data_step_noise-learned-any-noise.json``);
@@ -277,7 +278,7 @@ def data_step(
 
         _note(rule="learned", noisy=bool(noisy))
         cap = noisy_iterations(step_stem) if noisy else None
-        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem, max_iterations=cap)
+        return learned_step(blurred, estimate, kernel, observed=observed, noise_sigma=noise, stem=step_stem, max_iterations=cap, path=bool(noisy))
     if noisy:
         from ..classical import estimate_balance
 

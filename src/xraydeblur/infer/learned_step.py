@@ -13,8 +13,10 @@ solves, with masked borders:
 * plain Wiener (:func:`xraydeblur.classical.wiener`) at ``g * b`` for each Wiener gain
   (0.46 to 46 in the shipped step);
 
-each set solved as one regularisation path (:func:`xraydeblur.classical.wiener_path`:
-every solve started from the previous, better-conditioned one's border correction).
+on noisy input each set solved as one regularisation path
+(:func:`xraydeblur.classical.wiener_path`: every solve started from the previous,
+better-conditioned one's border correction; faster for the same result there), on
+noise-free input one independent solve each, as the blend was trained.
 
 :class:`xraydeblur.models.blend_step.BlendStep` then blends them per pixel, with the
 residual ``y - k * z`` and the noise level as its other inputs. Nothing in it depends on
@@ -91,6 +93,7 @@ def step_candidates(
     noise_sigma: float | None = None,
     stem: Path | None = None,
     settings: dict | None = None,
+    path: bool = False,
 ) -> tuple[float, np.ndarray]:
     """(measured noise, float32 (C, H, W) stack): ``estimate`` (H, W, in [0, 1]) first,
     then its corrections at the shipped gains, then plain Wiener at the Wiener gains, all
@@ -99,15 +102,24 @@ def step_candidates(
     ``noise_sigma``: the noise if already measured ([0, 1] units); ``stem``: the step's
     weights (default the shipped ones), whose ``.json`` names the gains; ``settings``:
     those settings themselves instead (gains, Wiener gains, iterations, noise floor: the
-    training trial makes candidates for steps not exported yet)."""
-    from ..classical import kernel_noise_sigma, wiener_path
+    training trial makes candidates for steps not exported yet); ``path``: solve each set
+    of candidates as one regularisation path (:func:`xraydeblur.classical.wiener_path`:
+    the same problems from a better start, what noisy input gets) instead of one
+    independent solve each (what the blend was trained on, and what noise-free input
+    gets: there a solve's convergence changes the candidate)."""
+    from ..classical import kernel_noise_sigma, wiener, wiener_correction, wiener_path
 
     settings = settings if settings is not None else step_settings(stem)
     noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
     balance = candidate_balance(blurred, kernel, noise, settings)
     iterations = [settings["cg_iterations_strong"] if g <= settings["strong_below"] else settings["cg_iterations"] for g in settings["gains"]]
-    corrections = wiener_path(blurred, kernel, [balance * g for g in settings["gains"]], "gradient", iterations, observed, estimate=estimate)
-    wieners = wiener_path(blurred, kernel, [balance * g for g in settings["wiener_gains"]], "gradient", settings["cg_iterations_wiener"], observed)
+    balances, wiener_balances = [balance * g for g in settings["gains"]], [balance * g for g in settings["wiener_gains"]]
+    if path:
+        corrections = wiener_path(blurred, kernel, balances, "gradient", iterations, observed, estimate=estimate)
+        wieners = wiener_path(blurred, kernel, wiener_balances, "gradient", settings["cg_iterations_wiener"], observed)
+    else:
+        corrections = [wiener_correction(blurred, estimate, kernel, b, "gradient", cg_iterations=i, weights=observed) for b, i in zip(balances, iterations)]
+        wieners = [np.clip(wiener(blurred, kernel, balance=b, cg_iterations=settings["cg_iterations_wiener"], weights=observed), 0, 1) for b in wiener_balances]
     return noise, np.stack([np.clip(np.asarray(estimate, np.float32), 0, 1), *corrections, *wieners]).astype(np.float32)
 
 
@@ -137,15 +149,16 @@ def learned_step(
     noise_sigma: float | None = None,
     stem: Path | None = None,
     max_iterations: int | None = None,
+    path: bool = False,
 ) -> np.ndarray:
     """The learned data step: ``estimate`` (H, W, the blind network's output in [0, 1])
     made consistent with ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K) by the
     shipped blend (or ``stem``'s) of :func:`step_candidates`. ``observed``,
-    ``noise_sigma``, ``stem``: as there; ``max_iterations``: cap on each solve's
+    ``noise_sigma``, ``stem``, ``path``: as there; ``max_iterations``: cap on each solve's
     conjugate-gradient iterations (:func:`capped_iterations`; None: the step's own).
     Returns float32 (H, W) in [0, 1]."""
     settings = capped_iterations(step_settings(stem), max_iterations)
-    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem, settings=settings)
+    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem, settings=settings, path=path)
     return blend_candidates(blurred, kernel, noise, stack, observed, stem)
 
 
