@@ -20,7 +20,9 @@ through the step three ways, with the data step's own noisy/noise-free decision
 * ``path``: the same iterations as a path;
 * ``fast``: a path at ``--fast STRONG NORMAL WIENER NOISY`` iterations (the step JSON's
   ``cg_iterations_strong``, ``cg_iterations``, ``cg_iterations_wiener`` and
-  ``noisy_cg_iterations``); the default 200 50 100 10 is what ships.
+  ``noisy_cg_iterations``); the default 200 50 100 10 are the shipped iterations. What
+  ships is ``fast`` on noisy input and ``separate`` on noise-free input (the path lost
+  on whole noise-free DICOMs with an estimated PSF: docs/results.md section 12).
 
 Prints per row the mean PSNR (dB, against the sharp crop) of each and the differences,
 with the step's mean seconds, and writes JSON.
