@@ -21,7 +21,7 @@ KERNEL_PARAMS = {
 def make_kernel(kind: str, **params) -> np.ndarray:
     """Kernel by family name; parameters in pixels/degrees (see :data:`KERNEL_PARAMS`).
 
-    >>> make_kernel("disk", radius=2).sum().round(6)
+    >>> float(make_kernel("disk", radius=2).sum().round(6))
     1.0
     """
     if kind == "gaussian":

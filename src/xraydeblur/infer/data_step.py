@@ -17,9 +17,10 @@ noise, measured where the kernel leaves no signal
   noise level or bit depth. On input with noise beyond its rounding (:func:`is_noise_free`
   false: every real radiograph) its solves stop after the step's own noisy cap
   (:func:`xraydeblur.infer.learned_step.noisy_iterations`), the candidates solved as one
-  regularisation path (:func:`xraydeblur.classical.wiener_path`). On noisy validation crops
-  (2e3 to 3e6 photons per pixel, float to 8 bit) it scored -0.02 to +0.83 dB per row
-  against Morozov's rule below (mean of 3 images; worst crop -0.23 dB; ``benchmarks/trials/data_step_noise.py --learned``,
+  regularisation path (:func:`xraydeblur.classical.wiener_path`). On noisy validation
+  crops (2e3 to 3e6 photons per pixel, float to 8 bit) it scored -0.02 to +0.83 dB per
+  row against Morozov's rule below (mean of 3 images; worst crop -0.23 dB;
+  ``benchmarks/trials/data_step_noise.py --learned``,
   ``benchmarks/results/trials/data_step_noise-learned-any-noise.json``);
 * otherwise (``learned=False``: ``nafnet-psf``, chosen and scored with the tables),
   input with any noise beyond its rounding gets Morozov's discrepancy principle
@@ -83,8 +84,8 @@ def recording():
     >>> k = gaussian_kernel(1.5)
     >>> with recording() as steps:
     ...     _ = data_step(np.full((64, 64), 0.5, np.float32), np.full((64, 64), 0.5, np.float32), k)
-    >>> steps[0]["rule"], steps[0]["gain"]
-    ('tuned', '0.01')
+    >>> steps[0]["rule"], steps[0]["noisy"]
+    ('learned', False)
     """
     steps: list = []
     token = _RECORD.set(steps)
