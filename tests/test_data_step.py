@@ -325,10 +325,10 @@ def test_weak_noise_is_not_amplified_by_the_noise_free_gains():
     texture-based "+noise" threshold, so the step used to take the noise-free gain and
     amplified the noise into the image (-10 to -20 dB). Now the learned step runs at the
     noise measured where the kernel leaves no signal: from the input itself as the
-    estimate it gains over 2 dB (more than Morozov's rule), and from a near-perfect estimate (the sharp scene with a
-    little blur, better than any deconvolution of this input) it stays within 1.5 dB (it
-    gives back up to 1.0 dB under the Gaussian: it does not trust such an estimate
-    fully). Morozov's rule (the table-scored variant, ``learned=False``) keeps that
+    estimate it gains over 2 dB (more than Morozov's rule), and from a near-perfect
+    estimate (the sharp scene with a little blur, better than any deconvolution of this
+    input) it stays within 1.5 dB (it gives back up to 1.0 dB under the Gaussian: it does
+    not trust such an estimate fully). Morozov's rule (the table-scored variant, ``learned=False``) keeps that
     estimate within a few tenths of a dB (its own error counts as misfit). Both stay far
     above the former rule."""
     from xraydeblur.classical._defaults import is_noisy

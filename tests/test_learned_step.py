@@ -147,8 +147,9 @@ def test_noisy_input_caps_every_solve_and_keeps_the_result():
     ``noisy_cg_iterations`` (10, its candidates solved as one regularisation path):
     ``capped_iterations`` lowers every ``cg_iterations*`` setting and nothing else, the
     data step applies that cap and the path on noisy input only, and the capped step on
-    a noisy crop stays within 0.1 dB of the uncapped one (the noise makes the balance large; validation: every noisy row
-    within 0.001 dB of 20 independent solves, ``benchmarks/trials/regularisation_path.py``)."""
+    a noisy crop stays within 0.1 dB of the uncapped one (the noise makes the balance
+    large; validation: every noisy row within 0.001 dB of 20 independent solves,
+    ``benchmarks/trials/regularisation_path.py``)."""
     from xraydeblur.infer import data_step as ds
     from xraydeblur.infer.learned_step import capped_iterations, noisy_iterations
 

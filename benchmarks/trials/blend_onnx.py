@@ -57,28 +57,22 @@ def export_graphs(net) -> dict[str, bytes]:
     """ONNX bytes of ``net``'s feature and blend graphs (dynamic height and width)."""
     import torch
 
-    class Features(torch.nn.Module):
-        def __init__(self):
+    class Part(torch.nn.Module):
+        """One of ``net``'s two passes (its method ``name``) as a module to export."""
+
+        def __init__(self, name: str):
             super().__init__()
-            self.net = net
+            self.net, self.name = net, name
 
-        def forward(self, stack, residual, log_noise):
-            return self.net._features(stack, residual, log_noise)
-
-    class Blend(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, stack, features, context):
-            return self.net._blend(stack, features, context)
+        def forward(self, *inputs):
+            return getattr(self.net, self.name)(*inputs)
 
     stack, residual, log_noise = torch.rand(1, net.c, 48, 48), torch.zeros(1, 1, 48, 48), torch.zeros(1, 1, 1, 1)
     with torch.no_grad():
         features = net._features(stack, residual, log_noise)
     return {
-        "features": _export(Features(), (stack, residual, log_noise), ["stack", "residual", "log_noise"], "features"),
-        "blend": _export(Blend(), (stack, features, torch.zeros(1, net.c + 1, 1, 1)), ["stack", "features", "context"], "out"),
+        "features": _export(Part("_features"), (stack, residual, log_noise), ["stack", "residual", "log_noise"], "features"),
+        "blend": _export(Part("_blend"), (stack, features, torch.zeros(1, net.c + 1, 1, 1)), ["stack", "features", "context"], "out"),
     }
 
 

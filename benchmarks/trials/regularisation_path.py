@@ -15,8 +15,8 @@ the 14 degradations, input bit depths ``--bits``), the blind network's output pu
 through the step three ways, with the data step's own noisy/noise-free decision
 (:func:`xraydeblur.infer.data_step.noise_free_under`; noisy input caps every solve):
 
-* ``separate``: one solve per candidate (the step before the path), the iterations the
-  step's JSON names, noisy input capped at ``--separate-noisy`` (20: the shipped cap);
+* ``separate``: one solve per candidate (``step_candidates(..., path=False)``, the step
+  before the path), the iterations the step's JSON names, noisy input capped at ``--separate-noisy`` (20: the shipped cap);
 * ``path``: the same iterations as a path;
 * ``fast``: a path at ``--fast STRONG NORMAL WIENER NOISY`` iterations (the step JSON's
   ``cg_iterations_strong``, ``cg_iterations``, ``cg_iterations_wiener`` and
@@ -57,22 +57,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def separate_candidates(blurred, estimate, kernel, noise, settings):
-    """The step's candidate stack as it was before the path: one independent masked
-    solve per candidate (:func:`xraydeblur.classical.wiener_correction`, :func:`~xraydeblur.classical.wiener`)."""
-    from xraydeblur.classical import wiener, wiener_correction
-    from xraydeblur.infer.learned_step import candidate_balance
-
-    balance = candidate_balance(blurred, kernel, noise, settings)
-    stack = [np.clip(np.asarray(estimate, np.float32), 0, 1)]
-    for gain in settings["gains"]:
-        iterations = settings["cg_iterations_strong"] if gain <= settings["strong_below"] else settings["cg_iterations"]
-        stack.append(wiener_correction(blurred, estimate, kernel, balance * gain, "gradient", cg_iterations=iterations))
-    for gain in settings["wiener_gains"]:
-        stack.append(wiener(blurred, kernel, balance=balance * gain, cg_iterations=settings["cg_iterations_wiener"]))
-    return np.stack(stack).astype(np.float32)
-
-
 def fast_settings(settings: dict, fast: list[int]) -> tuple[dict, int]:
     """(settings with ``fast``'s three iteration counts, its noisy cap)."""
     strong, normal, wiener_iterations, noisy = fast
@@ -88,10 +72,7 @@ def run_step(blurred, z, kernel, settings, noisy_cap, separate=False):
     start = time.perf_counter()
     noise = float(kernel_noise_sigma(blurred, kernel))
     chosen = settings if is_noise_free(blurred, noise) else capped_iterations(settings, noisy_cap)
-    if separate:
-        stack = separate_candidates(blurred, z, kernel, noise, chosen)
-    else:
-        _, stack = step_candidates(blurred, z, kernel, noise_sigma=noise, settings=chosen, path=True)
+    _, stack = step_candidates(blurred, z, kernel, noise_sigma=noise, settings=chosen, path=not separate)
     out = blend_candidates(blurred, kernel, noise, stack)
     return out, time.perf_counter() - start
 
@@ -138,8 +119,8 @@ def crops(args) -> dict:
 
 def whole(args) -> dict:
     from xraydeblur.degrade import blur, make_kernel
-    from xraydeblur.infer.learned_step import candidate_balance, step_settings
-    from xraydeblur.classical import kernel_noise_sigma, wiener_correction, wiener_path
+    from xraydeblur.classical import kernel_noise_sigma, wiener_path
+    from xraydeblur.infer.learned_step import candidate_balance, capped_iterations, step_candidates, step_settings
     from xraydeblur.io.read import read_radiograph
     from xraydeblur.methods import get_method
     from xraydeblur.metrics import psnr
@@ -165,15 +146,10 @@ def whole(args) -> dict:
             noise = float(kernel_noise_sigma(blurred, kernel))
             balances = [candidate_balance(blurred, kernel, noise, settings) * g for g in settings["gains"]]
             reference = wiener_path(blurred, kernel, balances, cg_iterations=args.reference, estimate=z)
-            for name, iterations in (("separate", args.separate_noisy if dose else None), ("fast", fast_cap if dose else None)):
-                chosen = settings if name == "separate" else fast
-                counts = [chosen["cg_iterations_strong"] if g <= chosen["strong_below"] else chosen["cg_iterations"] for g in chosen["gains"]]
-                counts = [min(c, iterations) for c in counts] if iterations else counts
-                if name == "separate":
-                    candidates = [wiener_correction(blurred, z, kernel, b, "gradient", cg_iterations=c) for b, c in zip(balances, counts)]
-                else:
-                    candidates = wiener_path(blurred, kernel, balances, cg_iterations=counts, estimate=z)
-                result[f"{name} candidates dB from converged"] = [round(psnr(r, c), 1) for r, c in zip(reference, candidates)]
+            for name, chosen, cap in (("separate", settings, args.separate_noisy), ("fast", fast, fast_cap)):
+                chosen = capped_iterations(chosen, cap if dose else None)
+                corrections = step_candidates(blurred, z, kernel, noise_sigma=noise, settings=chosen, path=name == "fast")[1][1 : 1 + len(balances)]
+                result[f"{name} candidates dB from converged"] = [round(psnr(r, c), 1) for r, c in zip(reference, corrections)]
         results.append(result)
         print(json.dumps(result), flush=True)
     return {"image": Path(args.dicom).name, "shape": list(sharp.shape), "blur": "motion 9 px, 30 deg", "results": results}
