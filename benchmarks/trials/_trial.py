@@ -19,20 +19,42 @@ def validation_crops(images: int, every: int = 5, crop: int = 256):
             yield (row, case, *case.load(image))
 
 
-def crops_at_bits(images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh"):
+def crops_at_bits(images: int, crop: int, bits_list: list[int], scheme: str = "patient", held_out: str = "mhh", downscale: float = 1.0, grain: float = 0.0):
     """Yield ``(suffix, case, sharp, degraded, kernel)`` for the fixed benchmark's crops of
     ``images`` evenly spaced validation images (of the split ``scheme``, ``held_out``) at
     each input bit depth of ``bits_list`` (0: float; else rounded as
     :func:`xraydeblur.evaluate.benchmark_inputs` does, and ``suffix`` "+<bits>bit" for the
-    row and case names); the test split is never read."""
+    row and case names); the test split is never read. ``downscale`` > 1: each radiograph
+    first resampled to that factor coarser pixel pitch (anti-aliased; suffix "+pitchF").
+    ``grain`` > 0: white Gaussian noise of that standard deviation ([0, 1] units, fixed
+    seed per image) added to each radiograph before the crop, so that the *sharp* image
+    carries it (suffix "+grainG" in 1/255): a detector whose own noise is part of the truth."""
     from xraydeblur.cli.evaluate import subset
+    from xraydeblur.data import benchmark_cases, load_image
     from xraydeblur.data.splits import split_rows
-    from xraydeblur.evaluate import benchmark_inputs
+    from xraydeblur.degrade import quantize
+    from skimage.transform import rescale
 
     rows = subset(split_rows("val", scheme, held_out), images)
+    pitch = (f"+pitch{downscale:g}" if downscale > 1 else "") + (f"+grain{grain * 255:g}" if grain > 0 else "")
     for bits in bits_list:
-        for case, sharp, degraded, kernel in benchmark_inputs(rows, crop, bits or None):
-            yield (f"+{bits}bit" if bits else ""), case, sharp, degraded, kernel
+        for index, row in enumerate(rows):
+            image = load_image(row)
+            if grain > 0:
+                image = with_grain(image, grain, np.random.default_rng(index))
+            if downscale > 1:
+                image = rescale(image, 1.0 / downscale, order=3, anti_aliasing=True, preserve_range=True).clip(0, 1).astype(np.float32)
+            for case in benchmark_cases([row], crop=crop):
+                sharp, degraded, kernel = case.load(image)
+                if bits:
+                    degraded = quantize(degraded, bits)
+                yield (f"+{bits}bit" if bits else "") + pitch, case, sharp, degraded, kernel
+
+
+def with_grain(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``image`` (H, W, [0, 1]) plus white Gaussian noise of standard deviation ``sigma``
+    ([0, 1] units), clipped to [0, 1], float32."""
+    return np.clip(image + rng.normal(0.0, sigma, image.shape), 0, 1).astype(np.float32)
 
 
 def row_means(samples: list[dict], columns: tuple[str, ...]) -> dict[str, dict[str, float]]:

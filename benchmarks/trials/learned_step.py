@@ -165,6 +165,17 @@ def random_kernel(rng: np.random.Generator) -> np.ndarray:
     return make_kernel("motion", length=float(rng.uniform(3.0, 17.0)), angle=float(rng.uniform(0, 180)))
 
 
+def coarser_pitch(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` (H, W, [0, 1]) resampled to ``factor`` times its pixel pitch (anti-aliased,
+    about (H / factor, W / factor)): the same anatomy with more detail per pixel, as in
+    radiographs exported at a reduced size (the unseen source's images are 640 x 524)."""
+    from skimage.transform import rescale
+
+    if factor <= 1.0:
+        return image
+    return rescale(image, 1.0 / factor, order=3, anti_aliasing=True, preserve_range=True).clip(0, 1).astype(np.float32)
+
+
 def make_data(args) -> None:
     """Write ``cache/part-<worker>.npz``: per sample the sharp crop, the residual
     ``y - k * z``, the candidates and the measured noise."""
@@ -173,12 +184,18 @@ def make_data(args) -> None:
     from xraydeblur.degrade.noise import poisson_gaussian_noise
     from xraydeblur.methods import get_method
 
+    from _trial import with_grain
+
     args.cache.mkdir(parents=True, exist_ok=True)
     meta = {"gains": args.gains, "wiener_gains": args.wiener_gains, "kernels": args.kernels, "net": args.net}
     if args.noise_floor:
         meta["noise_floor"] = args.noise_floor
     if args.under_restore:
         meta["under_restore"] = args.under_restore
+    if args.grain > 0:
+        meta["grain"] = {"max_sigma_255": args.grain, "share": args.grain_share}
+    if args.downscale > 1:
+        meta["downscale"] = {"max_factor": args.downscale, "share": args.downscale_share}
     if args.scheme != "patient":  # a step for the networks retrained with a source held out
         from xraydeblur.models.registry import register_weights_dir
 
@@ -201,12 +218,16 @@ def make_data(args) -> None:
             image = images[row.file] = load_image(row)
             if len(images) > 64:
                 images.pop(next(iter(images)))
+        if args.downscale > 1 and rng.random() < args.downscale_share:  # a coarser pixel pitch (e.g. a downsampled export)
+            image = coarser_pitch(image, float(rng.uniform(1.0, args.downscale)))
         h, w = image.shape
         while True:
             y0, x0 = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
             region = image[y0 : y0 + side, x0 : x0 + side]
             if region.std() > 0.02:  # not a flat border
                 break
+        if args.grain > 0 and rng.random() < args.grain_share:  # the truth carries its own detector / quantum noise
+            region = with_grain(region, float(rng.uniform(0.0, args.grain / 255)), rng)
         kernel = draw_kernel(rng)
         degraded = blur(region, kernel)[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
         sharp = region[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
@@ -369,7 +390,7 @@ def evaluate(args) -> None:
     net.load_state_dict(torch.load(args.cache / "blend.pt"))
     net.eval()
     samples = []
-    for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits, scheme, meta.get("held_out", "mhh")):
+    for suffix, case, sharp, degraded, kernel in crops_at_bits(args.images, args.crop, args.bits, scheme, meta.get("held_out", "mhh"), args.downscale, args.grain / 255):
         if args.dose:  # weak noise instead of none, on the float noise-free rows (the tables' hazard)
             from xraydeblur.degrade.noise import poisson_gaussian_noise
 
@@ -439,6 +460,8 @@ def export(args) -> None:
         raise SystemExit("export takes a v4 run (no balance input, image context)")
     state = {k: v.contiguous() for k, v in torch.load(args.cache / "blend.pt").items()}
     stem = Path(args.out)
+    # the solves' settings on noisy input are the package's, not the run's: kept from the step it replaces
+    previous = json.loads(stem.with_suffix(".json").read_text()) if stem.with_suffix(".json").exists() else {}
     save_file(state, str(stem.with_suffix(".safetensors")))
     scores = json.loads(Path(args.scores).read_text())
     settings = {
@@ -451,6 +474,7 @@ def export(args) -> None:
         "cg_iterations_strong": 200,
         "cg_iterations": 50,
         "cg_iterations_wiener": 100,
+        **{k: previous[k] for k in ("noisy_cg_iterations", "solves") if k in previous},
         "network": shape,
         "parameters": int(sum(v.numel() for v in state.values())),
         "trained_with": args.trained_with,
@@ -460,6 +484,7 @@ def export(args) -> None:
             "split": "train",
             "kernels": meta["kernels"],
             **({"under_restore": meta["under_restore"]} if meta.get("under_restore") else {}),
+            **({"grain": meta["grain"]} if meta.get("grain") else {}),
             "crop_px": CROP,
             "doses": DOSES,
             "bits": BITS,
@@ -490,6 +515,14 @@ def main() -> None:
     m.add_argument("--under-restore", type=float, default=0.0,
                    help="this share of the samples takes z + t (y - z), t uniform in [0, 1], for z: the output of a network that under-restores "
                         "(as the blind network does on a source it never saw)")
+    m.add_argument("--downscale", type=float, default=1.0,
+                   help="this share (--downscale-share) of the crops is cut from the radiograph resampled to a pixel pitch up to this factor "
+                        "coarser (uniform in [1, factor]): more detail per pixel, as in reduced-size exports")
+    m.add_argument("--downscale-share", type=float, default=1.0)
+    m.add_argument("--grain", type=float, default=0.0,
+                   help="this share (--grain-share) of the sharp crops carries white noise of standard deviation uniform in [0, grain] (in 1/255): "
+                        "a truth with its own detector / quantum noise, as bedside radiographs have")
+    m.add_argument("--grain-share", type=float, default=1.0)
     m.add_argument("--held-out", default="mhh", help="with --scheme source: the source never seen")
     m.add_argument("--weights-dir", default="benchmarks/weights/unseen-mhh", help="with --scheme source: its blind network")
     t = sub.add_parser("train")
@@ -509,6 +542,8 @@ def main() -> None:
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--dose", type=float, default=0.0, help="instead of the benchmark's noise: Poisson noise at this dose on its noise-free rows")
     e.add_argument("--boundary", choices=("masked", "mirror"), default="masked", help="how the candidates are solved (trained on masked)")
+    e.add_argument("--downscale", type=float, default=1.0, help="the validation radiographs at this factor coarser pixel pitch (coarser_pitch) before the crop")
+    e.add_argument("--grain", type=float, default=0.0, help="white noise of this standard deviation (in 1/255) added to the validation radiographs before the crop (part of the truth)")
     e.add_argument("--out")
     x = sub.add_parser("export")
     x.add_argument("--cache", type=Path, required=True)
