@@ -488,3 +488,29 @@ def test_a_regularisation_path_solves_the_same_problems_from_a_better_start():
         assert psnr(converged[i], short[i]) > psnr(converged[i], alone) + 2  # measured +8.3, +3.6 dB
     with pytest.raises(ValueError):
         wiener_path(blurred, kernel, balances, cg_iterations=[5, 5])
+
+
+def test_signal_rings_fall_for_a_smooth_truth_and_rise_with_grain():
+    """estimate_balance's signal level per ring of frequency: a scene smoother than its
+    1/f^2 model (|f|^-2.5) has c falling towards high frequencies (measured 1.0 decade
+    from the lowest to the highest signal-dominated ring); the same scene with its own
+    white grain keeps its low rings and has c 0.57 decade higher in the top ring
+    (balance_anchor.py's diagnosis on radiographs)."""
+    from xraydeblur.classical import estimate_balance, signal_rings
+    from xraydeblur.data.synthetic import power_law_scene
+
+    sharp = power_law_scene(256)
+    grainy = np.clip(sharp + np.random.default_rng(0).normal(0, 0.04, sharp.shape), 0, 1).astype(np.float32)
+    kernel = make_kernel("disk", radius=1.5)
+    noise = 1e-3
+    levels = []
+    for image in (sharp, grainy):
+        c, valid, strong = signal_rings(blur(image, kernel), kernel, noise)
+        assert c.shape == valid.shape == strong.shape == (16,) and strong.sum() >= 12
+        levels.append(np.log10(c[strong]))
+    clean, grain = levels
+    assert clean[-1] < clean[0] - 0.5
+    assert np.abs(grain[:6] - clean[:6]).max() < 0.05 and grain[-1] > clean[-1] + 0.3
+    # estimate_balance is noise^2 over their median
+    c, _, strong = signal_rings(blur(sharp, kernel), kernel, noise)
+    assert estimate_balance(blur(sharp, kernel), kernel, noise_sigma=noise) == pytest.approx(noise**2 / np.median(c[strong]))

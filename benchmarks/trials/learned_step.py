@@ -82,6 +82,19 @@ that of a network that under-restores, ``z + t (y - z)`` with ``t`` uniform in [
 700 of them (``--worker 2``, a part beside links to v6's two parts) and 35 min more
 training from v6's weights (``--lr 5e-4 --init training/learned-step/v6/blend.pt``).
 
+Why the step still falls short on that source at 8-10 bit: its radiographs carry their
+own grain (median 5.6/255 by the Laplacian's MAD against 0.7 for NIH and 2.8 for the
+Kermany JPEGs: ``source_grain.py``), part of the truth the benchmark scores against. ``evaluate --grain 5``
+adds white grain of 5/255 to the validation radiographs before the crop and reproduces
+it on validation (``learned_step-{v7,unseen-mhh-v7}-grain5.json``: 8-bit disk 1.71 dB
+below the per-image Wiener oracle with the mhh-held-out step, the unseen source's test
+rows 1.65); ``--downscale 2.5`` (a coarser pixel pitch, as the source's 640 px exports)
+does not (``-pitch2.5.json``: at or above it on 26 and 27 of 28 rows). v8 (not shipped;
+``learned_step-{v8,unseen-mhh-v8}*.json``): v7 trained 35 min more with 800 crops
+whose sharp image carries grain (``make-data --grain 8``: sd uniform in [0, 8/255])
+beside v7's 3300; validation within -0.12 to +0.07 dB of v7 (mhh held out -0.34 to
++0.17), and no better on the whole with grain in the truth.
+
 The cache (derived from the radiographs) lives outside the repository.
 """
 

@@ -43,7 +43,7 @@ from ._defaults import kernel_family, load_defaults, params_for
 from .estimate import blur_assessment, estimate_gaussian_sigma
 from .low_rank import block_match, low_rank_blind, low_rank_deconvolution, low_rank_denoise
 from .richardson_lucy import richardson_lucy
-from .wiener import estimate_balance, unsupervised_wiener, wiener, wiener_correction, wiener_path
+from .wiener import estimate_balance, signal_rings, unsupervised_wiener, wiener, wiener_correction, wiener_path
 
 __all__ = [
     "block_match",
@@ -60,6 +60,7 @@ __all__ = [
     "low_rank_denoise",
     "noise_variance_map",
     "rounding_sigma",
+    "signal_rings",
     "params_for",
     "richardson_lucy",
     "tuned_balance",

@@ -54,16 +54,39 @@ def estimate_balance(image: np.ndarray, kernel: np.ndarray, regulariser: str = "
       (for the "gradient" regulariser the familiar 1/f^2 law of natural images), so
       the blurred image has periodogram ``P(f) = c |H|^2 / |D|^2 + s^2``. In rings of
       radial frequency where the image is signal-dominated (``P > 4 s^2``) each ring
-      gives ``c = (P - s^2) / mean(|H|^2 / |D|^2)``; ``c`` is their median (the
-      lowest ring if none qualifies).
+      gives ``c = (P - s^2) / mean(|H|^2 / |D|^2)`` (:func:`signal_rings`); ``c`` is
+      their median (the lowest ring if none qualifies).
 
     The returned balance is ``s^2 / c`` (at least :data:`MIN_BALANCE`), the ratio
     that makes :func:`wiener` the MMSE filter under that model.
     """
     y = as_image(image)
-    k = as_kernel(kernel)
     s = estimate_noise_sigma(y) if noise_sigma is None else float(noise_sigma)
     s = max(s, min_noise, 1e-6)
+    c_ring, valid, strong = signal_rings(y, kernel, s, regulariser)
+    if strong.any():
+        c = float(np.median(c_ring[strong]))
+    elif valid.any():
+        c = float(c_ring[np.flatnonzero(valid)[0]])
+    else:
+        c = 0.0
+    if not np.isfinite(c) or c <= 0:
+        return 1.0  # no detectable signal above the noise: smooth hard
+    return float(max(s * s / c, MIN_BALANCE))
+
+
+def signal_rings(image: np.ndarray, kernel: np.ndarray, noise_sigma: float, regulariser: str = "gradient") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The signal level ``c`` of :func:`estimate_balance`'s model per ring of radial
+    frequency: 16 rings, geometric from 2 / min(H, W) to 0.5 cycles / px, of the blurred
+    ``image`` (H, W, [0, 1]) extended for ``kernel`` (K, K). Returns ``(c, valid,
+    strong)``, each (16,): ``c = (P - s^2) / mean(|H|^2 / |D|^2)`` with ``s =
+    noise_sigma`` ([0, 1] units), ``valid`` where the ring has frequencies and a finite
+    ``c``, ``strong`` where it is also signal-dominated (``P > 4 s^2``). A sharp image
+    that follows the model has the same ``c`` in every ring; one smoother than it has
+    ``c`` falling with frequency, one with its own grain ``c`` rising again."""
+    y = as_image(image)
+    k = as_kernel(kernel)
+    s = float(noise_sigma)
     ext = extend(y, k.shape)
     n = ext.data.size
     P = np.abs(rfft2(ext.data - ext.data.mean())) ** 2 / n
@@ -83,16 +106,7 @@ def estimate_balance(image: np.ndarray, kernel: np.ndarray, regulariser: str = "
         a_ring = np.bincount(ring[ok], weights=(H2 / np.maximum(D2, 1e-12))[ok], minlength=16) / counts
         c_ring = (p_ring - s * s) / a_ring
     valid = (counts > 0) & np.isfinite(c_ring)
-    strong = valid & (p_ring > 4 * s * s)
-    if strong.any():
-        c = float(np.median(c_ring[strong]))
-    elif valid.any():
-        c = float(c_ring[np.flatnonzero(valid)[0]])
-    else:
-        c = 0.0
-    if not np.isfinite(c) or c <= 0:
-        return 1.0  # no detectable signal above the noise: smooth hard
-    return float(max(s * s / c, MIN_BALANCE))
+    return c_ring, valid, valid & (p_ring > 4 * s * s)
 
 
 def wiener(
