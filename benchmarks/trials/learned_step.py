@@ -191,8 +191,9 @@ def coarser_pitch(image: np.ndarray, factor: float) -> np.ndarray:
 
 def make_data(args) -> None:
     """Write ``cache/part-<worker>.npz``: per sample the sharp crop, the residual
-    ``y - k * z``, the candidates and the measured noise."""
-    from xraydeblur.data import load_image, split_rows
+    ``y - k * z``, the candidates, the measured noise and MMSE balance, and (since v8)
+    the degraded crop ``y`` and its kernel centred in 41 x 41 (``pad_kernel``)."""
+    from xraydeblur.data import load_image, pad_kernel, split_rows
     from xraydeblur.degrade import blur, quantize
     from xraydeblur.degrade.noise import poisson_gaussian_noise
     from xraydeblur.methods import get_method
@@ -219,7 +220,7 @@ def make_data(args) -> None:
     rng = np.random.default_rng(1000 + args.worker)
     rows = split_rows("train", args.scheme, args.held_out)
     blind = get_method("nafnet-blind")
-    sharp_all, residual_all, cand_all, noise_all, balance_all = [], [], [], [], []
+    sharp_all, residual_all, cand_all, noise_all, balance_all, degraded_all, kernel_all = [], [], [], [], [], [], []
     started = time.time()
     side = CROP + 2 * CONTEXT
     doses, weights = zip(*DOSES)
@@ -256,6 +257,8 @@ def make_data(args) -> None:
         balance_all.append(balance)
         sharp_all.append(sharp.astype(np.float32))
         residual_all.append(degraded - blur(z, kernel).astype(np.float32))
+        degraded_all.append(degraded)  # kept so that a later trial can derive new inputs from the observation
+        kernel_all.append(pad_kernel(kernel))
         cand_all.append(stack)
         noise_all.append(noise)
         if (i + 1) % 50 == 0:
@@ -267,6 +270,8 @@ def make_data(args) -> None:
         candidates=np.stack(cand_all),
         noise=np.array(noise_all, np.float32),
         balance=np.array(balance_all, np.float32),
+        degraded=np.stack(degraded_all).astype(np.float32),
+        kernel=np.stack(kernel_all).astype(np.float32),
     )
 
 
