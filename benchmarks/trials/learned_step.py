@@ -281,7 +281,35 @@ NETS = {
     "v2": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02},
     "v3": {"width": 32, "dilations": [1, 2, 4, 8, 4, 2, 1], "balance": True, "residual_bound": 0.05},
     "v4": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True},
+    "v9": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True, "local_snr": True},
 }
+
+#: v9's local signal-to-noise map: the plain Wiener candidates it compares (gains), and the
+#: Gaussian window (px) of its local energy
+SNR_GAINS, SNR_WINDOW = (1.0, 10.0), 4.0
+
+
+def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, meta: dict) -> np.ndarray:
+    """v9's extra input, float32 (H, W): ``log10`` of the local energy of the difference
+    of the plain Wiener candidates at :data:`SNR_GAINS` times ``balance`` over the energy
+    white noise of sd ``hypot(noise, noise_floor)`` alone would give that difference
+    (the mean of ``|W_a - W_b|^2`` over frequencies, ``W_g = conj(H) / (|H|^2 + g b
+    |D|^2)``), doubled. About 0 where the low-balance candidate only adds amplified noise;
+    above 0 where it restores signal, everywhere for a truth with its own grain."""
+    from scipy.ndimage import gaussian_filter
+
+    from xraydeblur.classical.wiener import psf2otf, regulariser_power
+
+    sigma = float(np.hypot(noise, meta.get("noise_floor", 0.0)))
+    gains = list(meta["wiener_gains"])
+    a, b = (1 + len(meta["gains"]) + gains.index(g) for g in SNR_GAINS)
+    shape = stack.shape[1:]
+    h = psf2otf(np.asarray(kernel, np.float64), shape)
+    d2 = regulariser_power("gradient", shape)
+    wa, wb = (np.conj(h) / (np.abs(h) ** 2 + g * balance * d2) for g in SNR_GAINS)
+    predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
+    energy = gaussian_filter((stack[a].astype(np.float64) - stack[b]) ** 2, SNR_WINDOW)
+    return (2.0 * np.log10(energy / max(predicted, 1e-14) + 1e-3)).astype(np.float32)
 
 
 def build_net():
@@ -291,30 +319,40 @@ def build_net():
     from xraydeblur.models.blend_step import BlendStep
 
     class BlendNet(BlendStep):
-        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02, image_context: bool = False):
-            super().__init__(candidates, width, dilations, residual_bound, image_context, extra_channels=int(balance))
-            self.use_balance = balance
+        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02, image_context: bool = False, local_snr: bool = False):
+            super().__init__(candidates, width, dilations, residual_bound, image_context, extra_channels=int(balance) + int(local_snr))
+            self.use_balance, self.use_snr = balance, local_snr
 
-        def forward(self, stack, residual, log_noise, log_balance=None):
-            extra = log_balance / 3.0 + 1.0 if self.use_balance else None
-            return super().forward(stack, residual, log_noise, extra)
+        def forward(self, stack, residual, log_noise, log_balance=None, snr=None):
+            import torch
+
+            extras = []
+            if self.use_balance:
+                extras.append((log_balance / 3.0 + 1.0).expand(-1, -1, *stack.shape[2:]))
+            if self.use_snr:
+                extras.append(snr)
+            return super().forward(stack, residual, log_noise, torch.cat(extras, 1) if extras else None)
 
     return BlendNet
 
 
-def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float):
-    """Torch tensors (1, ...) of one image for :class:`BlendNet`."""
+def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, meta: dict | None = None):
+    """Torch tensors (1, ...) of one image for :class:`BlendNet` (with ``meta`` of a v9
+    run, its :func:`local_snr` map too)."""
     import torch
 
     from xraydeblur.degrade import blur
 
     residual = degraded - blur(stack[0], kernel).astype(np.float32)
-    return (
+    inputs = (
         torch.from_numpy(stack[None]),
         torch.from_numpy(residual[None, None].astype(np.float32)),
         torch.full((1, 1, 1, 1), math.log10(max(noise, 1e-6)) + 3.0),
         torch.full((1, 1, 1, 1), math.log10(max(balance, 1e-12))),
     )
+    if meta and NETS[meta["net"]].get("local_snr"):
+        inputs += (torch.from_numpy(local_snr(kernel, stack, noise, balance, meta)[None, None]),)
+    return inputs
 
 
 def read_meta(cache: Path) -> dict:
@@ -330,7 +368,7 @@ def make_net(meta: dict):
 
 def load_cache(cache: Path):
     parts = [np.load(p) for p in sorted(cache.glob("part-*.npz"))]
-    keys = ("sharp", "residual", "candidates", "noise") + (("balance",) if "balance" in parts[0] else ())
+    keys = ("sharp", "residual", "candidates", "noise") + tuple(k for k in ("balance", "kernel") if k in parts[0])
     return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
 
@@ -348,13 +386,22 @@ def train(args) -> None:
     log_balance = torch.from_numpy(np.log10(np.maximum(data.get("balance", np.ones(n)), 1e-12))).float()[:, None, None, None]
     meta = read_meta(args.cache)
     net = make_net(meta)
+    snr = None
+    if NETS[meta["net"]].get("local_snr"):  # v9: the local signal-to-noise map of every crop, once
+        maps = [local_snr(data["kernel"][i], data["candidates"][i], float(data["noise"][i]), float(data["balance"][i]), meta) for i in range(n)]
+        snr = torch.from_numpy(np.stack(maps))[:, None]
     print(f"{sum(p.numel() for p in net.parameters())} parameters, {stack.shape[1]} candidates", flush=True)
     state_path = args.cache / "blend.pt"
     if state_path.exists() and not args.fresh:
         net.load_state_dict(torch.load(state_path))
         print("resumed", flush=True)
     elif args.init:  # e.g. a v2 run's weights into v4 (its image-context branch starts at zero)
-        missing = net.load_state_dict(torch.load(args.init), strict=False).missing_keys
+        state = torch.load(args.init)
+        first = net.body[0].weight
+        if state["body.0.weight"].shape[1] < first.shape[1]:  # new input channels (v9's map) start at zero
+            extra = first.shape[1] - state["body.0.weight"].shape[1]
+            state["body.0.weight"] = torch.cat([state["body.0.weight"], torch.zeros(first.shape[0], extra, *first.shape[2:])], 1)
+        missing = net.load_state_dict(state, strict=False).missing_keys
         print(f"started from {args.init}; new: {missing}", flush=True)
     optimiser = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng = np.random.default_rng(0)
@@ -369,7 +416,7 @@ def train(args) -> None:
         y0, x0 = (int(v) for v in rng.integers(0, CROP - patch + 1, 2))
         win = (slice(None), slice(None), slice(y0, y0 + patch), slice(x0, x0 + patch))
         batch, target = stack[idx][win], sharp[idx][win]
-        out = net(batch, residual[idx][win], log_noise[idx], log_balance[idx])
+        out = net(batch, residual[idx][win], log_noise[idx], log_balance[idx], None if snr is None else snr[idx][win])
         mse = ((out - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         base = ((batch[:, :1] - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         loss = torch.log10(mse).mean()
@@ -421,7 +468,7 @@ def evaluate(args) -> None:
         noise, balance, stack = candidates(degraded, kernel, z, meta["wiener_gains"], meta["gains"], args.boundary, meta.get("noise_floor", 0.0))
         candidate_seconds = time.perf_counter() - started
         with torch.no_grad():
-            learned = net(*net_inputs(degraded, kernel, stack, noise, balance))[0, 0].numpy()
+            learned = net(*net_inputs(degraded, kernel, stack, noise, balance, meta))[0, 0].numpy()
         row = {
             "family": case.family + suffix,
             "image": case.row.file,
