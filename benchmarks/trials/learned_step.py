@@ -93,7 +93,13 @@ does not (``-pitch2.5.json``: at or above it on 26 and 27 of 28 rows). v8 (not s
 ``learned_step-{v8,unseen-mhh-v8}*.json``): v7 trained 35 min more with 800 crops
 whose sharp image carries grain (``make-data --grain 8``: sd uniform in [0, 8/255])
 beside v7's 3300; validation within -0.12 to +0.07 dB of v7 (mhh held out -0.34 to
-+0.17), and no better on the whole with grain in the truth.
++0.17), and no better on the whole with grain in the truth. v9 (a trial on the
+mhh-held-out step; ``learned_step-unseen-mhh-{v9,v9-control}*.json``): the blend given
+:func:`local_snr`, v7 fine-tuned on 2000 new crops (40 % grainy truths, 20 %
+under-restored) against a control fine-tuned on the same crops without it. The map helps:
+standard validation -0.24 to +0.28 dB from v7 (control -1.04 to +0.30), noise-free grainy
+rows -0.20 dB from the oracle on average (control -0.31, v7 -0.34), but 10-bit 5 px
+motion -1.13 (v7 -0.33).
 
 The cache (derived from the radiographs) lives outside the repository.
 """
