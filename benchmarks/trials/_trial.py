@@ -25,7 +25,7 @@ def crops_at_bits(images: int, crop: int, bits_list: list[int], scheme: str = "p
     each input bit depth of ``bits_list`` (0: float; else rounded as
     :func:`xraydeblur.evaluate.benchmark_inputs` does, and ``suffix`` "+<bits>bit" for the
     row and case names); the test split is never read. ``downscale`` > 1: each radiograph
-    first resampled to that factor coarser pixel pitch (anti-aliased; suffix "+pitchF").
+    first resampled to that factor coarser pixel pitch (:func:`coarser_pitch`; suffix "+pitchF").
     ``grain`` > 0: white Gaussian noise of that standard deviation ([0, 1] units, fixed
     seed per image) added to each radiograph before the crop, so that the *sharp* image
     carries it (suffix "+grainG" in 1/255): a detector whose own noise is part of the truth."""
@@ -33,7 +33,6 @@ def crops_at_bits(images: int, crop: int, bits_list: list[int], scheme: str = "p
     from xraydeblur.data import benchmark_cases, load_image
     from xraydeblur.data.splits import split_rows
     from xraydeblur.degrade import quantize
-    from skimage.transform import rescale
 
     rows = subset(split_rows("val", scheme, held_out), images)
     pitch = (f"+pitch{downscale:g}" if downscale > 1 else "") + (f"+grain{grain * 255:g}" if grain > 0 else "")
@@ -42,13 +41,38 @@ def crops_at_bits(images: int, crop: int, bits_list: list[int], scheme: str = "p
             image = load_image(row)
             if grain > 0:
                 image = with_grain(image, grain, np.random.default_rng(index))
-            if downscale > 1:
-                image = rescale(image, 1.0 / downscale, order=3, anti_aliasing=True, preserve_range=True).clip(0, 1).astype(np.float32)
+            image = coarser_pitch(image, downscale)
             for case in benchmark_cases([row], crop=crop):
                 sharp, degraded, kernel = case.load(image)
                 if bits:
                     degraded = quantize(degraded, bits)
                 yield (f"+{bits}bit" if bits else "") + pitch, case, sharp, degraded, kernel
+
+
+def coarser_pitch(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` (H, W, [0, 1]) resampled to ``factor`` times its pixel pitch (anti-aliased,
+    about (H / factor, W / factor)): the same anatomy with more detail per pixel, as in
+    radiographs exported at a reduced size (the unseen source's images are 640 x 524).
+    ``factor`` <= 1: ``image`` itself."""
+    from skimage.transform import rescale
+
+    if factor <= 1.0:
+        return image
+    return rescale(image, 1.0 / factor, order=3, anti_aliasing=True, preserve_range=True).clip(0, 1).astype(np.float32)
+
+
+def whole_image_args(doc: str):
+    """The parsed command line of a timing trial on one synthetic image: ``--size H W``
+    (px, default 2128 x 2000, the shared ``966_fixed.dcm``'s size), ``--repeats`` and
+    ``--out`` (its JSON, a Path)."""
+    import argparse
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, nargs=2, default=[2128, 2000], metavar=("H", "W"))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", type=Path)
+    return p.parse_args()
 
 
 def with_grain(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -13,7 +13,6 @@ whether the outputs are equal to the bit, the features' bytes, and writes JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
@@ -29,11 +29,9 @@ def main() -> None:
 
     from xraydeblur.infer.learned_step import _network
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, nargs=2, default=[2128, 2000], metavar=("H", "W"))
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args()
+    from _trial import whole_image_args
+
+    args = whole_image_args(__doc__)
     net, _ = _network()
     h, w = args.size
     g = torch.Generator().manual_seed(0)

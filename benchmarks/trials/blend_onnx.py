@@ -21,7 +21,6 @@ each variant's runs (PyTorch first: what a variant adds over it), and writes JSO
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import resource
@@ -36,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: the two exported graphs
 GRAPHS = ("features", "blend")
@@ -165,11 +165,9 @@ def main() -> None:
     from xraydeblur.infer.backends import cpu_threads
     from xraydeblur.infer.learned_step import _network
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, nargs=2, default=[2128, 2000], metavar=("H", "W"))
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args()
+    from _trial import whole_image_args
+
+    args = whole_image_args(__doc__)
     net, _ = _network()
     graphs = export_graphs(net)
     h, w = args.size

@@ -184,17 +184,6 @@ def random_kernel(rng: np.random.Generator) -> np.ndarray:
     return make_kernel("motion", length=float(rng.uniform(3.0, 17.0)), angle=float(rng.uniform(0, 180)))
 
 
-def coarser_pitch(image: np.ndarray, factor: float) -> np.ndarray:
-    """``image`` (H, W, [0, 1]) resampled to ``factor`` times its pixel pitch (anti-aliased,
-    about (H / factor, W / factor)): the same anatomy with more detail per pixel, as in
-    radiographs exported at a reduced size (the unseen source's images are 640 x 524)."""
-    from skimage.transform import rescale
-
-    if factor <= 1.0:
-        return image
-    return rescale(image, 1.0 / factor, order=3, anti_aliasing=True, preserve_range=True).clip(0, 1).astype(np.float32)
-
-
 def make_data(args) -> None:
     """Write ``cache/part-<worker>.npz``: per sample the sharp crop, the residual
     ``y - k * z``, the candidates, the measured noise and MMSE balance, and (since v8)
@@ -204,7 +193,7 @@ def make_data(args) -> None:
     from xraydeblur.degrade.noise import poisson_gaussian_noise
     from xraydeblur.methods import get_method
 
-    from _trial import with_grain
+    from _trial import coarser_pitch, with_grain
 
     args.cache.mkdir(parents=True, exist_ok=True)
     meta = {"gains": args.gains, "wiener_gains": args.wiener_gains, "kernels": args.kernels, "net": args.net}
@@ -304,7 +293,7 @@ def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: floa
     above 0 where it restores signal, everywhere for a truth with its own grain."""
     from scipy.ndimage import gaussian_filter
 
-    from xraydeblur.classical.wiener import psf2otf, regulariser_power
+    from xraydeblur.classical._common import psf2otf, regulariser_power
 
     sigma = float(np.hypot(noise, meta.get("noise_floor", 0.0)))
     gains = list(meta["wiener_gains"])
