@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from xraydeblur.degrade import Degradation, blur, quantize
+from xraydeblur.degrade import Degradation, blur, make_kernel, quantize
 from xraydeblur.infer.learned_step import STEP_STEM, learned_step, step_candidates, step_settings
 from xraydeblur.metrics import psnr
 
@@ -55,6 +55,83 @@ def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
             assert torch.equal(net.forward_tiled(stack, residual, log_noise, tile=64), kept)
         finally:
             del net.KEEP_FEATURES_BYTES
+
+
+def test_a_per_pixel_condition_is_cut_into_the_same_windows():
+    """A blend with a per-pixel extra input (the local signal-to-noise map) gives the same
+    result in windows as on the whole image: the map is cut with the candidates."""
+    import torch
+
+    from xraydeblur.models.blend_step import BlendStep
+
+    torch.manual_seed(1)
+    net = BlendStep(5, extra_channels=1).eval()
+    for p in net.parameters():  # not the zero start: every input must reach the output
+        torch.nn.init.normal_(p, std=0.1)
+    stack, residual, log_noise = torch.rand(1, 5, 150, 230), torch.randn(1, 1, 150, 230) * 0.01, torch.full((1, 1, 1, 1), -0.5)
+    snr = torch.randn(1, 1, 150, 230)
+    with torch.no_grad():
+        whole = net(stack, residual, log_noise, snr)
+        assert torch.allclose(whole, net.forward_tiled(stack, residual, log_noise, tile=64, extra=snr), atol=1e-5)
+        assert not torch.allclose(whole, net(stack, residual, log_noise, torch.zeros_like(snr)), atol=1e-3)
+
+
+def test_the_local_snr_map_is_near_zero_on_noise_and_high_on_grain():
+    """:func:`local_snr` compares the low- and high-balance Wiener candidates against what
+    white noise alone would make of them: on pure noise about 0 (within a decade), on a
+    truth with its own grain well above."""
+    import xraydeblur.infer.learned_step as step
+
+    rng = np.random.default_rng(0)
+    kernel = make_kernel("motion", length=9.0, angle=30.0)
+    settings = {**step_settings(), "noise_floor": 0.0}
+
+    def map_of(image, noise):
+        blurred = np.clip(blur(image, kernel) + rng.normal(0, noise, image.shape), 0, 1).astype(np.float32)
+        balance = step.candidate_balance(blurred, kernel, noise, settings)
+        _, stack = step_candidates(blurred, blurred, kernel, noise_sigma=noise, settings=settings)
+        return lambda: step.local_snr(kernel, stack, noise, balance, settings)
+
+    assert abs(float(np.median(map_of(np.full((128, 128), 0.5), 0.01)()))) < 1.0
+    grainy = np.clip(0.5 + rng.normal(0, 0.03, (128, 128)), 0, 1)
+    assert float(np.median(map_of(grainy, 0.001)())) > 2.0
+
+
+def test_a_step_with_the_local_snr_map_reads_it_whole_and_in_windows(tmp_path, monkeypatch):
+    """A step whose settings name ``local_snr`` builds its network with the extra input
+    and feeds it the map, on the whole image and in windows alike."""
+    import torch
+    from safetensors.torch import save_file
+
+    import xraydeblur.infer.learned_step as step
+    from xraydeblur.models.blend_step import BlendStep
+
+    settings = {**step_settings(), "local_snr": dict(step.SNR_DEFAULTS)}
+    torch.manual_seed(2)
+    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=1, **settings["network"])
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    stem = tmp_path / "snr-step"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(stem.with_suffix(".safetensors")))
+    stem.with_suffix(".json").write_text(json.dumps(settings))
+    sharp = _scene(96)
+    kernel = make_kernel("motion", length=7.0, angle=20.0)
+    blurred = quantize(blur(sharp, kernel), 10).astype(np.float32)
+    whole = learned_step(blurred, blurred, kernel, stem=stem)
+    monkeypatch.setattr(step, "TILED_ABOVE_PIXELS", 0)
+    assert np.allclose(whole, learned_step(blurred, blurred, kernel, stem=stem), atol=1e-5)
+    settings_without = {k: v for k, v in settings.items() if k != "local_snr"}
+    noise, stack = step_candidates(blurred, blurred, kernel, settings=settings_without)
+    balance = step.candidate_balance(blurred, kernel, noise, settings)
+    snr = step.local_snr(kernel, stack, noise, balance, settings)
+    with torch.no_grad():
+        direct = net.eval()(
+            torch.from_numpy(stack[None]),
+            torch.from_numpy((blurred - blur(stack[0], kernel).astype(np.float32))[None, None]),
+            torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
+            torch.from_numpy(snr[None, None]),
+        )[0, 0].numpy()
+    assert np.allclose(whole, direct, atol=1e-5)
 
 
 def test_candidates_are_the_estimate_its_corrections_and_wiener():

@@ -184,6 +184,17 @@ def random_kernel(rng: np.random.Generator) -> np.ndarray:
     return make_kernel("motion", length=float(rng.uniform(3.0, 17.0)), angle=float(rng.uniform(0, 180)))
 
 
+def dose_weights(noise_free_share: float | None = None) -> tuple[tuple, np.ndarray]:
+    """(doses, their draw probabilities) of :data:`DOSES`; ``noise_free_share``: the
+    noise-free crops' share instead of theirs, the noisy doses keeping their ratios."""
+    doses, weights = zip(*DOSES)
+    weights = np.array(weights, float) / sum(weights)
+    if noise_free_share is not None:
+        noisy = np.array([d > 0 for d in doses])
+        weights = np.where(noisy, weights * (1 - noise_free_share) / weights[noisy].sum(), noise_free_share)
+    return doses, weights
+
+
 def make_data(args) -> None:
     """Write ``cache/part-<worker>.npz``: per sample the sharp crop, the residual
     ``y - k * z``, the candidates, the measured noise and MMSE balance, and (since v8)
@@ -203,6 +214,8 @@ def make_data(args) -> None:
         meta["under_restore"] = args.under_restore
     if args.grain > 0:
         meta["grain"] = {"max_sigma_255": args.grain, "share": args.grain_share}
+    if args.noise_free_share is not None:
+        meta["noise_free_share"] = args.noise_free_share
     if args.downscale > 1:
         meta["downscale"] = {"max_factor": args.downscale, "share": args.downscale_share}
     if args.scheme != "patient":  # a step for the networks retrained with a source held out
@@ -218,7 +231,7 @@ def make_data(args) -> None:
     sharp_all, residual_all, cand_all, noise_all, balance_all, degraded_all, kernel_all = [], [], [], [], [], [], []
     started = time.time()
     side = CROP + 2 * CONTEXT
-    doses, weights = zip(*DOSES)
+    doses, weights = dose_weights(args.noise_free_share)
     images: dict = {}
     for i in range(args.samples):
         row = rows[int(rng.integers(len(rows)))]
@@ -240,7 +253,7 @@ def make_data(args) -> None:
         kernel = draw_kernel(rng)
         degraded = blur(region, kernel)[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
         sharp = region[CONTEXT:-CONTEXT, CONTEXT:-CONTEXT]
-        dose = doses[rng.choice(len(doses), p=np.array(weights) / sum(weights))]
+        dose = doses[rng.choice(len(doses), p=weights)]
         if dose:
             degraded = poisson_gaussian_noise(degraded, dose, 0.0, seed=rng)
         bits = int(rng.choice(BITS))
@@ -279,32 +292,13 @@ NETS = {
     "v9": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True, "local_snr": True},
 }
 
-#: v9's local signal-to-noise map: the plain Wiener candidates it compares (gains), and the
-#: Gaussian window (px) of its local energy
-SNR_GAINS, SNR_WINDOW = (1.0, 10.0), 4.0
-
-
 def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, meta: dict) -> np.ndarray:
-    """v9's extra input, float32 (H, W): ``log10`` of the local energy of the difference
-    of the plain Wiener candidates at :data:`SNR_GAINS` times ``balance`` over the energy
-    white noise of sd ``hypot(noise, noise_floor)`` alone would give that difference
-    (the mean of ``|W_a - W_b|^2`` over frequencies, ``W_g = conj(H) / (|H|^2 + g b
-    |D|^2)``), doubled. About 0 where the low-balance candidate only adds amplified noise;
-    above 0 where it restores signal, everywhere for a truth with its own grain."""
-    from scipy.ndimage import gaussian_filter
+    """v9's extra input: :func:`xraydeblur.infer.learned_step.local_snr` of a crop's
+    candidates (``meta``: the run's gains, Wiener gains and noise floor; the map's own
+    gains and window its defaults)."""
+    from xraydeblur.infer.learned_step import local_snr as package_local_snr
 
-    from xraydeblur.classical._common import psf2otf, regulariser_power
-
-    sigma = float(np.hypot(noise, meta.get("noise_floor", 0.0)))
-    gains = list(meta["wiener_gains"])
-    a, b = (1 + len(meta["gains"]) + gains.index(g) for g in SNR_GAINS)
-    shape = stack.shape[1:]
-    h = psf2otf(np.asarray(kernel, np.float64), shape)
-    d2 = regulariser_power("gradient", shape)
-    wa, wb = (np.conj(h) / (np.abs(h) ** 2 + g * balance * d2) for g in SNR_GAINS)
-    predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
-    energy = gaussian_filter((stack[a].astype(np.float64) - stack[b]) ** 2, SNR_WINDOW)
-    return (2.0 * np.log10(energy / max(predicted, 1e-14) + 1e-3)).astype(np.float32)
+    return package_local_snr(kernel, stack, noise, balance, meta)
 
 
 def build_net():
@@ -513,11 +507,12 @@ def export(args) -> None:
 
     from xraydeblur import __version__
     from xraydeblur.data.manifest import manifest_sha256
+    from xraydeblur.infer.learned_step import SNR_DEFAULTS
 
     meta = read_meta(args.cache)
-    shape = {k: v for k, v in NETS[meta["net"]].items() if k != "balance"}
+    shape = {k: v for k, v in NETS[meta["net"]].items() if k not in ("balance", "local_snr")}
     if NETS[meta["net"]].get("balance") or not shape.get("image_context"):
-        raise SystemExit("export takes a v4 run (no balance input, image context)")
+        raise SystemExit("export takes a v4 or v9 run (no balance input, image context)")
     state = {k: v.contiguous() for k, v in torch.load(args.cache / "blend.pt").items()}
     stem = Path(args.out)
     # the solves' settings on noisy input are the package's, not the run's: kept from the step it replaces
@@ -530,6 +525,7 @@ def export(args) -> None:
         "gains": meta["gains"],
         "wiener_gains": meta["wiener_gains"],
         **({"noise_floor": meta["noise_floor"]} if meta.get("noise_floor") else {}),
+        **({"local_snr": SNR_DEFAULTS} if NETS[meta["net"]].get("local_snr") else {}),
         "strong_below": 0.1,
         "cg_iterations_strong": 200,
         "cg_iterations": 50,
@@ -583,6 +579,8 @@ def main() -> None:
                    help="this share (--grain-share) of the sharp crops carries white noise of standard deviation uniform in [0, grain] (in 1/255): "
                         "a truth with its own detector / quantum noise, as bedside radiographs have")
     m.add_argument("--grain-share", type=float, default=1.0)
+    m.add_argument("--noise-free-share", type=float, default=None,
+                   help="this share of the crops without Poisson noise (default: DOSES' 0.5); the noisy doses keep their ratios")
     m.add_argument("--held-out", default="mhh", help="with --scheme source: the source never seen")
     m.add_argument("--weights-dir", default="benchmarks/weights/unseen-mhh", help="with --scheme source: its blind network")
     t = sub.add_parser("train")

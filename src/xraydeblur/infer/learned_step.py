@@ -42,6 +42,10 @@ import numpy as np
 #: images of more pixels run the blend network in windows (same result, the memory of
 #: one 512 px window instead of 24 feature maps of the whole image)
 TILED_ABOVE_PIXELS = 1024 * 1024
+#: the local signal-to-noise map (:func:`local_snr`) of a step whose settings name
+#: ``local_snr`` without its own values: the plain Wiener candidates it compares (gains
+#: times the balance) and the Gaussian window (px) of its local energy
+SNR_DEFAULTS = {"wiener_gains": [1.0, 10.0], "window_px": 4.0}
 #: the shipped network and its settings: ``learned-step.safetensors`` + ``.json``
 STEP_STEM = Path(__file__).resolve().parent.parent / "weights" / "step" / "learned-step"
 
@@ -70,7 +74,8 @@ def _load_network(stem: Path):
     from ..models.blend_step import BlendStep
 
     settings = _settings(stem)
-    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), **settings["network"])
+    shape = {k: v for k, v in settings["network"].items() if k != "local_snr"}
+    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=int(bool(settings.get("local_snr"))), **shape)
     net.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
     net.eval()
     return net, torch
@@ -94,6 +99,7 @@ def step_candidates(
     stem: Path | None = None,
     settings: dict | None = None,
     path: bool = False,
+    balance: float | None = None,
 ) -> tuple[float, np.ndarray]:
     """(measured noise, float32 (C, H, W) stack): ``estimate`` (H, W, in [0, 1]) first,
     then its corrections at the shipped gains, then plain Wiener at the Wiener gains, all
@@ -106,12 +112,13 @@ def step_candidates(
     of candidates as one regularisation path (:func:`xraydeblur.classical.wiener_path`:
     the same problems from a better start, what noisy input gets) instead of one
     independent solve each (what the blend was trained on, and what noise-free input
-    gets: there a solve's convergence changes the candidate)."""
+    gets: there a solve's convergence changes the candidate); ``balance``: the
+    :func:`candidate_balance` if already computed."""
     from ..classical import kernel_noise_sigma, wiener, wiener_correction, wiener_path
 
     settings = settings if settings is not None else step_settings(stem)
     noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
-    balance = candidate_balance(blurred, kernel, noise, settings)
+    balance = candidate_balance(blurred, kernel, noise, settings) if balance is None else float(balance)
     iterations = [settings["cg_iterations_strong"] if g <= settings["strong_below"] else settings["cg_iterations"] for g in settings["gains"]]
     balances, wiener_balances = [balance * g for g in settings["gains"]], [balance * g for g in settings["wiener_gains"]]
     if path:
@@ -121,6 +128,31 @@ def step_candidates(
         corrections = [wiener_correction(blurred, estimate, kernel, b, "gradient", cg_iterations=i, weights=observed) for b, i in zip(balances, iterations)]
         wieners = [np.clip(wiener(blurred, kernel, balance=b, cg_iterations=settings["cg_iterations_wiener"], weights=observed), 0, 1) for b in wiener_balances]
     return noise, np.stack([np.clip(np.asarray(estimate, np.float32), 0, 1), *corrections, *wieners]).astype(np.float32)
+
+
+def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, settings: dict) -> np.ndarray:
+    """The blend's local signal-to-noise input, float32 (H, W): ``2 log10`` of the local
+    energy (Gaussian window ``window_px``) of the difference between the plain Wiener
+    candidates of ``stack`` (:func:`step_candidates`) at two gains times ``balance``
+    (``settings["local_snr"]``, else :data:`SNR_DEFAULTS`), over the energy white noise
+    of sd ``hypot(noise, noise_floor)`` ([0, 1] units) alone would give that difference
+    (``mean |W_a - W_b|^2`` over frequencies, ``W_g = conj(H) / (|H|^2 + g b |D|^2)``).
+    About 0 where the weaker-regularised candidate only adds amplified noise; above 0
+    where it restores signal (everywhere, for a truth with its own grain)."""
+    from scipy.ndimage import gaussian_filter
+
+    from ..classical._common import psf2otf, regulariser_power
+
+    snr = {**SNR_DEFAULTS, **(settings.get("local_snr") if isinstance(settings.get("local_snr"), dict) else {})}
+    sigma = float(np.hypot(noise, settings.get("noise_floor", 0.0)))
+    first = 1 + len(settings["gains"])
+    a, b = (first + list(settings["wiener_gains"]).index(g) for g in snr["wiener_gains"])
+    h = psf2otf(np.asarray(kernel, np.float64), stack.shape[1:])  # the image's own grid: near
+    d2 = regulariser_power("gradient", stack.shape[1:])  # the kernel's zeros a coarser one errs
+    wa, wb = (np.conj(h) / (np.abs(h) ** 2 + g * balance * d2) for g in snr["wiener_gains"])
+    predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
+    energy = gaussian_filter(np.square(stack[a] - stack[b], dtype=np.float32), float(snr["window_px"]))
+    return (2.0 * np.log10(energy / np.float32(max(predicted, 1e-14)) + np.float32(1e-3))).astype(np.float32)
 
 
 def noisy_iterations(stem: Path | None = None) -> int:
@@ -157,18 +189,30 @@ def learned_step(
     ``noise_sigma``, ``stem``, ``path``: as there; ``max_iterations``: cap on each solve's
     conjugate-gradient iterations (:func:`capped_iterations`; None: the step's own).
     Returns float32 (H, W) in [0, 1]."""
+    from ..classical import kernel_noise_sigma
+
     settings = capped_iterations(step_settings(stem), max_iterations)
-    noise, stack = step_candidates(blurred, estimate, kernel, observed, noise_sigma, stem, settings=settings, path=path)
-    return blend_candidates(blurred, kernel, noise, stack, observed, stem)
+    noise = float(kernel_noise_sigma(blurred, kernel)) if noise_sigma is None else float(noise_sigma)
+    balance = candidate_balance(blurred, kernel, noise, settings)
+    _, stack = step_candidates(blurred, estimate, kernel, observed, noise, stem, settings=settings, path=path, balance=balance)
+    return blend_candidates(blurred, kernel, noise, stack, observed, stem, balance)
 
 
 def blend_candidates(
-    blurred: np.ndarray, kernel: np.ndarray, noise: float, stack: np.ndarray, observed: np.ndarray | None = None, stem: Path | None = None
+    blurred: np.ndarray,
+    kernel: np.ndarray,
+    noise: float,
+    stack: np.ndarray,
+    observed: np.ndarray | None = None,
+    stem: Path | None = None,
+    balance: float | None = None,
 ) -> np.ndarray:
     """The blend network's output for :func:`step_candidates`' ``(noise, stack)`` of
     ``blurred`` (H, W in [0, 1]) under ``kernel`` (K, K): its inputs are the stack, the
-    residual ``blurred - kernel * stack[0]`` (0 where ``observed`` is 0) and the log noise.
-    ``stem``: the step's weights (default the shipped ones). Float32 (H, W) in [0, 1]."""
+    residual ``blurred - kernel * stack[0]`` (0 where ``observed`` is 0), the log noise
+    and, for a step whose settings name it, :func:`local_snr` (at ``balance``, the
+    :func:`candidate_balance` if already computed). ``stem``: the step's weights
+    (default the shipped ones). Float32 (H, W) in [0, 1]."""
     from ..degrade import blur
 
     residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
@@ -180,6 +224,11 @@ def blend_candidates(
         torch.from_numpy(residual[None, None].astype(np.float32)),
         torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
     )
+    settings = step_settings(stem)
+    extra = None
+    if settings.get("local_snr"):
+        balance = candidate_balance(blurred, kernel, noise, settings) if balance is None else balance
+        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings)[None, None])
     with torch.no_grad():
-        out = net(*inputs) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs)
+        out = net(*inputs, extra) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs, extra=extra)
     return out[0, 0].numpy().astype(np.float32)

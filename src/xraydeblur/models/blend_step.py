@@ -8,9 +8,9 @@ differences from ``z`` plus a small bounded residual. The weights come from a fe
 dilated 3x3 convolutions (receptive field 23 px) and, with ``image_context``, from the
 features' mean over the whole image (so the choice can follow the image as a whole, as
 a per-image tuned parameter does). It starts as ``z`` (zero head) and has about 29 k
-parameters. Any H, W. ``extra_channels``: more per-image conditions, passed to
-:meth:`BlendStep.forward` as ``extra`` (N, E, 1, 1) maps (trials only; the shipped
-step has none).
+parameters. Any H, W. ``extra_channels``: more conditions, passed to
+:meth:`BlendStep.forward` as ``extra``, per image (N, E, 1, 1) or per pixel (N, E, H, W),
+e.g. the local signal-to-noise map of :func:`xraydeblur.infer.learned_step.local_snr`.
 """
 
 import torch
@@ -73,13 +73,16 @@ class BlendStep(nn.Module):
     #: ``benchmarks/trials/blend_keep_features.py``); larger images compute them twice
     KEEP_FEATURES_BYTES = 640 * 2**20
 
-    def forward_tiled(self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, tile: int = 512) -> torch.Tensor:
+    def forward_tiled(
+        self, stack: torch.Tensor, residual: torch.Tensor, log_noise: torch.Tensor, tile: int = 512, extra: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """:meth:`forward` on ``tile`` px windows (plus :data:`TILE_MARGIN` px of context
         each side), for large images: the same result up to float rounding, with the
         memory of one window's 24 feature maps (or all windows', up to
         :data:`KEEP_FEATURES_BYTES`) instead of the whole image's at once. Two passes: the
         first sums the features over the image for the image context, the second blends.
-        Batch size 1."""
+        Batch size 1. ``extra``: as in :meth:`forward`; a per-pixel one is cut into the
+        same windows."""
         h, w = stack.shape[2:]
         m = self.TILE_MARGIN
         if sum(d for d in self._dilations()) + 1 > m:
@@ -92,6 +95,9 @@ class BlendStep(nn.Module):
             inner = (slice(None), slice(None), slice(y - y0, y - y0 + min(tile, h - y)), slice(x - x0, x - x0 + min(tile, w - x)))
             return box, inner
 
+        def extra_in(box):
+            return extra if extra is None or extra.shape[2:] == (1, 1) else extra[box]
+
         kept: dict = {}
         keep = len(windows) * (tile + 2 * m) ** 2 * self.head.in_channels * 4 <= self.KEEP_FEATURES_BYTES
         context = None
@@ -99,7 +105,7 @@ class BlendStep(nn.Module):
             total = torch.zeros(stack.shape[0], self.head.in_channels)
             for y, x in windows:
                 box, inner = padded(y, x)
-                features = self._features(stack[box], residual[box], log_noise)
+                features = self._features(stack[box], residual[box], log_noise, extra_in(box))
                 total += features[inner].sum(dim=(2, 3))
                 if keep:
                     kept[y, x] = features
@@ -107,7 +113,7 @@ class BlendStep(nn.Module):
         out = torch.empty_like(stack[:, :1])
         for y, x in windows:
             box, inner = padded(y, x)
-            features = kept.pop((y, x)) if (y, x) in kept else self._features(stack[box], residual[box], log_noise)
+            features = kept.pop((y, x)) if (y, x) in kept else self._features(stack[box], residual[box], log_noise, extra_in(box))
             blended = self._blend(stack[box], features, context)
             out[:, :, y : y + tile, x : x + tile] = blended[inner]
         return out
