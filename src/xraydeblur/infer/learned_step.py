@@ -19,7 +19,9 @@ better-conditioned one's border correction; faster for the same result there), o
 noise-free input one independent solve each, as the blend was trained.
 
 :class:`xraydeblur.models.blend_step.BlendStep` then blends them per pixel, with the
-residual ``y - k * z`` and the noise level as its other inputs. Nothing in it depends on
+residual ``y - k * z`` and the noise level as its other inputs (and, for a step whose
+settings name ``local_snr``, :func:`local_snr`: where the weaker-regularised Wiener
+candidate restores signal rather than amplified noise). Nothing in it depends on
 the blur family or the bit depth: a new one needs no table. The gains, the solves'
 iterations and the network's shape are in the shipped ``weights/step/learned-step.json`` beside its
 weights (with the training command and the validation scores); it was trained by

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Every committed result that depends on the learned data step
+# (src/xraydeblur/weights/step/, and benchmarks/weights/unseen-mhh/step/ for the unseen
+# source), re-run after either changes. Two lanes that can run side by side, one core
+# each:
+#
+#   bash scripts/rerun_after_step_change.sh patient   # packaged step: rule, oracle, tables
+#   bash scripts/rerun_after_step_change.sh unseen    # mhh-held-out step: the same
+#   bash scripts/rerun_after_step_change.sh rest      # the rest: failure modes, denoise
+#                                                     # strength, whole DICOMs, speed
+#
+# Order within a lane: nafnet-auto's rule is chosen again on validation first (it scores
+# the step), then the test-split tables. Each command writes its own JSON; the Markdown
+# tables in docs/results.md come from scripts/flagship_table.py, paired_table.py and
+# auto_table.py afterwards.
+set -euo pipefail
+export XRAYDEBLUR_THREADS=${XRAYDEBLUR_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+BENCH="--protocol benchmark --max-images 12 --crop 256"
+UNSEEN="--scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh"
+case "${1:-}" in
+patient)
+  python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned \
+    --out benchmarks/results/learned_psf_rule.json --write
+  python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 \
+    --reuse benchmarks/results/kernel_aware_oracle.json --oracles-only --out benchmarks/results/kernel_aware_oracle.json
+  for bits in "" 8 10 12; do
+    out=docs/results/benchmark-patient${bits:+-${bits}bit}.json
+    xraydeblur evaluate $BENCH ${bits:+--input-bits $bits} --methods nafnet-kernel nafnet-auto --out "$out" --update --quiet
+    python scripts/auto_table.py "$out" --json docs/results/auto-goals-patient${bits:+-${bits}bit}.json
+  done
+  ;;
+unseen)
+  python benchmarks/learned_psf_rule.py $UNSEEN --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned \
+    --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
+  python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 $UNSEEN \
+    --reuse benchmarks/results/kernel_aware_oracle-source-mhh.json --oracles-only --out benchmarks/results/kernel_aware_oracle-source-mhh.json
+  xraydeblur evaluate $BENCH $UNSEEN --methods nafnet-kernel nafnet-auto --out docs/results/benchmark-source-mhh.json --update --quiet
+  python scripts/auto_table.py docs/results/benchmark-source-mhh.json --json docs/results/auto-goals-source-mhh.json
+  ;;
+rest)
+  python benchmarks/failure_modes.py --out docs/results/failure-modes.json
+  python benchmarks/failure_modes.py --split val --out benchmarks/results/failure-modes-val.json
+  xraydeblur evaluate --methods nafnet-kernel --max-images 3 --crop 384 --out docs/results/denoise-strength.json --update --quiet
+  python benchmarks/trials/auto_full_size.py --out benchmarks/results/trials/auto_full_size-noisy-learned.json
+  python benchmarks/trials/auto_full_size.py --dose 20000 --out benchmarks/results/trials/auto_full_size-dose20000-noisy-learned.json
+  python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-auto --noisy-methods nafnet-auto \
+    --out benchmarks/results/speed-auto-learned-step.json
+  ;;
+*)
+  echo "usage: $0 patient|unseen|rest" >&2
+  exit 2
+  ;;
+esac
