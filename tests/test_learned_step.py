@@ -98,17 +98,17 @@ def test_the_local_snr_map_is_near_zero_on_noise_and_high_on_grain():
 
 
 def test_a_step_with_the_local_snr_map_reads_it_whole_and_in_windows(tmp_path, monkeypatch):
-    """A step whose settings name ``local_snr`` builds its network with the extra input
-    and feeds it the map, on the whole image and in windows alike."""
+    """A step whose settings name ``local_snr`` builds its network with one extra input
+    per pair of candidates and feeds it the maps, on the whole image and in windows alike."""
     import torch
     from safetensors.torch import save_file
 
     import xraydeblur.infer.learned_step as step
     from xraydeblur.models.blend_step import BlendStep
 
-    settings = {**step_settings(), "local_snr": dict(step.SNR_DEFAULTS)}
+    settings = {**step_settings(), "local_snr": {"pairs": [[1.0, 10.0], [0.46, 1.0]]}}
     torch.manual_seed(2)
-    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=1, **settings["network"])
+    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=2, **settings["network"])
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.05)
     stem = tmp_path / "snr-step"
@@ -129,9 +129,9 @@ def test_a_step_with_the_local_snr_map_reads_it_whole_and_in_windows(tmp_path, m
             torch.from_numpy(stack[None]),
             torch.from_numpy((blurred - blur(stack[0], kernel).astype(np.float32))[None, None]),
             torch.full((1, 1, 1, 1), float(np.log10(max(noise, 1e-6)) + 3.0)),
-            torch.from_numpy(snr[None, None]),
+            torch.from_numpy(snr[None]),
         )[0, 0].numpy()
-    assert np.allclose(whole, direct, atol=1e-5)
+    assert snr.shape == (2, *blurred.shape) and np.allclose(whole, direct, atol=1e-5)
 
 
 def test_candidates_are_the_estimate_its_corrections_and_wiener():

@@ -289,16 +289,25 @@ NETS = {
     "v2": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02},
     "v3": {"width": 32, "dilations": [1, 2, 4, 8, 4, 2, 1], "balance": True, "residual_bound": 0.05},
     "v4": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True},
-    "v9": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True, "local_snr": True},
+    "v9": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True, "local_snr": [[1.0, 10.0]]},
+    "v11": {"width": 24, "dilations": [1, 2, 4, 2, 1], "balance": False, "residual_bound": 0.02, "image_context": True,
+            "local_snr": [[1.0, 10.0], [0.46, 1.0], [10.0, 46.0]]},
 }
 
+def snr_settings(meta: dict) -> dict:
+    """The run's local signal-to-noise settings for :mod:`xraydeblur.infer.learned_step`
+    (``{"pairs": ...}`` of its network in :data:`NETS`; {} for a network without them)."""
+    pairs = NETS[meta["net"]].get("local_snr")
+    return {"pairs": pairs} if pairs else {}
+
+
 def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, meta: dict) -> np.ndarray:
-    """v9's extra input: :func:`xraydeblur.infer.learned_step.local_snr` of a crop's
-    candidates (``meta``: the run's gains, Wiener gains and noise floor; the map's own
-    gains and window its defaults)."""
+    """v9 / v11's extra input, (P, H, W): :func:`xraydeblur.infer.learned_step.local_snr`
+    of a crop's candidates (``meta``: the run's gains, Wiener gains and noise floor; the
+    pairs of its network)."""
     from xraydeblur.infer.learned_step import local_snr as package_local_snr
 
-    return package_local_snr(kernel, stack, noise, balance, meta)
+    return package_local_snr(kernel, stack, noise, balance, {**meta, "local_snr": snr_settings(meta)})
 
 
 def build_net():
@@ -308,8 +317,8 @@ def build_net():
     from xraydeblur.models.blend_step import BlendStep
 
     class BlendNet(BlendStep):
-        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02, image_context: bool = False, local_snr: bool = False):
-            super().__init__(candidates, width, dilations, residual_bound, image_context, extra_channels=int(balance) + int(local_snr))
+        def __init__(self, candidates: int, width: int = 24, dilations=(1, 2, 4, 2, 1), balance: bool = False, residual_bound: float = 0.02, image_context: bool = False, local_snr=None):
+            super().__init__(candidates, width, dilations, residual_bound, image_context, extra_channels=int(balance) + len(local_snr or []))
             self.use_balance, self.use_snr = balance, local_snr
 
         def forward(self, stack, residual, log_noise, log_balance=None, snr=None):
@@ -340,7 +349,7 @@ def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, nois
         torch.full((1, 1, 1, 1), math.log10(max(balance, 1e-12))),
     )
     if meta and NETS[meta["net"]].get("local_snr"):
-        inputs += (torch.from_numpy(local_snr(kernel, stack, noise, balance, meta)[None, None]),)
+        inputs += (torch.from_numpy(local_snr(kernel, stack, noise, balance, meta)[None]),)
     return inputs
 
 
@@ -378,7 +387,7 @@ def train(args) -> None:
     snr = None
     if NETS[meta["net"]].get("local_snr"):  # v9: the local signal-to-noise map of every crop, once
         maps = [local_snr(data["kernel"][i], data["candidates"][i], float(data["noise"][i]), float(data["balance"][i]), meta) for i in range(n)]
-        snr = torch.from_numpy(np.stack(maps))[:, None]
+        snr = torch.from_numpy(np.stack(maps))
     print(f"{sum(p.numel() for p in net.parameters())} parameters, {stack.shape[1]} candidates", flush=True)
     state_path = args.cache / "blend.pt"
     if state_path.exists() and not args.fresh:
@@ -525,7 +534,7 @@ def export(args) -> None:
         "gains": meta["gains"],
         "wiener_gains": meta["wiener_gains"],
         **({"noise_floor": meta["noise_floor"]} if meta.get("noise_floor") else {}),
-        **({"local_snr": SNR_DEFAULTS} if NETS[meta["net"]].get("local_snr") else {}),
+        **({"local_snr": {**SNR_DEFAULTS, **snr_settings(meta)}} if NETS[meta["net"]].get("local_snr") else {}),
         "strong_below": 0.1,
         "cg_iterations_strong": 200,
         "cg_iterations": 50,

@@ -44,10 +44,11 @@ import numpy as np
 #: images of more pixels run the blend network in windows (same result, the memory of
 #: one 512 px window instead of 24 feature maps of the whole image)
 TILED_ABOVE_PIXELS = 1024 * 1024
-#: the local signal-to-noise map (:func:`local_snr`) of a step whose settings name
-#: ``local_snr`` without its own values: the plain Wiener candidates it compares (gains
-#: times the balance) and the Gaussian window (px) of its local energy
-SNR_DEFAULTS = {"wiener_gains": [1.0, 10.0], "window_px": 4.0}
+#: the local signal-to-noise maps (:func:`local_snr`) of a step whose settings name
+#: ``local_snr`` without its own values: the pairs of plain Wiener candidates compared
+#: (their gains times the balance), one map each, and the Gaussian window (px) of the
+#: local energy
+SNR_DEFAULTS = {"pairs": [[1.0, 10.0]], "window_px": 4.0}
 #: the shipped network and its settings: ``learned-step.safetensors`` + ``.json``
 STEP_STEM = Path(__file__).resolve().parent.parent / "weights" / "step" / "learned-step"
 
@@ -77,7 +78,7 @@ def _load_network(stem: Path):
 
     settings = _settings(stem)
     shape = {k: v for k, v in settings["network"].items() if k != "local_snr"}
-    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=int(bool(settings.get("local_snr"))), **shape)
+    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=snr_channels(settings), **shape)
     net.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
     net.eval()
     return net, torch
@@ -132,29 +133,49 @@ def step_candidates(
     return noise, np.stack([np.clip(np.asarray(estimate, np.float32), 0, 1), *corrections, *wieners]).astype(np.float32)
 
 
+def snr_settings(settings: dict) -> dict | None:
+    """The step's local signal-to-noise settings (:data:`SNR_DEFAULTS` filled in), or
+    None for a step without that input."""
+    own = settings.get("local_snr")
+    if not own:
+        return None
+    return {**SNR_DEFAULTS, **(own if isinstance(own, dict) else {})}
+
+
+def snr_channels(settings: dict) -> int:
+    """How many :func:`local_snr` maps the step's blend reads (0: none)."""
+    snr = snr_settings(settings)
+    return 0 if snr is None else len(snr["pairs"])
+
+
 def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, settings: dict) -> np.ndarray:
-    """The blend's local signal-to-noise input, float32 (H, W): ``2 log10`` of the local
-    energy (Gaussian window ``window_px``) of the difference between the plain Wiener
-    candidates of ``stack`` (:func:`step_candidates`) at two gains times ``balance``
-    (``settings["local_snr"]``, else :data:`SNR_DEFAULTS`), over the energy white noise
-    of sd ``hypot(noise, noise_floor)`` ([0, 1] units) alone would give that difference
-    (``mean |W_a - W_b|^2`` over frequencies, ``W_g = conj(H) / (|H|^2 + g b |D|^2)``).
-    About 0 where the weaker-regularised candidate only adds amplified noise; above 0
-    where it restores signal (everywhere, for a truth with its own grain)."""
+    """The blend's local signal-to-noise input, float32 (P, H, W), one map per pair of
+    plain Wiener candidates of ``stack`` (:func:`step_candidates`) at gains (a, b) times
+    ``balance`` (``settings["local_snr"]["pairs"]``, else :data:`SNR_DEFAULTS`): ``2
+    log10`` of the local energy (Gaussian window ``window_px``) of their difference over
+    the energy white noise of sd ``hypot(noise, noise_floor)`` ([0, 1] units) alone would
+    give it (``mean |W_a - W_b|^2`` over the image's frequencies, ``W_g = conj(H) /
+    (|H|^2 + g b |D|^2)``). About 0 where the weaker-regularised candidate only adds
+    amplified noise; above 0 where it restores signal. Pairs at different gains probe
+    different frequencies, so together they tell a smooth truth from one with its own grain."""
     from scipy.ndimage import gaussian_filter
 
     from ..classical._common import psf2otf, regulariser_power
 
-    snr = {**SNR_DEFAULTS, **(settings.get("local_snr") if isinstance(settings.get("local_snr"), dict) else {})}
+    snr = snr_settings(settings) or dict(SNR_DEFAULTS)
     sigma = float(np.hypot(noise, settings.get("noise_floor", 0.0)))
     first = 1 + len(settings["gains"])
-    a, b = (first + list(settings["wiener_gains"]).index(g) for g in snr["wiener_gains"])
+    wiener_gains = [float(g) for g in settings["wiener_gains"]]
     h = psf2otf(np.asarray(kernel, np.float64), stack.shape[1:])  # the image's own grid: near
     d2 = regulariser_power("gradient", stack.shape[1:])  # the kernel's zeros a coarser one errs
-    wa, wb = (np.conj(h) / (np.abs(h) ** 2 + g * balance * d2) for g in snr["wiener_gains"])
-    predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
-    energy = gaussian_filter(np.square(stack[a] - stack[b], dtype=np.float32), float(snr["window_px"]))
-    return (2.0 * np.log10(energy / np.float32(max(predicted, 1e-14)) + np.float32(1e-3))).astype(np.float32)
+    maps = []
+    for pair in snr["pairs"]:
+        a, b = (first + wiener_gains.index(float(g)) for g in pair)
+        wa, wb = (np.conj(h) / (np.abs(h) ** 2 + float(g) * balance * d2) for g in pair)
+        predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
+        energy = gaussian_filter(np.square(stack[a] - stack[b], dtype=np.float32), float(snr["window_px"]))
+        maps.append(2.0 * np.log10(energy / np.float32(max(predicted, 1e-14)) + np.float32(1e-3)))
+    return np.stack(maps).astype(np.float32)
 
 
 def noisy_iterations(stem: Path | None = None) -> int:
@@ -228,9 +249,9 @@ def blend_candidates(
     )
     settings = step_settings(stem)
     extra = None
-    if settings.get("local_snr"):
+    if snr_channels(settings):
         balance = candidate_balance(blurred, kernel, noise, settings) if balance is None else balance
-        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings)[None, None])
+        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings)[None])
     with torch.no_grad():
         out = net(*inputs, extra) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs, extra=extra)
     return out[0, 0].numpy().astype(np.float32)
