@@ -168,10 +168,14 @@ def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: floa
     wiener_gains = [float(g) for g in settings["wiener_gains"]]
     h = psf2otf(np.asarray(kernel, np.float64), stack.shape[1:])  # the image's own grid: near
     d2 = regulariser_power("gradient", stack.shape[1:])  # the kernel's zeros a coarser one errs
+    filters: dict = {}  # W_g per gain, each computed once
     maps = []
     for pair in snr["pairs"]:
         a, b = (first + wiener_gains.index(float(g)) for g in pair)
-        wa, wb = (np.conj(h) / (np.abs(h) ** 2 + float(g) * balance * d2) for g in pair)
+        for g in pair:
+            if float(g) not in filters:
+                filters[float(g)] = np.conj(h) / (np.abs(h) ** 2 + float(g) * balance * d2)
+        wa, wb = filters[float(pair[0])], filters[float(pair[1])]
         predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
         energy = gaussian_filter(np.square(stack[a] - stack[b], dtype=np.float32), float(snr["window_px"]))
         maps.append(2.0 * np.log10(energy / np.float32(max(predicted, 1e-14)) + np.float32(1e-3)))
