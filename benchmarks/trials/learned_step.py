@@ -302,8 +302,8 @@ NETS = {
             "local_snr": [[1.0, 10.0], [0.46, 1.0], [10.0, 46.0]]},
 }
 
-def snr_settings(meta: dict) -> dict:
-    """The run's local signal-to-noise settings for :mod:`xraydeblur.infer.learned_step`
+def run_snr_pairs(meta: dict) -> dict:
+    """The run's ``local_snr`` settings for :mod:`xraydeblur.infer.learned_step`
     (``{"pairs": ...}`` of its network in :data:`NETS`; {} for a network without them)."""
     pairs = NETS[meta["net"]].get("local_snr")
     return {"pairs": pairs} if pairs else {}
@@ -315,7 +315,7 @@ def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: floa
     pairs of its network)."""
     from xraydeblur.infer.learned_step import local_snr as package_local_snr
 
-    return package_local_snr(kernel, stack, noise, balance, {**meta, "local_snr": snr_settings(meta)})
+    return package_local_snr(kernel, stack, noise, balance, {**meta, "local_snr": run_snr_pairs(meta)})
 
 
 def build_net():
@@ -344,7 +344,7 @@ def build_net():
 
 def net_inputs(degraded: np.ndarray, kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, meta: dict | None = None):
     """Torch tensors (1, ...) of one image for :class:`BlendNet` (with ``meta`` of a v9
-    run, its :func:`local_snr` map too)."""
+    or v11 run, its :func:`local_snr` maps too)."""
     import torch
 
     from xraydeblur.degrade import blur
@@ -393,7 +393,7 @@ def train(args) -> None:
     meta = read_meta(args.cache)
     net = make_net(meta)
     snr = None
-    if NETS[meta["net"]].get("local_snr"):  # v9: the local signal-to-noise map of every crop, once
+    if NETS[meta["net"]].get("local_snr"):  # v9 / v11: every crop's local signal-to-noise maps, once
         maps = [local_snr(data["kernel"][i], data["candidates"][i], float(data["noise"][i]), float(data["balance"][i]), meta) for i in range(n)]
         snr = torch.from_numpy(np.stack(maps))
     print(f"{sum(p.numel() for p in net.parameters())} parameters, {stack.shape[1]} candidates", flush=True)
@@ -404,7 +404,7 @@ def train(args) -> None:
     elif args.init:  # e.g. a v2 run's weights into v4 (its image-context branch starts at zero)
         state = torch.load(args.init)
         first = net.body[0].weight
-        if state["body.0.weight"].shape[1] < first.shape[1]:  # new input channels (v9's map) start at zero
+        if state["body.0.weight"].shape[1] < first.shape[1]:  # new input channels (maps) start at zero
             extra = first.shape[1] - state["body.0.weight"].shape[1]
             state["body.0.weight"] = torch.cat([state["body.0.weight"], torch.zeros(first.shape[0], extra, *first.shape[2:])], 1)
         missing = net.load_state_dict(state, strict=False).missing_keys
@@ -512,6 +512,21 @@ def merge(args) -> None:
     report(samples, args.out)
 
 
+def summarize(args) -> None:
+    """Per ``evaluate`` / ``merge`` JSON: rows where the learned blend is at or above Wiener
+    with its best balance per image (the oracle), the mean and worst row of ``learned -
+    oracle`` (dB), and, against the first JSON (same rows), the range and mean of the
+    learned blend's per-row change. Prints a Markdown table."""
+    tables = [json.loads(Path(p).read_text())["table"] for p in args.parts]
+    print("| run | rows at or above the oracle | mean (dB) | worst row (dB) | change from the first: min / max / mean (dB) |")
+    print("|---|---|---|---|---|")
+    for path, table in zip(args.parts, tables):
+        gaps = [r["learned"] - r["wiener oracle"] for r in table.values()]
+        change = [table[k]["learned"] - tables[0][k]["learned"] for k in tables[0]]
+        print(f"| {Path(path).stem} | {sum(g >= 0 for g in gaps)} / {len(gaps)} | {np.mean(gaps):+.3f} | {min(gaps):+.2f} | "
+              f"{min(change):+.2f} / {max(change):+.2f} / {np.mean(change):+.3f} |")
+
+
 def export(args) -> None:
     """Write a v4 run's weights as the package's learned step
     (``src/xraydeblur/weights/step/learned-step.safetensors`` + ``.json``: gains, solves'
@@ -529,7 +544,7 @@ def export(args) -> None:
     meta = read_meta(args.cache)
     shape = {k: v for k, v in NETS[meta["net"]].items() if k not in ("balance", "local_snr")}
     if NETS[meta["net"]].get("balance") or not shape.get("image_context"):
-        raise SystemExit("export takes a v4 or v9 run (no balance input, image context)")
+        raise SystemExit("export takes a run without the balance input and with the image context (v4, v9, v11)")
     state = {k: v.contiguous() for k, v in torch.load(args.cache / "blend.pt").items()}
     stem = Path(args.out)
     # the solves' settings on noisy input are the package's, not the run's: kept from the step it replaces
@@ -542,7 +557,7 @@ def export(args) -> None:
         "gains": meta["gains"],
         "wiener_gains": meta["wiener_gains"],
         **({"noise_floor": meta["noise_floor"]} if meta.get("noise_floor") else {}),
-        **({"local_snr": {**SNR_DEFAULTS, **snr_settings(meta)}} if NETS[meta["net"]].get("local_snr") else {}),
+        **({"local_snr": {**SNR_DEFAULTS, **run_snr_pairs(meta)}} if NETS[meta["net"]].get("local_snr") else {}),
         "strong_below": 0.1,
         "cg_iterations_strong": 200,
         "cg_iterations": 50,
@@ -628,8 +643,10 @@ def main() -> None:
     g = sub.add_parser("merge")
     g.add_argument("parts", nargs="+")
     g.add_argument("--out")
+    s = sub.add_parser("summarize")
+    s.add_argument("parts", nargs="+", help="evaluate / merge JSONs with the same rows, the baseline first")
     args = p.parse_args()
-    {"make-data": make_data, "train": train, "evaluate": evaluate, "merge": merge, "export": export}[args.command](args)
+    {"make-data": make_data, "train": train, "evaluate": evaluate, "merge": merge, "summarize": summarize, "export": export}[args.command](args)
 
 
 if __name__ == "__main__":

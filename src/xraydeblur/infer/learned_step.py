@@ -77,8 +77,7 @@ def _load_network(stem: Path):
     from ..models.blend_step import BlendStep
 
     settings = _settings(stem)
-    shape = {k: v for k, v in settings["network"].items() if k != "local_snr"}
-    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=snr_channels(settings), **shape)
+    net = BlendStep(1 + len(settings["gains"]) + len(settings["wiener_gains"]), extra_channels=snr_channels(settings), **settings["network"])
     net.load_state_dict(load_file(str(stem.with_suffix(".safetensors"))))
     net.eval()
     return net, torch
