@@ -575,6 +575,7 @@ def export(args) -> None:
             **({"grain": meta["grain"]} if meta.get("grain") else {}),
             "crop_px": CROP,
             "doses": DOSES,
+            **({"noise_free_share": meta["noise_free_share"]} if meta.get("noise_free_share") is not None else {}),
             "bits": BITS,
         },
         "validation": {"command": scores.get("commands"), "split": scores.get("split"), "table": scores["table"]},

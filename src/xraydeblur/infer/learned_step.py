@@ -147,7 +147,7 @@ def snr_channels(settings: dict) -> int:
     return 0 if snr is None else len(snr["pairs"])
 
 
-def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, settings: dict) -> np.ndarray:
+def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: float, settings: dict, observed: np.ndarray | None = None) -> np.ndarray:
     """The blend's local signal-to-noise input, float32 (P, H, W), one map per pair of
     plain Wiener candidates of ``stack`` (:func:`step_candidates`) at gains (a, b) times
     ``balance`` (``settings["local_snr"]["pairs"]``, else :data:`SNR_DEFAULTS`): ``2
@@ -156,7 +156,9 @@ def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: floa
     give it (``mean |W_a - W_b|^2`` over the image's frequencies, ``W_g = conj(H) /
     (|H|^2 + g b |D|^2)``). About 0 where the weaker-regularised candidate only adds
     amplified noise; above 0 where it restores signal. Pairs at different gains probe
-    different frequencies, so together they tell a smooth truth from one with its own grain."""
+    different frequencies, so together they tell a smooth truth from one with its own grain.
+    Pixels where ``observed`` (H, W) is 0 (a filled-in overlay) give no evidence of signal:
+    their difference counts as 0, so the map there is at its floor."""
     from scipy.ndimage import gaussian_filter
 
     from ..classical._common import psf2otf, regulariser_power
@@ -176,7 +178,10 @@ def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: floa
                 filters[float(g)] = np.conj(h) / (np.abs(h) ** 2 + float(g) * balance * d2)
         wa, wb = filters[float(pair[0])], filters[float(pair[1])]
         predicted = sigma**2 * float(np.mean(np.abs(wa - wb) ** 2))
-        energy = gaussian_filter(np.square(stack[a] - stack[b], dtype=np.float32), float(snr["window_px"]))
+        difference = np.square(stack[a] - stack[b], dtype=np.float32)
+        if observed is not None:
+            difference *= np.asarray(observed) > 0
+        energy = gaussian_filter(difference, float(snr["window_px"]))
         maps.append(2.0 * np.log10(energy / np.float32(max(predicted, 1e-14)) + np.float32(1e-3)))
     return np.stack(maps).astype(np.float32)
 
@@ -238,7 +243,8 @@ def blend_candidates(
     residual ``blurred - kernel * stack[0]`` (0 where ``observed`` is 0), the log noise
     and, for a step whose settings name it, :func:`local_snr` (at ``balance``, the
     :func:`candidate_balance` if already computed). ``stem``: the step's weights
-    (default the shipped ones). Float32 (H, W) in [0, 1]."""
+    (default the shipped ones). Pixels where ``observed`` is 0 keep ``stack[0]`` (the
+    correction of the estimate, which leaves them at the estimate). Float32 (H, W) in [0, 1]."""
     from ..degrade import blur
 
     residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
@@ -254,7 +260,10 @@ def blend_candidates(
     extra = None
     if snr_channels(settings):
         balance = candidate_balance(blurred, kernel, noise, settings) if balance is None else balance
-        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings)[None])
+        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings, observed)[None])
     with torch.no_grad():
         out = net(*inputs, extra) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs, extra=extra)
-    return out[0, 0].numpy().astype(np.float32)
+    out = out[0, 0].numpy().astype(np.float32)
+    if observed is not None:  # no observation, nothing for a data step to fit: the estimate's own correction
+        out = np.where(np.asarray(observed) > 0, out, stack[0]).astype(np.float32)
+    return out
