@@ -20,7 +20,7 @@ UNSEEN="--scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-m
 case "${1:-}" in
 patient)
   python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned \
-    --out benchmarks/results/learned_psf_rule.json --write
+    --compare-with benchmarks/results/trials/learned_psf_rule-tables.json --out benchmarks/results/learned_psf_rule.json --write
   python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 \
     --reuse benchmarks/results/kernel_aware_oracle.json --oracles-only --out benchmarks/results/kernel_aware_oracle.json
   for bits in "" 8 10 12; do
@@ -31,7 +31,7 @@ patient)
   ;;
 unseen)
   python benchmarks/learned_psf_rule.py $UNSEEN --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned \
-    --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
+    --compare-with benchmarks/results/trials/learned_psf_rule-unseen-mhh-tables.json --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
   python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 $UNSEEN \
     --reuse benchmarks/results/kernel_aware_oracle-source-mhh.json --oracles-only --out benchmarks/results/kernel_aware_oracle-source-mhh.json
   xraydeblur evaluate $BENCH $UNSEEN --methods nafnet-kernel nafnet-auto --out docs/results/benchmark-source-mhh.json --update --quiet

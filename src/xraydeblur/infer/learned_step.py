@@ -167,8 +167,10 @@ def local_snr(kernel: np.ndarray, stack: np.ndarray, noise: float, balance: floa
     sigma = float(np.hypot(noise, settings.get("noise_floor", 0.0)))
     first = 1 + len(settings["gains"])
     wiener_gains = [float(g) for g in settings["wiener_gains"]]
-    h = psf2otf(np.asarray(kernel, np.float64), stack.shape[1:])  # the image's own grid: near
-    d2 = regulariser_power("gradient", stack.shape[1:])  # the kernel's zeros a coarser one errs
+    # the image's own grid (near the kernel's zeros a coarser one errs), at least the kernel's size
+    grid = tuple(max(n, k) for n, k in zip(stack.shape[1:], np.shape(kernel)))
+    h = psf2otf(np.asarray(kernel, np.float64), grid)
+    d2 = regulariser_power("gradient", grid)
     filters: dict = {}  # W_g per gain, each computed once
     maps = []
     for pair in snr["pairs"]:
