@@ -7,7 +7,8 @@
 #   bash scripts/rerun_after_step_change.sh patient   # packaged step: rule, oracle, tables
 #   bash scripts/rerun_after_step_change.sh unseen    # mhh-held-out step: the same
 #   bash scripts/rerun_after_step_change.sh rest      # the rest: failure modes, denoise
-#                                                     # strength, whole DICOMs, speed
+#                                                     # strength, whole DICOMs, noise
+#                                                     # levels (validation), speed
 #
 # Order within a lane: nafnet-auto's rule is chosen again on validation first (it scores
 # the step), then the test-split tables. Each command writes its own JSON; the Markdown
@@ -43,8 +44,12 @@ rest)
   xraydeblur evaluate --methods nafnet-kernel --max-images 3 --crop 384 --out docs/results/denoise-strength.json --update --quiet
   python benchmarks/trials/auto_full_size.py --out benchmarks/results/trials/auto_full_size-noisy-learned.json
   python benchmarks/trials/auto_full_size.py --dose 20000 --out benchmarks/results/trials/auto_full_size-dose20000-noisy-learned.json
+  python benchmarks/trials/data_step_noise.py --targets 1.0 --learned --learned-iterations 20 50 \
+    --blurs gaussian1 gaussian2 motion9 motion15 disk2 --out benchmarks/results/trials/data_step_noise-learned-any-noise.json
   python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-auto --noisy-methods nafnet-auto \
     --out benchmarks/results/speed-auto-learned-step.json
+  # and, once nothing else runs, the speed table of scripts/run_evaluations.sh
+  # (docs/results/speed.json: timings need an idle machine)
   ;;
 *)
   echo "usage: $0 patient|unseen|rest" >&2
