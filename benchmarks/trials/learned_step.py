@@ -226,6 +226,8 @@ def make_data(args) -> None:
         meta["noise_free_share"] = args.noise_free_share
     if args.downscale > 1:
         meta["downscale"] = {"max_factor": args.downscale, "share": args.downscale_share}
+    if sorted(args.bits) != sorted(BITS):
+        meta["bits"] = args.bits
     if args.scheme != "patient":  # a step for the networks retrained with a source held out
         from xraydeblur.models.registry import register_weights_dir
 
@@ -264,7 +266,7 @@ def make_data(args) -> None:
         dose = doses[rng.choice(len(doses), p=weights)]
         if dose:
             degraded = poisson_gaussian_noise(degraded, dose, 0.0, seed=rng)
-        bits = int(rng.choice(BITS))
+        bits = int(rng.choice(args.bits))
         degraded = (quantize(degraded, bits) if bits else np.clip(degraded, 0, 1)).astype(np.float32)
         z = blind(degraded)
         if args.under_restore and rng.random() < args.under_restore:  # a network that did less than it should
@@ -614,6 +616,7 @@ def main() -> None:
     m.add_argument("--grain-share", type=float, default=1.0)
     m.add_argument("--noise-free-share", type=float, default=None,
                    help="this share of the crops without Poisson noise (default: DOSES' 0.5); the noisy doses keep their ratios")
+    m.add_argument("--bits", type=int, nargs="+", choices=BITS, default=list(BITS), help="the input's bit depths drawn from (0: float), uniformly")
     m.add_argument("--held-out", default="mhh", help="with --scheme source: the source never seen")
     m.add_argument("--weights-dir", default="benchmarks/weights/unseen-mhh", help="with --scheme source: its blind network")
     t = sub.add_parser("train")
