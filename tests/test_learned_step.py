@@ -42,12 +42,12 @@ def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
     whether the windows' features are kept between the two passes or computed again."""
     import torch
 
-    from xraydeblur.infer.learned_step import _network, _settings, snr_channels
+    from xraydeblur.infer.learned_step import _network, snr_channels
 
     net, _ = _network()
     torch.manual_seed(0)
     stack, residual, log_noise = torch.rand(1, 15, 150, 230), torch.randn(1, 1, 150, 230) * 0.01, torch.full((1, 1, 1, 1), -0.5)
-    maps = snr_channels(_settings(STEP_STEM))
+    maps = snr_channels(step_settings())
     extra = torch.randn(1, maps, 150, 230) if maps else None  # the shipped step's local signal-to-noise maps
     with torch.no_grad():
         kept = net.forward_tiled(stack, residual, log_noise, tile=64, extra=extra)

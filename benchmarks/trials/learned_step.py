@@ -101,13 +101,15 @@ standard validation -0.24 to +0.28 dB from v7 (control -1.04 to +0.30), noise-fr
 rows -0.20 dB from the oracle on average (control -0.31, v7 -0.34), but 10-bit 5 px
 motion -1.13 (v7 -0.33).
 
-v10 / v11 (trials; ``learned_step-{v10,v11,unseen-mhh-v10,unseen-mhh-v11}*.json`` list
-each command): v9's map for both steps on 2000 new crops each (``make-data --net v9
+v10 / v11 (``learned_step-{v10,v11,unseen-mhh-v10,unseen-mhh-v11}*.json`` list each
+command; v11 shipped for both steps): v9's map for both steps on 2000 new crops each (``make-data --net v9
 --grain 8 --grain-share 0.5 --under-restore 0.2 --noise-free-share 0.75``), 35 min from
 v7 / v9; then ``--net v11`` (three maps: :data:`NETS`), 35 min more on the same crops.
 Packaged v11: within -0.07 to +0.19 dB of v7 on every validation row; the mhh-held-out
 one much better with grain but 0.60 dB below v7 on the 12-bit disk; 10-bit 5 px motion
-with grain still 0.7 dB below the oracle for both (docs/results.md section 10).
+with grain still 0.7 dB below the oracle for both (docs/results.md section 10). v12
+(trial, mhh-held-out step): v11 fine-tuned on crops half at 10 / 12 bit (``make-data
+--bits 10 12``); that row -0.62 dB (``learned_step-unseen-mhh-v12*.json``).
 
 The cache (derived from the radiographs) lives outside the repository.
 """

@@ -249,9 +249,10 @@ def blend_candidates(
     correction of the estimate, which leaves them at the estimate). Float32 (H, W) in [0, 1]."""
     from ..degrade import blur
 
+    seen = None if observed is None else np.asarray(observed) > 0  # the pixels the data may be fitted on
     residual = (np.asarray(blurred, np.float32) - blur(stack[0], np.asarray(kernel, np.float64)).astype(np.float32))
-    if observed is not None:
-        residual = residual * (np.asarray(observed, np.float32) > 0)
+    if seen is not None:
+        residual = residual * seen
     net, torch = _network(stem)
     inputs = (
         torch.from_numpy(stack[None]),
@@ -262,10 +263,10 @@ def blend_candidates(
     extra = None
     if snr_channels(settings):
         balance = candidate_balance(blurred, kernel, noise, settings) if balance is None else balance
-        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings, observed)[None])
+        extra = torch.from_numpy(local_snr(kernel, stack, noise, balance, settings, seen)[None])
     with torch.no_grad():
         out = net(*inputs, extra) if residual.size <= TILED_ABOVE_PIXELS else net.forward_tiled(*inputs, extra=extra)
     out = out[0, 0].numpy().astype(np.float32)
-    if observed is not None:  # no observation, nothing for a data step to fit: the estimate's own correction
-        out = np.where(np.asarray(observed) > 0, out, stack[0]).astype(np.float32)
+    if seen is not None:  # no observation, nothing for a data step to fit: the estimate's own correction
+        out = np.where(seen, out, stack[0]).astype(np.float32)
     return out
