@@ -10,6 +10,14 @@
 #                                                     # strength, whole DICOMs, noise
 #                                                     # levels (validation), speed
 #
+# After a change of the learned PSF estimator's use instead (its rule, the spectral
+# refinement of xraydeblur.classical.psf_search.REFINE_PASSES, the Gaussian width
+# factor), add "estimator": the lanes then skip what does not use it (the oracle and
+# nafnet-kernel, given the true kernel) and re-run the estimator's accuracy instead;
+# "rest" re-runs only the whole DICOMs:
+#
+#   bash scripts/rerun_after_step_change.sh patient estimator
+#
 # Order within a lane: nafnet-auto's rule is chosen again on validation first (it scores
 # the step), then the test-split tables. Each command writes its own JSON; the Markdown
 # tables in docs/results.md come from scripts/flagship_table.py, paired_table.py and
@@ -18,32 +26,47 @@ set -euo pipefail
 export XRAYDEBLUR_THREADS=${XRAYDEBLUR_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 BENCH="--protocol benchmark --max-images 12 --crop 256"
 UNSEEN="--scheme source --held-out mhh --weights-dir benchmarks/weights/unseen-mhh"
+ESTIMATOR_ONLY=$([ "${2:-}" = estimator ] && echo 1 || true)
+METHODS=$([ -n "$ESTIMATOR_ONLY" ] && echo "nafnet-auto" || echo "nafnet-kernel nafnet-auto")
+ACCURACY="--samples 1500 --max-images 8 --crop 256 --bits 0 8 12"
 case "${1:-}" in
 patient)
   python benchmarks/learned_psf_rule.py --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned \
     --compare-with benchmarks/results/trials/learned_psf_rule-tables.json --out benchmarks/results/learned_psf_rule.json --write
-  python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 \
-    --reuse benchmarks/results/kernel_aware_oracle.json --oracles-only --out benchmarks/results/kernel_aware_oracle.json
+  if [ -n "$ESTIMATOR_ONLY" ]; then
+    python benchmarks/psf_estimator_accuracy.py $ACCURACY --spectral --out benchmarks/results/psf_estimator_accuracy.json
+  else
+    python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 \
+      --reuse benchmarks/results/kernel_aware_oracle.json --oracles-only --out benchmarks/results/kernel_aware_oracle.json
+  fi
   for bits in "" 8 10 12; do
     out=docs/results/benchmark-patient${bits:+-${bits}bit}.json
-    xraydeblur evaluate $BENCH ${bits:+--input-bits $bits} --methods nafnet-kernel nafnet-auto --out "$out" --update --quiet
+    xraydeblur evaluate $BENCH ${bits:+--input-bits $bits} --methods $METHODS --out "$out" --update --quiet
     python scripts/auto_table.py "$out" --json docs/results/auto-goals-patient${bits:+-${bits}bit}.json
   done
   ;;
 unseen)
   python benchmarks/learned_psf_rule.py $UNSEEN --max-images 10 --crop 256 --bits 0 8 12 16 --steps learned \
     --compare-with benchmarks/results/trials/learned_psf_rule-unseen-mhh-tables.json --out benchmarks/results/learned_psf_rule-unseen-mhh.json --write
-  python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 $UNSEEN \
-    --reuse benchmarks/results/kernel_aware_oracle-source-mhh.json --oracles-only --out benchmarks/results/kernel_aware_oracle-source-mhh.json
-  xraydeblur evaluate $BENCH $UNSEEN --methods nafnet-kernel nafnet-auto --out docs/results/benchmark-source-mhh.json --update --quiet
+  if [ -n "$ESTIMATOR_ONLY" ]; then
+    python benchmarks/psf_estimator_accuracy.py $ACCURACY --scheme source --held-out mhh \
+      --estimator-dir benchmarks/weights/unseen-mhh/psf --out benchmarks/results/psf_estimator_accuracy-unseen-mhh.json
+  else
+    python benchmarks/kernel_aware_oracle.py --max-images 6 --crop 256 --bits 0 8 10 12 $UNSEEN \
+      --reuse benchmarks/results/kernel_aware_oracle-source-mhh.json --oracles-only --out benchmarks/results/kernel_aware_oracle-source-mhh.json
+  fi
+  xraydeblur evaluate $BENCH $UNSEEN --methods $METHODS --out docs/results/benchmark-source-mhh.json --update --quiet
   python scripts/auto_table.py docs/results/benchmark-source-mhh.json --json docs/results/auto-goals-source-mhh.json
   ;;
 rest)
-  python benchmarks/failure_modes.py --out docs/results/failure-modes.json
-  python benchmarks/failure_modes.py --split val --out benchmarks/results/failure-modes-val.json
-  xraydeblur evaluate --methods nafnet-kernel --max-images 3 --crop 384 --out docs/results/denoise-strength.json --update --quiet
+  if [ -z "$ESTIMATOR_ONLY" ]; then
+    python benchmarks/failure_modes.py --out docs/results/failure-modes.json
+    python benchmarks/failure_modes.py --split val --out benchmarks/results/failure-modes-val.json
+    xraydeblur evaluate --methods nafnet-kernel --max-images 3 --crop 384 --out docs/results/denoise-strength.json --update --quiet
+  fi
   python benchmarks/trials/auto_full_size.py --out benchmarks/results/trials/auto_full_size-noisy-learned.json
   python benchmarks/trials/auto_full_size.py --dose 20000 --out benchmarks/results/trials/auto_full_size-dose20000-noisy-learned.json
+  [ -n "$ESTIMATOR_ONLY" ] && exit 0
   python benchmarks/trials/data_step_noise.py --targets 1.0 --learned --learned-iterations 20 50 \
     --blurs gaussian1 gaussian2 motion9 motion15 disk2 --out benchmarks/results/trials/data_step_noise-learned-any-noise.json
   python benchmarks/speed.py --size 2048 --repeats 2 --methods nafnet-blind nafnet-auto --noisy-methods nafnet-auto \
@@ -52,7 +75,7 @@ rest)
   # (docs/results/speed.json: timings need an idle machine)
   ;;
 *)
-  echo "usage: $0 patient|unseen|rest" >&2
+  echo "usage: $0 patient|unseen|rest [estimator]" >&2
   exit 2
   ;;
 esac

@@ -86,6 +86,51 @@ def test_fallback_rule_low_confidence_and_unbuildable():
     assert sure.usable and sure.kernel.shape == (5, 5)
 
 
+def test_a_gaussian_is_restored_with_the_rules_width_factor():
+    """The PSF restored with is the Gaussian found times the rule's factor; the label and
+    ``params`` stay the estimate, and the summary says both. Other families, and a factor
+    of 1, restore with what was found."""
+    from xraydeblur.degrade import make_kernel
+
+    found = LearnedPsfEstimate("gaussian", {"sigma": 2.0}, 0.95, min_confidence=0.5, gaussian_scale=0.9)
+    assert found.restoring_params == {"sigma": 1.8} and np.allclose(found.kernel, make_kernel("gaussian", sigma=1.8))
+    facts = found.summary()
+    assert facts["label"] == "gaussian sigma 2.00 px" and facts["params"] == {"sigma": 2.0} and facts["restored_with"] == {"sigma": 1.8}
+    as_found = LearnedPsfEstimate("gaussian", {"sigma": 2.0}, 0.95, min_confidence=0.5)
+    assert "restored_with" not in as_found.summary() and np.allclose(as_found.kernel, make_kernel("gaussian", sigma=2.0))
+    disk = LearnedPsfEstimate("disk", {"radius": 2.0}, 0.95, min_confidence=0.5, gaussian_scale=0.9)
+    assert disk.restoring_params == {"radius": 2.0}
+
+
+def test_the_shipped_rules_width_factor_reaches_the_kernel(monkeypatch):
+    """``estimate_learned_psf`` takes the factor from the shipped rule for a Gaussian it
+    does not refine, and none for one it refines (the fit's width is used as it is)."""
+    from xraydeblur.infer import learned_psf
+
+    blurred, _ = Degradation("gaussian", {"sigma": 2.0}).apply(power_law_scene(192))
+    meta = learned_psf.estimator_meta()
+    monkeypatch.setattr(learned_psf, "estimator_meta", lambda folder=ESTIMATOR_DIR: {**meta, "rule": {**meta["rule"], "gaussian_scale": 0.9}})
+    found = estimate_learned_psf(blurred, refine=False)
+    if found.family == "gaussian":
+        assert found.gaussian_scale == 0.9 and found.restoring_params["sigma"] == found.params["sigma"] * 0.9
+    assert estimate_learned_psf(blurred, refine=True).gaussian_scale == 1.0
+
+
+def test_rule_choice_takes_a_narrower_gaussian_when_too_wide_ones_lose():
+    """Records where the Gaussian width as estimated loses a row (too wide on some cases)
+    but 0.94 of it gains everywhere: the rule uses Gaussians, at that factor."""
+    rule = _rule_script()
+
+    def gaussian(row, network, narrower):
+        return {**_record(row, "gaussian", 0.95, 40.0, network, network), "network/learned": network, "refined/learned": network - 3.0,
+                **{f"network*{f:g}/learned": (narrower if f == 0.94 else 40.0) for f in rule.GAUSSIAN_SCALES[1:]}}
+
+    records = [gaussian("gaussian-sigma2", 37.0, 41.0), gaussian("gaussian-sigma2", 42.5, 42.0), gaussian("gaussian-sigma3", 41.0, 40.5)]
+    chosen = rule.choose(records, max_row_loss=0.1)["chosen"]
+    assert chosen["gains"] == "learned" and chosen["gaussian_scale"] == 0.94 and chosen["min_confidence"]["gaussian"] <= 0.95
+    assert rule.score(records, "learned", [], chosen["min_confidence"], 1.0)[1]["gaussian-sigma2"] < 0  # as estimated: the row loses
+
+
 def test_auto_is_blind_when_not_confident(monkeypatch):
     """Below the threshold ``nafnet-auto`` returns exactly ``nafnet-blind``'s output."""
     from xraydeblur.infer import identify, learned_psf
@@ -112,6 +157,7 @@ def test_shipped_rule_comes_from_its_script(results, folder):
     rule = json.loads((folder / "psf-estimator.json").read_text())["rule"]
     chosen = json.loads((ROOT / "benchmarks" / "results" / results).read_text())["chosen"]
     assert rule["min_confidence"] == chosen["min_confidence"] and rule["refine"] == chosen["refine"]
+    assert rule.get("gaussian_scale", 1.0) == chosen.get("gaussian_scale", 1.0)
     assert f"--out benchmarks/results/{results}" in rule["chosen_by"]
     variant = json.loads((folder.parent / "nafnet-auto.json").read_text())
     if chosen["gains"] == "learned":
@@ -314,6 +360,23 @@ def test_refinement_pins_disk_and_motion_widths_below_what_the_data_step_feels(k
         assert abs(found["radius"] - true["radius"]) < 0.01
     else:
         assert abs(found["length"] - true["length"]) < 0.05 and abs(found["angle"] - true["angle"]) < 0.5
+
+
+def test_a_pass_without_a_half_width_searches_every_trained_length():
+    """A 15 px motion whose length the network put at 7 px (as it did on a test
+    radiograph of the unseen source): a pass gridded +-30 % around 7 px cannot reach it,
+    one over the whole trained range (half-width None) finds it, and the finer passes
+    then pin it."""
+    from xraydeblur.classical.psf_search import refine_psf
+    from xraydeblur.degrade import blur, make_kernel
+
+    blurred = blur(power_law_scene(512), make_kernel("motion", length=15.0, angle=50.0)).astype(np.float32)
+    start = {"length": 7.0, "angle": 51.0}
+    near = refine_psf(blurred, "motion", start, passes={"motion": [{"length": (3.0, 1.0), "angle": (6.0, 2.0)}]})
+    assert abs(near["length"] - 15.0) > 4.0
+    whole = [{"length": (None, 1.0), "angle": (6.0, 2.0)}, {"length": (0.75, 0.25), "angle": (1.5, 0.5)}, {"length": (0.25, 1 / 16)}]
+    found = refine_psf(blurred, "motion", start, passes={"motion": whole})
+    assert abs(found["length"] - 15.0) < 0.1 and abs(found["angle"] - 50.0) < 1.0
 
 
 def test_refinement_pass_over_some_parameters_keeps_the_others():

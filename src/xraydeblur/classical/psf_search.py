@@ -333,12 +333,19 @@ def rounding_floor(image: np.ndarray, samples: int = 65536) -> float:
 #: benchmarks/results/trials/psf_refinement_step.json). Motion's fine grid is joint in
 #: length and angle, then length alone: as good on validation as one joint grid of
 #: 1/32 px x 1/8 degree (within 0.12 dB), in about half the time (0.15-0.27 s against
-#: 0.31-0.50 s per motion crop, median per row).
+#: 0.31-0.50 s per motion crop, median per row). Motion's first pass searches every
+#: length the estimator was trained on (half-width None), at 1 px: the network's length is
+#: its least reliable output (0.44-1.73 times the true one on validation, its angle within
+#: a few degrees), and a first pass of +-30 % around it refined a 15 px motion estimated
+#: at 7-9 px to a wrong 10-12 px. Validation (``benchmarks/trials/motion_length_search.py``,
+#: benchmarks/results/trials/motion_length_search*.json): the learned step's mean gain
+#: over blind on motion cases 4.05 -> 4.26 dB (patient split; worst case -4.41 -> -0.05)
+#: and 3.96 -> 4.00 dB (mhh-held-out estimator), +0.07 s per motion refinement.
 REFINE_PASSES = {
     "gaussian": [{"sigma": (0.6, 1 / 32)}, {"sigma": (1 / 32, 1 / 128)}],
     "disk": [{"radius": (0.75, 1 / 16)}, {"radius": (1 / 16, 1 / 128)}],
     "motion": [
-        {"length": (3.0, 1.0), "angle": (6.0, 2.0)},
+        {"length": (None, 1.0), "angle": (6.0, 2.0)},
         {"length": (0.75, 0.25), "angle": (1.5, 0.5)},
         {"length": (0.25, 1 / 16), "angle": (0.5, 1 / 4)},
         {"length": (1 / 16, 1 / 64)},
@@ -353,7 +360,9 @@ def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, p
     unchanged) near ``params`` that best explain the power spectrum of ``image`` (H, W)
     in [0, 1], by the fit of :func:`fit_scores` on ``tile`` px Welch tiles: one grid
     around ``params`` per pass of :data:`REFINE_PASSES` (a motion length's half-width
-    grows to 30 % of the length), each pass centred on the previous winner. Used to
+    grows to 30 % of the length; a half-width of None spans the whole range the
+    estimator was trained on, :data:`xraydeblur.models.psf_labels.TRAINED_RANGES`), each
+    pass centred on the previous winner. Used to
     sharpen the learned estimator's parameters (:mod:`xraydeblur.infer.learned_psf`):
     Gaussian sigma to 1/128 px, disk radius to 1/128 px, motion length to 1/64 px and
     angle to 1/4 degree. The power floor is the image's own rounding noise
@@ -369,9 +378,15 @@ def refine_psf(image: np.ndarray, family: str, params: dict, tile: int = TILE, p
     for grids in passes[family]:
         axes = []
         for name, (half, step) in grids.items():
-            if name == "length":
-                half = max(half, 0.3 * best["length"]) if step >= 1.0 else half
-            values = np.arange(best[name] - half, best[name] + half + step / 2, step)
+            if half is None:  # every value the estimator was trained on
+                from ..models.psf_labels import TRAINED_RANGES
+
+                low, high = TRAINED_RANGES[name]
+                values = np.arange(low, high + step / 2, step)
+            else:
+                if name == "length":
+                    half = max(half, 0.3 * best["length"]) if step >= 1.0 else half
+                values = np.arange(best[name] - half, best[name] + half + step / 2, step)
             if name in _REFINE_MIN:
                 values = values[values >= _REFINE_MIN[name]]
             axes.append((name, values if len(values) else np.array([best[name]])))

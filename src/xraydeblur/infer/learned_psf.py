@@ -97,22 +97,37 @@ class LearnedPsfEstimate:
     ``family``: one of :data:`xraydeblur.models.psf_net.FAMILIES`; ``params`` in pixels
     and degrees (as :func:`xraydeblur.degrade.make_kernel` takes them); ``confidence``:
     the family's calibrated probability; ``probabilities``: every family's;
-    ``min_confidence``: the shipped rule's threshold for this family."""
+    ``min_confidence``: the shipped rule's threshold for this family;
+    ``gaussian_scale``: the rule's factor on a Gaussian's width for the PSF restored
+    with (:attr:`restoring_params`)."""
 
     family: str
     params: dict
     confidence: float
     probabilities: dict = field(default_factory=dict)
     min_confidence: float = 1.0
+    gaussian_scale: float = 1.0
+
+    @property
+    def restoring_params(self) -> dict:
+        """The parameters of the PSF to restore with: ``params``, but a Gaussian's
+        ``sigma`` times ``gaussian_scale``. Too wide a Gaussian costs far more than too
+        narrow a one (the data step then amplifies the frequencies the blur did not
+        remove), so under an uncertain width the rule, chosen on validation
+        (``benchmarks/learned_psf_rule.py``), may restore with a narrower one."""
+        if self.family == "gaussian" and self.gaussian_scale != 1.0:
+            return {**self.params, "sigma": float(self.params["sigma"]) * self.gaussian_scale}
+        return dict(self.params)
 
     @property
     def kernel(self) -> np.ndarray | None:
-        """The PSF (float64 (K, K), sum 1) for a buildable family, else None."""
+        """The PSF to restore with (float64 (K, K), sum 1; :attr:`restoring_params`)
+        for a buildable family, else None."""
         if self.family not in BUILDABLE:
             return None
         from ..degrade import make_kernel
 
-        return make_kernel(self.family, **self.params)
+        return make_kernel(self.family, **self.restoring_params)
 
     @property
     def usable(self) -> bool:
@@ -150,6 +165,7 @@ class LearnedPsfEstimate:
             "confidence": round(float(self.confidence), 4),
             "min_confidence": self.min_confidence,
             "trusted": self.usable,
+            **({"restored_with": {k: round(float(v), 4) for k, v in self.restoring_params.items()}} if self.restoring_params != self.params else {}),
         }
 
 
@@ -183,7 +199,9 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
     estimator sees it (module docstring). ``refine``: sharpen a Gaussian's, disk's or
     straight motion's parameters by the spectral fit around the network's values
     (:func:`xraydeblur.classical.psf_search.refine_psf`); None: as the shipped rule
-    says (``rule["refine"]``: the families refined, chosen on validation)."""
+    says (``rule["refine"]``: the families refined, chosen on validation). A Gaussian
+    not refined is restored with its width times the rule's ``gaussian_scale``
+    (:attr:`LearnedPsfEstimate.restoring_params`)."""
     from ..models.psf_labels import decode
 
     meta = estimator_meta(folder)
@@ -192,7 +210,8 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
     out = network_output(spectrum_features(image, power)[None], folder)[0]
     found = decode(out, float(meta.get("temperature", 1.0)))
     params = found["params"]
-    if refine if refine is not None else found["family"] in rule.get("refine", []):
+    refined = refine if refine is not None else found["family"] in rule.get("refine", [])
+    if refined:
         from ..classical.psf_search import refine_psf
 
         params = refine_psf(image, found["family"], params, FEATURE_TILE, power)
@@ -202,6 +221,7 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
         float(found["probabilities"][found["family"]]),
         found["probabilities"],
         family_threshold(rule, found["family"]),
+        1.0 if refined else float(rule.get("gaussian_scale", 1.0)),
     )
 
 

@@ -801,7 +801,10 @@
     el.factTime.textContent = `${fmt(body.seconds)} s` + (body.queue_seconds > 0.05 ? ` (+${fmt(body.queue_seconds, 2)} s queued)` : "");
     const psf = body.psf_identified;
     const confidence = psf && typeof psf.confidence === "number" ? `, confidence ${Math.round(100 * psf.confidence)} %` : "";
-    const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psf.trusted ? "" : ", not trusted: blind"})` : "";
+    // a Gaussian may be restored narrower than found (the rule's width factor): say with what
+    const restoredWith = psf && psf.trusted && psf.restored_with && typeof psf.restored_with.sigma === "number"
+      ? `, restored with sigma ${fmt(psf.restored_with.sigma, 3)} px` : "";
+    const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psf.trusted ? restoredWith : ", not trusted: blind"})` : "";
     // blind: the learned estimator's motion, when the noise was put back (and the safeguard re-blurred) with it
     const blindPsf = body.blind_psf;
     const blindNote = !psfNote && blindPsf && blindPsf.used && blindPsf.label
