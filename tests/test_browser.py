@@ -665,3 +665,45 @@ def _api_json(server, data: bytes, **params) -> dict:
     response = httpx.post(server.url + "/api/v1/deblur", params={"format": "json", "method": TEST_METHOD, **params}, content=data, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def _with_header(body: bytes, **facts) -> bytes:
+    """The page's binary answer (``XDV1``, header length, JSON header, arrays) with
+    ``facts`` set in its JSON header; the arrays' offsets are relative to their own
+    block, so they stay valid."""
+    import json
+    import struct
+
+    assert body[:4] == b"XDV1"
+    length = struct.unpack("<I", body[4:8])[0]
+    header = json.loads(body[8 : 8 + length])
+    header.update(facts)
+    raw = json.dumps(header).encode()
+    return b"XDV1" + struct.pack("<I", len(raw)) + raw + body[8 + length :]
+
+
+def test_the_page_names_the_psf_found_and_the_width_restored_with(live_server):
+    """An answer whose learned estimate restored a Gaussian narrower than found (the
+    rule's width factor) shows both: the PSF identified with its confidence, and the
+    width restored with; an estimate not trusted says "blind" and no width."""
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server = live_server({"XRAYDEBLUR_TEST_DELAY": "0.1"})
+    image = _png_bytes(np.full((64, 80), 120, np.uint8))
+    found = {"estimator": "learned", "family": "gaussian", "params": {"sigma": 2.0}, "label": "gaussian sigma 2.00 px", "confidence": 0.93,
+             "min_confidence": 0.65, "trusted": True, "restored_with": {"sigma": 1.82}}
+    with sync_playwright() as pw:
+        browser = _launch(pw)
+        try:
+            page = _open_page(browser, server, 1440)
+            answers = [found, {**found, "trusted": False}]
+            page.route("**/api/v1/deblur*", lambda route: route.fulfill(response=(r := route.fetch()), body=_with_header(r.body(), psf_identified=answers.pop(0), kernel=None)))
+            _upload_and_wait(page, TEST_METHOD, {"name": "a.png", "mimeType": "image/png", "buffer": image})
+            blur = page.inner_text("#fact-blur")
+            assert "identified gaussian sigma 2.00 px, confidence 93 %, restored with sigma 1.82 px" in blur, blur
+            _upload_and_wait(page, TEST_METHOD, {"name": "b.png", "mimeType": "image/png", "buffer": image})
+            blur = page.inner_text("#fact-blur")
+            assert "not trusted: blind" in blur and "restored with" not in blur, blur
+        finally:
+            browser.close()
