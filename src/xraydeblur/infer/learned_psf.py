@@ -155,8 +155,10 @@ class LearnedPsfEstimate:
 
     def summary(self) -> dict:
         """JSON-ready facts, shaped like :meth:`PsfEstimate.summary` (``family``,
-        ``params``, ``label``, ``trusted``) plus ``estimator``, ``confidence`` and
-        ``min_confidence``."""
+        ``params``, ``label``, ``trusted``) plus ``estimator``, ``confidence``,
+        ``min_confidence`` and, where they differ from ``params``, the
+        :attr:`restoring_params` as ``restored_with``."""
+        restoring = self.restoring_params
         return {
             "estimator": "learned",
             "family": self.family,
@@ -165,7 +167,7 @@ class LearnedPsfEstimate:
             "confidence": round(float(self.confidence), 4),
             "min_confidence": self.min_confidence,
             "trusted": self.usable,
-            **({"restored_with": {k: round(float(v), 4) for k, v in self.restoring_params.items()}} if self.restoring_params != self.params else {}),
+            **({"restored_with": {k: round(float(v), 4) for k, v in restoring.items()}} if restoring != self.params else {}),
         }
 
 
