@@ -59,6 +59,27 @@ def test_the_blend_in_windows_equals_the_blend_of_the_whole_image():
             del net.KEEP_FEATURES_BYTES
 
 
+def test_large_images_blend_in_channels_last_layout_with_the_same_result(monkeypatch):
+    """Images over ``TILED_ABOVE_PIXELS`` blend in windows with the network in
+    channels-last layout (oneDNN's faster form): the output is the whole-image blend's
+    within 2e-5, and the shipped network itself keeps its layout (small images, the
+    benchmark's crops, run exactly as before)."""
+    import torch
+
+    from xraydeblur.infer import learned_step as ls
+
+    sharp = _scene(160)
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
+    settings = {**step_settings(), "cg_iterations_strong": 20, "cg_iterations": 10, "cg_iterations_wiener": 10}  # a quick test
+    noise, stack = step_candidates(blurred, blurred, kernel, settings=settings)
+    whole = ls.blend_candidates(blurred, kernel, noise, stack)
+    monkeypatch.setattr(ls, "TILED_ABOVE_PIXELS", 64 * 64)
+    windowed = ls.blend_candidates(blurred, kernel, noise, stack)
+    assert np.abs(windowed - whole).max() < 2e-5
+    assert ls._windowed_network().body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert ls._network()[0].body[0].weight.is_contiguous()
+
+
 def test_a_per_pixel_condition_is_cut_into_the_same_windows():
     """A blend with a per-pixel extra input (the local signal-to-noise map) gives the same
     result in windows as on the whole image: the map is cut with the candidates."""
@@ -144,6 +165,31 @@ def test_candidates_are_the_estimate_its_corrections_and_wiener():
     assert stack.shape == (1 + len(settings["gains"]) + len(settings["wiener_gains"]), *sharp.shape)
     assert np.array_equal(stack[0], blurred) and stack.min() >= 0 and stack.max() <= 1
     assert noise < 1.5e-4  # noise-free float input
+
+
+@pytest.mark.parametrize("path", [False, True], ids=["solve by solve", "regularisation path"])
+def test_solves_side_by_side_give_the_same_candidates_bit_for_bit(path):
+    """Two threads (each FFT on one core) solve the candidates exactly as one thread
+    does, in the same order, masked overlay pixels included: the speed-up changes no
+    result, so no table has to be re-run for it."""
+    sharp = _scene(160)
+    blurred, kernel = Degradation("motion", {"length": 9, "angle": 30.0}).apply(sharp)
+    observed = np.ones_like(blurred)
+    observed[:20, :30] = 0
+    estimate = np.clip(blurred + 0.01, 0, 1).astype(np.float32)
+    settings = {**step_settings(), "cg_iterations_strong": 20, "cg_iterations": 10, "cg_iterations_wiener": 10}  # a quick test
+    one = step_candidates(blurred, estimate, kernel, observed, settings=settings, path=path, threads=1)
+    two = step_candidates(blurred, estimate, kernel, observed, settings=settings, path=path, threads=2)
+    assert one[0] == two[0] and np.array_equal(one[1], two[1])
+
+
+def test_run_parallel_keeps_order_and_gives_each_transform_one_core():
+    from xraydeblur.classical._common import FFT_WORKERS, fft_workers, run_parallel
+
+    assert run_parallel([lambda i=i: (i, fft_workers()) for i in range(5)], threads=2) == [(i, 1) for i in range(5)]
+    assert run_parallel([lambda: fft_workers()], threads=2) == [FFT_WORKERS]  # one call: this thread, as before
+    assert run_parallel([lambda: fft_workers()] * 2, threads=1) == [FFT_WORKERS] * 2
+    assert fft_workers() == FFT_WORKERS
 
 
 def test_the_step_restores_what_the_blur_removed():

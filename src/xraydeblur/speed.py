@@ -11,8 +11,11 @@ power spectrum under :data:`IDENTIFIED_MOTION` (which it identifies and trusts, 
 time includes the search and the data step), with its identification cache cleared
 before every run. With ``noisy`` the image is first blurred by :func:`noisy_scene`
 (Gaussian sigma 2 px with the benchmark's Poisson-Gaussian noise), as a real
-radiograph is: the data step then takes its "+noise" gains, whose solve converges in
-fewer iterations than on noise-free input (the worst case the plain scene times). Used
+radiograph is: the data step then takes its noisy-input path, whose solves stop
+earlier than on noise-free input (the worst case the plain scene times); a method that
+identifies the PSF gets its motion scene with that noise instead, so that it
+identifies and trusts the PSF there too (what a noisy radiograph with motion blur
+costs). Used
 by ``xraydeblur evaluate --speed-size`` and ``benchmarks/speed.py``.
 
 >>> measure_speed("wiener", size=512)                 # doctest: +SKIP
@@ -80,9 +83,8 @@ def _child(name: str, size: int, repeats: int, weights_dir: str | None, noisy: b
         from .degrade import Degradation
         from .infer.identify import clear_cache
 
-        image = Degradation("motion", dict(IDENTIFIED_MOTION)).apply(power_law_scene(size))[0].astype(np.float32)
-        if noisy:
-            image = _noisy(image)
+        noise = {k: v for k, v in noisy_scene().items() if k != "sigma"} if noisy else {}
+        image = Degradation("motion", dict(IDENTIFIED_MOTION), **noise).apply(power_law_scene(size), seed=0)[0].astype(np.float32)
         identified = method.kernel_in_use(image)[1]
     elif noisy:
         image = _noisy(image)
@@ -102,7 +104,9 @@ def _child(name: str, size: int, repeats: int, weights_dir: str | None, noisy: b
         "load_seconds": load,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "backend": getattr(getattr(method.run, "backend", None), "name", "numpy"),
-        "scene": "noisy (Gaussian sigma {sigma:g} px, dose {dose:g}, read noise {read_noise:g})".format(**noisy_scene()) if noisy else "noise-free",
+        "scene": ("noisy (dose {dose:g}, read noise {read_noise:g})" if identified is not None else "noisy (Gaussian sigma {sigma:g} px, dose {dose:g}, read noise {read_noise:g})").format(**noisy_scene())
+        if noisy
+        else "noise-free",
         "kernel": f"gaussian sigma {KNOWN_KERNEL_SIGMA:g} (given)"
         if kernel is not None
         else f"identified: {identified.get('label')} ({'trusted' if identified.get('trusted') else 'not trusted'})"

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
-from ._common import FFT_WORKERS, as_image, as_kernel, div, extend, grad, psf2otf, to_output
+from ._common import as_image, as_kernel, div, extend, fft_workers, grad, psf2otf, to_output
 
 
 def _conv(x: np.ndarray, otf: np.ndarray) -> np.ndarray:
-    return sfft.irfft2(sfft.rfft2(x, workers=FFT_WORKERS) * otf, s=x.shape, workers=FFT_WORKERS)
+    return sfft.irfft2(sfft.rfft2(x, workers=fft_workers()) * otf, s=x.shape, workers=fft_workers())
 
 
 def tv_curvature(u: np.ndarray, epsilon: float = 1e-3) -> np.ndarray:
