@@ -514,3 +514,16 @@ def test_signal_rings_fall_for_a_smooth_truth_and_rise_with_grain():
     # estimate_balance is noise^2 over their median
     c, _, strong = signal_rings(blur(sharp, kernel), kernel, noise)
     assert estimate_balance(blur(sharp, kernel), kernel, noise_sigma=noise) == pytest.approx(noise**2 / np.median(c[strong]))
+
+
+def test_tukey_window_is_scipys_bit_for_bit():
+    """The noise estimate's window, without importing scipy.signal: the same values."""
+    from scipy.signal.windows import tukey
+
+    from xraydeblur.classical._common import tukey_window
+
+    for n in [0, 1, 2, 3, 7, 64, 255, 256, 2000, 2128]:
+        for alpha in (0.0, 0.1, 0.25, 0.5, 0.99):
+            assert np.array_equal(tukey_window(n, alpha), tukey(n, alpha)), (n, alpha)
+    with pytest.raises(ValueError):
+        tukey_window(8, 1.0)
