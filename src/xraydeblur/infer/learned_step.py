@@ -135,8 +135,9 @@ def step_candidates(
     independent solve each (what the blend was trained on, and what noise-free input
     gets: there a solve's convergence changes the candidate); ``balance``: the
     :func:`candidate_balance` if already computed; ``threads``: solves run side by side
-    (:func:`xraydeblur.classical._common.run_parallel`: the same result, about 1.6 x
-    faster on two cores; default :func:`xraydeblur.infer.backends.cpu_threads`)."""
+    (:func:`xraydeblur.classical._common.run_parallel`: the same result, 1.26-1.43 x
+    faster on two cores for a 4-megapixel image, ``benchmarks/trials/parallel_solves.py``;
+    default :func:`xraydeblur.infer.backends.cpu_threads`)."""
     from ..classical import kernel_noise_sigma, wiener, wiener_correction, wiener_path
     from ..classical._common import run_parallel
     from .backends import cpu_threads
@@ -155,7 +156,7 @@ def step_candidates(
             cpu_threads() if threads is None else threads,
         )
     else:  # fourteen independent solves, the longest started first
-        solves = [(i, (lambda b=b, i=i: wiener_correction(blurred, estimate, kernel, b, "gradient", cg_iterations=i, weights=observed))) for b, i in zip(balances, iterations)]
+        solves = [(n, (lambda b=b, n=n: wiener_correction(blurred, estimate, kernel, b, "gradient", cg_iterations=n, weights=observed))) for b, n in zip(balances, iterations)]
         wiener_iterations = settings["cg_iterations_wiener"]
         solves += [(wiener_iterations, (lambda b=b: np.clip(wiener(blurred, kernel, balance=b, cg_iterations=wiener_iterations, weights=observed), 0, 1))) for b in wiener_balances]
         order = sorted(range(len(solves)), key=lambda j: -solves[j][0])
