@@ -74,7 +74,10 @@ def test_large_images_blend_in_channels_last_layout_with_the_same_result(monkeyp
     noise, stack = step_candidates(blurred, blurred, kernel, settings=settings)
     whole = ls.blend_candidates(blurred, kernel, noise, stack)
     monkeypatch.setattr(ls, "TILED_ABOVE_PIXELS", 64 * 64)
+    used = []
+    monkeypatch.setattr(ls, "_windowed_network", lambda stem=None, real=ls._windowed_network: used.append(stem) or real(stem))
     windowed = ls.blend_candidates(blurred, kernel, noise, stack)
+    assert used == [None]  # the windowed blend ran on the channels-last copy
     assert np.abs(windowed - whole).max() < 2e-5
     assert ls._windowed_network().body[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert ls._network()[0].body[0].weight.is_contiguous()
@@ -187,6 +190,7 @@ def test_run_parallel_keeps_order_and_gives_each_transform_one_core():
     from xraydeblur.classical._common import FFT_WORKERS, fft_workers, run_parallel
 
     assert run_parallel([lambda i=i: (i, fft_workers()) for i in range(5)], threads=2) == [(i, 1) for i in range(5)]
+    assert run_parallel([lambda i=i: i for i in range(5)], threads=2, costs=[1, 5, 2, 4, 3]) == list(range(5))  # started costliest first, returned in order
     assert run_parallel([lambda: fft_workers()], threads=2) == [FFT_WORKERS]  # one call: this thread, as before
     assert run_parallel([lambda: fft_workers()] * 2, threads=1) == [FFT_WORKERS] * 2
     assert fft_workers() == FFT_WORKERS

@@ -7,8 +7,9 @@ degrees), once without noise and once with the benchmark's noise (``--noise 2000
 photons at full scale), into a temporary folder (deleted afterwards; nothing is
 written into the repository). Then, ``--repeats`` times each, alternating,
 ``xraydeblur deblur IN -o OUT --method nafnet-auto --report`` runs in a fresh process:
-its wall time (process start to exit) and its peak resident memory. The median is
-reported, with the PSF the report names.
+its wall time (process start to exit) and the peak resident memory of its process tree
+(``benchmarks/end_to_end.py``'s ``run_cli``, as the end-to-end benchmark times the CLI).
+The median is reported, with the PSF the report names.
 
 ``--pythonpath DIR`` runs the commands with ``PYTHONPATH=DIR`` (e.g. the ``src`` of a
 worktree of an earlier commit, to time it against this one on the same machine in the
@@ -23,7 +24,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,22 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
-
-#: runs one command and prints its wall seconds and the peak RSS (kB) of its process
-_TIMER = (
-    "import json, resource, subprocess, sys, time\n"
-    "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:]).returncode\n"
-    "print(json.dumps({'rc': rc, 'seconds': time.perf_counter() - t, 'peak_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
-)
-
-
-def timed(command: list[str], env: dict) -> dict:
-    """Wall seconds, peak resident MB and exit status of ``command`` in a fresh process."""
-    out = subprocess.run([sys.executable, "-c", _TIMER, *command], capture_output=True, text=True, env=env, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    if result["rc"]:
-        raise RuntimeError(f"{' '.join(command)} exited with {result['rc']}: {out.stderr.strip().splitlines()[-1:]}")
-    return {"seconds": round(result["seconds"], 2), "peak_mb": round(result["peak_kb"] / 1024)}
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def main() -> None:
@@ -61,10 +46,10 @@ def main() -> None:
 
     from xraydeblur.data import data_root
 
-    env = {**os.environ}
+    from end_to_end import run_cli
+
     if args.pythonpath:
-        env["PYTHONPATH"] = args.pythonpath
-    cli = [str(Path(sys.executable).with_name("xraydeblur"))]  # the console script beside this interpreter
+        os.environ["PYTHONPATH"] = args.pythonpath  # the timed commands import that checkout
     source = data_root() / args.dicom
     scenes = {"noise-free": [], "noisy (dose 2000)": ["--noise", "2000"]}
     runs: dict[str, list[dict]] = {name: [] for name in scenes}
@@ -73,16 +58,15 @@ def main() -> None:
         inputs = {}
         for name, extra in scenes.items():
             inputs[name] = Path(folder) / f"{name.split()[0]}.dcm"
-            blur = [*cli, "blur", str(source), "-o", str(inputs[name]), "--kernel", "motion", "--length", str(args.length), "--angle", str(args.angle), *extra]
-            subprocess.run(blur, check=True, capture_output=True, env=env)
+            run_cli(["blur", str(source), "-o", str(inputs[name]), "--kernel", "motion", "--length", str(args.length), "--angle", str(args.angle), *extra])
         for _ in range(args.repeats):
             for name, path in inputs.items():
                 out = Path(folder) / f"out-{path.name}"
                 out.unlink(missing_ok=True)
-                runs[name].append(timed([*cli, "deblur", str(path), "-o", str(out), "--method", "nafnet-auto", "--report"], env))
+                runs[name].append(run_cli(["deblur", str(path), "-o", str(out), "--method", "nafnet-auto", "--report"]))
                 facts = json.loads(Path(f"{out}.report.json").read_text())
                 found[name] = (facts.get("psf_identified") or {}).get("label", "none") + (" (used)" if facts.get("kernel_source") == "identified" else " (not used)")
-                print(f"{name:18s} {runs[name][-1]['seconds']:7.2f} s {runs[name][-1]['peak_mb']:6d} MB", flush=True)
+                print(f"{name:18s} {runs[name][-1]['seconds']:7.2f} s {runs[name][-1]['peak_mb']:7.0f} MB", flush=True)
     rows = {name: {"median_seconds": statistics.median(r["seconds"] for r in items), "median_peak_mb": statistics.median(r["peak_mb"] for r in items), "runs": items, "psf": found.get(name)} for name, items in runs.items()}
     print("\n| input | seconds (median) | peak MB (median) |\n|---|---|---|")
     for name, row in rows.items():

@@ -33,15 +33,17 @@ def fft_workers() -> int:
     return getattr(_local, "fft_workers", FFT_WORKERS)
 
 
-def run_parallel(calls: Sequence[Callable[[], object]], threads: int) -> list:
-    """Results of ``calls`` (callables without arguments), in order, run by ``threads``
-    threads (1: one after another, as before) whose FFTs each take one core
-    (:func:`fft_workers`). For independent solves: numpy's element-wise products and
-    sums, about 40 % of a masked solve, run on one core each, so two solves side by side
-    take 0.7-0.8 of their time one after the other on two cores, with bit-identical
-    results (``tests/test_learned_step.py``). Start the longest first."""
+def run_parallel(calls: Sequence[Callable[[], object]], threads: int, costs: Sequence[float] | None = None) -> list:
+    """Results of ``calls`` (callables without arguments), in the order given, run by
+    ``threads`` threads (1: one after another, as before) whose FFTs each take one core
+    (:func:`fft_workers`); with ``costs`` (one per call, e.g. its iterations) the
+    costliest start first, so the threads finish together. For independent solves:
+    numpy's element-wise products and sums, about 40 % of a masked solve, run on one
+    core each, so two solves side by side take 0.7-0.8 of their time one after the other
+    on two cores, with bit-identical results (``tests/test_learned_step.py``)."""
     if threads <= 1 or len(calls) <= 1:
         return [call() for call in calls]
+    order = sorted(range(len(calls)), key=lambda j: -costs[j]) if costs is not None else list(range(len(calls)))
 
     def single(call):
         _local.fft_workers = 1
@@ -50,8 +52,11 @@ def run_parallel(calls: Sequence[Callable[[], object]], threads: int) -> list:
         finally:
             del _local.fft_workers
 
+    results: list = [None] * len(calls)
     with ThreadPoolExecutor(max_workers=min(threads, len(calls))) as pool:
-        return list(pool.map(single, calls))
+        for j, result in zip(order, pool.map(single, [calls[j] for j in order])):
+            results[j] = result
+    return results
 
 
 def as_image(image: np.ndarray, dtype=np.float64) -> np.ndarray:

@@ -147,21 +147,24 @@ def step_candidates(
     balance = candidate_balance(blurred, kernel, noise, settings) if balance is None else float(balance)
     iterations = [settings["cg_iterations_strong"] if g <= settings["strong_below"] else settings["cg_iterations"] for g in settings["gains"]]
     balances, wiener_balances = [balance * g for g in settings["gains"]], [balance * g for g in settings["wiener_gains"]]
+    threads = cpu_threads() if threads is None else threads
+    wiener_iterations = settings["cg_iterations_wiener"]
     if path:  # two paths, side by side
         corrections, wieners = run_parallel(
             [
                 lambda: wiener_path(blurred, kernel, balances, "gradient", iterations, observed, estimate=estimate),
-                lambda: wiener_path(blurred, kernel, wiener_balances, "gradient", settings["cg_iterations_wiener"], observed),
+                lambda: wiener_path(blurred, kernel, wiener_balances, "gradient", wiener_iterations, observed),
             ],
-            cpu_threads() if threads is None else threads,
+            threads,
         )
     else:  # fourteen independent solves, the longest started first
-        solves = [(n, (lambda b=b, n=n: wiener_correction(blurred, estimate, kernel, b, "gradient", cg_iterations=n, weights=observed))) for b, n in zip(balances, iterations)]
-        wiener_iterations = settings["cg_iterations_wiener"]
-        solves += [(wiener_iterations, (lambda b=b: np.clip(wiener(blurred, kernel, balance=b, cg_iterations=wiener_iterations, weights=observed), 0, 1))) for b in wiener_balances]
-        order = sorted(range(len(solves)), key=lambda j: -solves[j][0])
-        solved = dict(zip(order, run_parallel([solves[j][1] for j in order], cpu_threads() if threads is None else threads)))
-        corrections, wieners = [solved[j] for j in range(len(balances))], [solved[j] for j in range(len(balances), len(solves))]
+        solved = run_parallel(
+            [lambda b=b, n=n: wiener_correction(blurred, estimate, kernel, b, "gradient", cg_iterations=n, weights=observed) for b, n in zip(balances, iterations)]
+            + [lambda b=b: np.clip(wiener(blurred, kernel, balance=b, cg_iterations=wiener_iterations, weights=observed), 0, 1) for b in wiener_balances],
+            threads,
+            costs=iterations + [wiener_iterations] * len(wiener_balances),
+        )
+        corrections, wieners = solved[: len(balances)], solved[len(balances) :]
     return noise, np.stack([np.clip(np.asarray(estimate, np.float32), 0, 1), *corrections, *wieners]).astype(np.float32)
 
 
