@@ -685,7 +685,8 @@ def _with_header(body: bytes, **facts) -> bytes:
 def test_the_page_names_the_psf_found_and_the_width_restored_with(live_server):
     """An answer whose learned estimate restored a Gaussian narrower than found (the
     rule's width factor) shows both: the PSF identified with its confidence, and the
-    width restored with; an estimate not trusted says "blind" and no width."""
+    width restored with; an estimate not trusted says "blind" and no width; one whose
+    restoration failed the safeguard (the server then restored blind) says so."""
     _need_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -697,13 +698,18 @@ def test_the_page_names_the_psf_found_and_the_width_restored_with(live_server):
         browser = _launch(pw)
         try:
             page = _open_page(browser, server, 1440)
-            answers = [found, {**found, "trusted": False}]
-            page.route("**/api/v1/deblur*", lambda route: route.fulfill(response=(r := route.fetch()), body=_with_header(r.body(), psf_identified=answers.pop(0), kernel=None)))
+            rejected = {"reason": "the restoration under the identified PSF failed the safeguard: restored blind instead", "safeguard": {"score": 0.93}}
+            answers = [{"psf_identified": found}, {"psf_identified": {**found, "trusted": False}},
+                       {"psf_identified": {**found, "used": False}, "psf_rejected": rejected}]
+            page.route("**/api/v1/deblur*", lambda route: route.fulfill(response=(r := route.fetch()), body=_with_header(r.body(), kernel=None, **answers.pop(0))))
             _upload_and_wait(page, TEST_METHOD, {"name": "a.png", "mimeType": "image/png", "buffer": image})
             blur = page.inner_text("#fact-blur")
             assert "identified gaussian sigma 2.00 px, confidence 93 %, restored with sigma 1.82 px" in blur, blur
             _upload_and_wait(page, TEST_METHOD, {"name": "b.png", "mimeType": "image/png", "buffer": image})
             blur = page.inner_text("#fact-blur")
             assert "not trusted: blind" in blur and "restored with" not in blur, blur
+            _upload_and_wait(page, TEST_METHOD, {"name": "c.png", "mimeType": "image/png", "buffer": image})
+            blur = page.inner_text("#fact-blur")
+            assert "rejected: its restoration failed the safeguard, restored blind" in blur and "restored with" not in blur, blur
         finally:
             browser.close()

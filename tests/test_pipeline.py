@@ -329,3 +329,39 @@ def test_the_default_motion_cue_keeps_its_own_confidence_not_nafnet_autos():
     assert motion_cue(image, learned=lambda _: weak)["shows_motion"]
     candidates, _ = blind_psf_candidates(image, {"sigma_px": 0.0, "hf_anisotropy": 0.9}, learned=lambda _: weak)
     assert len(candidates) == 2 and candidates[1].shape[0] >= 9
+
+
+def test_an_identified_psf_whose_restoration_fails_the_safeguard_is_dropped_for_blind():
+    """A method that identifies the PSF (as ``nafnet-auto``) and restores with it, but
+    whose restoration under it does not explain the input (here: a blob pasted in, as a
+    wrong PSF's ringing would not be explained), gives the blind restoration instead, and
+    its facts, its one-line note and its timing say so. A PSF the user gives is the
+    user's choice: its failure is reported and the restoration kept."""
+    from xraydeblur.methods import Method
+    from xraydeblur.pipeline import rejected_psf_note
+
+    sharp = power_law_scene(256, seed=5)
+    blurred, kernel = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(sharp)
+    blurred = np.round(blurred * 4095).astype(np.float32) / 4095
+    blind = get_method("nafnet-blind")
+    yy, xx = np.mgrid[:256, :256]
+    blob = (0.05 * np.exp(-((yy - 128) ** 2 + (xx - 128) ** 2) / (2 * 6.0**2))).astype(np.float32)
+    used = []
+
+    def invents_with_a_kernel(image, k):
+        used.append(k is not None)
+        out = blind.run(image, None)
+        return out + blob if k is not None else out
+
+    finder = Method("test-wrong-psf", "invents structure under its PSF", "network", invents_with_a_kernel, identifies_psf=True, psf_estimator="learned")
+    result = restore(blurred, finder, force=True)
+    facts = result.facts
+    assert used == [True, False], used  # tried with the PSF it found, then blind
+    assert facts["psf_identified"]["family"] == "motion" and facts["psf_identified"]["used"] is False, facts["psf_identified"]
+    assert facts["psf_rejected"]["safeguard"]["score"] is not None and facts["kernel_source"] != "identified", facts["psf_rejected"]
+    assert facts["safeguard"]["consistent"], facts["safeguard"]
+    assert np.array_equal(result.pixels, restore(blurred, blind, force=True).pixels)
+    assert "rejected_method" in facts["seconds_by_step"] and facts["pipeline_seconds"] >= facts["psf_rejected"]["seconds"]
+    assert "identified but not used" in rejected_psf_note(facts) and rejected_psf_note(restore(blurred, blind, force=True).facts) == ""
+    given = restore(blurred, finder, kernel=kernel, force=True).facts
+    assert not given["safeguard"]["consistent"] and "psf_rejected" not in given and given["kernel_source"] == "given"

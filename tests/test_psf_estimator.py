@@ -499,3 +499,41 @@ def test_a_finished_worker_leaves_without_teardown(tmp_path):
     code = "import sys; from xraydeblur.train.worker_exit import leave_if_worker; print('done', flush=False); leave_if_worker(3); print('not reached')"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "WORLD_SIZE": "2"})
     assert proc.returncode == 3 and proc.stdout == "done\n"
+
+
+def test_the_geometric_tile_average_is_unbiased_and_checked():
+    """On stationary white noise the geometric mean of the tiles' periodograms, times
+    exp(Euler's gamma), equals Welch's mean (a periodogram ordinate is exponential:
+    its log falls short by gamma on average); an unknown average is refused."""
+    from xraydeblur.classical.psf_search import welch_spectrum
+
+    noise = np.random.default_rng(3).normal(0.5, 0.01, (512, 512))
+    mean, geometric = welch_spectrum(noise), welch_spectrum(noise, average="geometric")
+    assert abs(float(np.median(geometric / mean)) - 1.0) < 0.02
+    with pytest.raises(ValueError, match="average"):
+        welch_spectrum(noise, average="median")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_lead_marker_does_not_pull_the_motion_angle_of_a_noisy_image(seed):
+    """A 1024 px noisy image (2000 photons, 12 bits) with a bright bar marker in one
+    corner, blurred by 9 px motion at 30 deg: the marker's few tiles carry most of the
+    image's high-frequency power, at 0 and 90 deg. The refinement on the tiles' mean
+    spectrum is pulled by them (1.4-2.2 deg off here); on their geometric mean, what
+    the shipped estimator fits a motion on, it stays within 1 deg (and closer)."""
+    from xraydeblur.classical.psf_search import REFINE_AVERAGE, refine_psf, welch_spectrum
+    from xraydeblur.degrade import blur, make_kernel
+    from xraydeblur.degrade.noise import poisson_gaussian_noise
+
+    scene = 0.2 + 0.5 * power_law_scene(1024, seed=seed).astype(np.float64)
+    for i in range(6):
+        scene[850:950, 700 + 40 * i : 712 + 40 * i] = 0.98
+    scene[850:862, 700:940] = 0.98
+    blurred = blur(scene, make_kernel("motion", length=9.0, angle=30.0))
+    image = quantize(np.clip(poisson_gaussian_noise(blurred, 2000, seed=seed), 0, 1), 12).astype(np.float32)
+    start = estimate_learned_psf(image, refine=False).params
+    on_mean = refine_psf(image, "motion", start, 64, welch_spectrum(image, 64, 1024))
+    on_geometric = refine_psf(image, "motion", start, 64, welch_spectrum(image, 64, 1024, average="geometric"))
+    assert REFINE_AVERAGE["motion"] == "geometric"
+    assert abs(on_geometric["angle"] - 30.0) < 1.0 and abs(on_geometric["angle"] - 30.0) < abs(on_mean["angle"] - 30.0), (on_mean, on_geometric)
+    assert abs(estimate_learned_psf(image, refine=True).params["angle"] - on_geometric["angle"]) < 1e-9

@@ -43,7 +43,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .pipeline import DEFAULT_DENOISE, derivation_label, restore
+from .pipeline import DEFAULT_DENOISE, derivation_label, rejected_psf_note, restore
 from .errors import InputError, printable
 
 #: suffixes (lower case) picked up when walking a folder
@@ -418,6 +418,8 @@ def process_one(
             result = restore(rad.pixels, method, kernel=kernel, denoise=denoise, force=force, safeguard=safeguard or report, with_map=report,
                              measure_output=report, measure_sharpness=report, while_checking=encode_deblurred)
             restored = result.pixels
+            if rejected := rejected_psf_note(result.facts):
+                notes.append(rejected)
             if result.facts["unchanged"]:
                 notes.append(result.facts["unchanged_reason"])
             elif failed := safeguard_note(result.facts):

@@ -31,6 +31,10 @@
    (:func:`xraydeblur.classical.given_psf.given_psf_check`: the input explained far
    better with no blur) fails it too, since a restoration under an absent blur
    re-blurs back to the input however much texture it made up.
+6. **a PSF the method identified must pass too**: when the restoration under it fails
+   the safeguard, the image is restored again blind (:func:`blind_fallback`: steps 2-5
+   with identification off) and the facts say which PSF was rejected and why
+   (``psf_rejected``). A PSF the user gives is kept and its failure reported.
 
 All images are float32 (H, W) in [0, 1] (1 = dense). ``Restoration.facts`` is plain
 JSON: what the CLI report, the API answer and the page show.
@@ -325,7 +329,43 @@ def restore(
     if report is not None:
         facts["safeguard"] = report
     facts["pipeline_seconds"] = round(time.perf_counter() - started, 4)
+    if source == "identified" and report is not None and not report.get("consistent", True):
+        # the method's own PSF gave a restoration the input contradicts: restore blind instead
+        options = dict(denoise=denoise, force=force, safeguard=safeguard, with_map=with_map, measure_output=measure_output,
+                       measure_sharpness=measure_sharpness, while_checking=while_checking)
+        return blind_fallback(image, method, facts, options)
     return Restoration(out, estimate, facts, residual_map, kernel_used, prepared)
+
+
+def blind_fallback(image: np.ndarray, method, rejected: dict, options: dict) -> Restoration:
+    """The blind restoration of ``image`` (float (H, W) in [0, 1]) by ``method`` (a
+    PSF-identifying :class:`xraydeblur.methods.Method`) with identification off, after
+    its restoration under the PSF it identified failed the safeguard (``rejected``: that
+    attempt's facts). A wrong identified PSF (under noise a motion angle pulled a few
+    degrees by a lead marker's edges) rings around high-contrast edges; the safeguard
+    sees that the restoration does not explain the input there, and the blind network
+    makes no such claim. The rule has no parameter: the method's own choice of PSF must
+    pass the same check every output passes (a PSF the user gives is the user's choice
+    and stays, its failure reported). ``options``: :func:`restore`'s keyword arguments.
+    The facts are the blind run's, with ``psf_identified`` marked ``used: false`` and
+    ``psf_rejected`` saying why; the seconds include the rejected attempt's."""
+    import dataclasses
+
+    result = restore(image, dataclasses.replace(method, identifies_psf=False), **options)
+    first, failed = rejected["seconds_by_step"], rejected["safeguard"]
+    facts = result.facts
+    if facts["unchanged"]:
+        facts["unchanged_reason"] = "the PSF identified was rejected (its restoration failed the safeguard) and the blur evidence alone shows no blur: the image is returned unchanged (force to deblur anyway)"
+    facts["psf_identified"] = {**(rejected.get("psf_identified") or {}), "used": False}
+    facts["psf_rejected"] = {
+        "reason": "the restoration under the identified PSF failed the safeguard: restored blind instead",
+        "safeguard": {key: failed.get(key) for key in ("score", "largest_flagged_region_px", "flagged_scales_px")},
+        "seconds": rejected["pipeline_seconds"],
+    }
+    facts["seconds_by_step"] = {**{f"rejected_{key}": value for key, value in first.items()}, **facts["seconds_by_step"]}
+    facts["inference_seconds"] = round(float(rejected.get("inference_seconds") or 0.0) + float(facts.get("inference_seconds") or 0.0), 4)
+    facts["pipeline_seconds"] = round(float(rejected["pipeline_seconds"]) + float(facts["pipeline_seconds"]), 4)
+    return result
 
 
 def blind_psf_candidates(image: np.ndarray, evidence: dict, learned=None) -> tuple[list, dict | None]:
@@ -377,6 +417,18 @@ def best_explaining_psf(image: np.ndarray, estimate: np.ndarray, candidates: lis
     errors = [float(np.mean(np.square(y[inner] - r[inner], dtype=np.float64))) for r in reblurred]
     best = int(np.argmin(errors))
     return best, reblurred[best]
+
+
+def rejected_psf_note(facts: dict) -> str:
+    """One line for a restoration whose identified PSF was rejected (:func:`blind_fallback`),
+    "" otherwise (``facts``: :func:`restore`'s)."""
+    rejected = facts.get("psf_rejected")
+    if not rejected:
+        return ""
+    found = (facts.get("psf_identified") or {}).get("label", "the PSF identified")
+    check = rejected.get("safeguard") or {}
+    return (f"{found} identified but not used: the restoration under it failed the safeguard (score {check.get('score')}, "
+            f"largest flagged region {check.get('largest_flagged_region_px')} px); restored blind")
 
 
 def safeguard_facts(degraded: np.ndarray, estimate: np.ndarray, kernel, source: str, with_map: bool, reblurred: np.ndarray | None = None) -> tuple[dict, np.ndarray | None]:

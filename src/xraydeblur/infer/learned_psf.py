@@ -10,7 +10,8 @@ distribution (``scripts/train_psf_estimator.py``), names the family, its paramet
 and a confidence (the family's softmax probability, temperature-calibrated on
 validation). A Gaussian's, disk's or straight motion's parameters can then be
 sharpened by the parametric spectral fit of :mod:`xraydeblur.classical.psf_search`
-around the network's values, for the families the shipped rule names (chosen on
+around the network's values (a motion's on the tiles' geometric mean,
+:data:`xraydeblur.classical.psf_search.REFINE_AVERAGE`), for the families the shipped rule names (chosen on
 validation: the fit pins widths where the blur's spectrum has zeros, motion and
 disk; the network's own Gaussian width is the better one).
 
@@ -214,9 +215,12 @@ def estimate_learned_psf(image: np.ndarray, folder: Path = ESTIMATOR_DIR, refine
     params = found["params"]
     refined = refine if refine is not None else found["family"] in rule.get("refine", [])
     if refined:
-        from ..classical.psf_search import refine_psf
+        from ..classical.psf_search import REFINE_AVERAGE, refine_psf, welch_spectrum
 
-        params = refine_psf(image, found["family"], params, FEATURE_TILE, power)
+        # the network's (mean) spectrum where the fit takes the mean too, else the same tiles' geometric mean
+        average = REFINE_AVERAGE.get(found["family"], "mean")
+        fitted = power if average == "mean" else welch_spectrum(np.asarray(image, dtype=np.float32), FEATURE_TILE, MAX_FEATURE_TILES, average)
+        params = refine_psf(image, found["family"], params, FEATURE_TILE, fitted)
     return LearnedPsfEstimate(
         found["family"],
         params,

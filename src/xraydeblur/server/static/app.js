@@ -804,7 +804,10 @@
     // a Gaussian may be restored narrower than found (the rule's width factor): say with what
     const restoredWith = psf && psf.trusted && psf.restored_with && typeof psf.restored_with.sigma === "number"
       ? `, restored with sigma ${fmt(psf.restored_with.sigma, 3)} px` : "";
-    const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psf.trusted ? restoredWith : ", not trusted: blind"})` : "";
+    // trusted, but its restoration failed the safeguard: the server restored blind instead
+    const psfVerdict = !psf ? "" : body.psf_rejected ? ", rejected: its restoration failed the safeguard, restored blind"
+      : psf.trusted ? restoredWith : ", not trusted: blind";
+    const psfNote = psf && psf.label ? ` (identified ${psf.label}${confidence}${psfVerdict})` : "";
     // blind: the learned estimator's motion, when the noise was put back (and the safeguard re-blurred) with it
     const blindPsf = body.blind_psf;
     const blindNote = !psfNote && blindPsf && blindPsf.used && blindPsf.label
