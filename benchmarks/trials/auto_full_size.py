@@ -4,8 +4,9 @@ Every DICOM in ``../shared/data/dicom`` at full size, as stored and blurred (Gau
 sigma 2 px, straight motion 9 px at 30 degrees, disk radius 2 px; stored on the file's
 own bit depth; with ``--dose``, Poisson noise of that many photons at full scale is added
 after the blur, as a detector adds it), through :func:`xraydeblur.pipeline.restore` (default settings: no-blur
-rule, denoise strength 0, safeguard). Prints per case the PSF the estimator found, its
-confidence (and its parameters before the spectral refinement), whether the image was
+rule, denoise strength 0, safeguard, and its veto of an identified PSF). Prints per case
+the PSF the estimator found, its confidence (and its parameters before the spectral
+refinement), whether it was used or rejected by the safeguard, whether the image was
 left unchanged, PSNR against the original (as-stored
 cases: against the input) and seconds, and writes JSON.
 
@@ -73,7 +74,9 @@ def main() -> None:
                     "psf_found": psf.get("label"),
                     "confidence": psf.get("confidence"),
                     "network_params": network_only,
-                    "used": psf.get("trusted"),
+                    "used": psf.get("used", psf.get("trusted")),
+                    # trusted, but its restoration failed the safeguard: restored blind (pipeline.blind_fallback)
+                    "rejected": "psf_rejected" in facts,
                     "psnr_vs_original": psnr(original, result.pixels),
                     "psnr_input": psnr(original, degraded) if kind != "none" or args.dose else None,
                     "safeguard_consistent": (facts.get("safeguard") or {}).get("consistent"),
@@ -84,7 +87,8 @@ def main() -> None:
     print("\n| file | blur | method | unchanged | PSF found (confidence, used) | PSNR vs original | seconds |")
     print("|---|---|---|---|---|---|---|")
     for r in records:
-        found = f"{r['psf_found']} ({r['confidence']:.2f}, {'used' if r['used'] else 'not used'})" if r["psf_found"] else "-"
+        verdict = "rejected by the safeguard" if r["rejected"] else "used" if r["used"] else "not used"
+        found = f"{r['psf_found']} ({r['confidence']:.2f}, {verdict})" if r["psf_found"] else "-"
         print(f"| {r['file']} | {r['blur']} | {r['method']} | {r['unchanged']} | {found} | {r['psnr_vs_original']:.2f} | {r['seconds']:.1f} |")
     Path(args.out).write_text(json.dumps({"methods": args.methods, "blurs": BLURS, "dose": args.dose, "records": records}, indent=1) + "\n")
 

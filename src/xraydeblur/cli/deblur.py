@@ -90,7 +90,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--no-safeguard",
         action="store_true",
-        help="skip the data-consistency check of each result (by default it runs, and a file whose restoration does not explain its input gets a warning line and a manifest note)",
+        help="skip the data-consistency check of each result (by default it runs, and a file whose restoration does not explain its input gets a warning line and a manifest note; a PSF that nafnet-auto or nafnet-psf identified is then used without that check's veto)",
     )
     p.add_argument("--manifest", metavar="PATH", help="CSV manifest path (default: OUTPUT/xraydeblur-manifest.csv for a folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary (failures are still printed)")
