@@ -331,29 +331,62 @@ def test_the_default_motion_cue_keeps_its_own_confidence_not_nafnet_autos():
     assert len(candidates) == 2 and candidates[1].shape[0] >= 9
 
 
+def _wrong_psf_finder(blob_contrast: float = 0.05):
+    """(a PSF-identifying test method that pastes a blob into its restoration whenever it
+    restores with a kernel, the list of whether each call had one)."""
+    from xraydeblur.methods import Method
+
+    blind = get_method("nafnet-blind")
+    used = []
+
+    def invents_with_a_kernel(image, k):
+        used.append(k is not None)
+        out = blind.run(image, None)
+        if k is None:
+            return out
+        yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+        cy, cx = image.shape[0] // 2, image.shape[1] // 2
+        return out + (blob_contrast * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 6.0**2))).astype(np.float32)
+
+    return Method("test-wrong-psf", "invents structure under its PSF", "network", invents_with_a_kernel, identifies_psf=True, psf_estimator="learned"), used
+
+
+def _motion_blurred_scene(seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(a 256 px scene blurred by 9 px motion at 30 deg on a 12-bit grid, the kernel)."""
+    blurred, kernel = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(power_law_scene(256, seed=seed))
+    return np.round(blurred * 4095).astype(np.float32) / 4095, kernel
+
+
+def test_the_cli_says_in_one_line_that_an_identified_psf_was_rejected(tmp_path, capsys, monkeypatch):
+    """The CLI's note names the PSF that was found and rejected, and the output is the
+    blind restoration (no safeguard failure line)."""
+    from PIL import Image
+
+    from xraydeblur import methods
+    from xraydeblur.cli import main
+
+    finder, _ = _wrong_psf_finder()
+    monkeypatch.setitem(methods._REGISTRY, finder.name, finder)
+    blurred, _ = _motion_blurred_scene()
+    Image.fromarray(np.round(blurred * 65535).astype(np.uint16)).save(tmp_path / "moved.png")
+    assert main(["deblur", str(tmp_path / "moved.png"), "-o", str(tmp_path / "out.png"), "--method", finder.name]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "identified but not used" in line]
+    assert len(lines) == 1 and "moved.png" in lines[0] and "motion length" in lines[0] and "restored blind" in lines[0], err
+    assert "safeguard FAILED" not in err, err
+
+
 def test_an_identified_psf_whose_restoration_fails_the_safeguard_is_dropped_for_blind():
     """A method that identifies the PSF (as ``nafnet-auto``) and restores with it, but
     whose restoration under it does not explain the input (here: a blob pasted in, as a
     wrong PSF's ringing would not be explained), gives the blind restoration instead, and
     its facts, its one-line note and its timing say so. A PSF the user gives is the
     user's choice: its failure is reported and the restoration kept."""
-    from xraydeblur.methods import Method
     from xraydeblur.pipeline import rejected_psf_note
 
-    sharp = power_law_scene(256, seed=5)
-    blurred, kernel = Degradation("motion", {"length": 9.0, "angle": 30.0}).apply(sharp)
-    blurred = np.round(blurred * 4095).astype(np.float32) / 4095
+    blurred, kernel = _motion_blurred_scene()
     blind = get_method("nafnet-blind")
-    yy, xx = np.mgrid[:256, :256]
-    blob = (0.05 * np.exp(-((yy - 128) ** 2 + (xx - 128) ** 2) / (2 * 6.0**2))).astype(np.float32)
-    used = []
-
-    def invents_with_a_kernel(image, k):
-        used.append(k is not None)
-        out = blind.run(image, None)
-        return out + blob if k is not None else out
-
-    finder = Method("test-wrong-psf", "invents structure under its PSF", "network", invents_with_a_kernel, identifies_psf=True, psf_estimator="learned")
+    finder, used = _wrong_psf_finder()
     result = restore(blurred, finder, force=True)
     facts = result.facts
     assert used == [True, False], used  # tried with the PSF it found, then blind

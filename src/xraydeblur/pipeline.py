@@ -333,6 +333,7 @@ def restore(
         # the method's own PSF gave a restoration the input contradicts: restore blind instead
         options = dict(denoise=denoise, force=force, safeguard=safeguard, with_map=with_map, measure_output=measure_output,
                        measure_sharpness=measure_sharpness, while_checking=while_checking)
+        del out, estimate, reblurred, residual_map, prepared  # not held while the blind run works
         return blind_fallback(image, method, facts, options)
     return Restoration(out, estimate, facts, residual_map, kernel_used, prepared)
 
@@ -341,10 +342,10 @@ def blind_fallback(image: np.ndarray, method, rejected: dict, options: dict) -> 
     """The blind restoration of ``image`` (float (H, W) in [0, 1]) by ``method`` (a
     PSF-identifying :class:`xraydeblur.methods.Method`) with identification off, after
     its restoration under the PSF it identified failed the safeguard (``rejected``: that
-    attempt's facts). A wrong identified PSF (under noise a motion angle pulled a few
-    degrees by a lead marker's edges) rings around high-contrast edges; the safeguard
-    sees that the restoration does not explain the input there, and the blind network
-    makes no such claim. The rule has no parameter: the method's own choice of PSF must
+    attempt's facts). A PSF found slightly off rings around high-contrast edges (an
+    electrode, a lead marker); the safeguard sees that the restoration does not explain
+    the input there, and the blind network makes no such claim (how often, and at what
+    cost: ``benchmarks/trials/psf_fallback.py``). The rule has no parameter: the method's own choice of PSF must
     pass the same check every output passes (a PSF the user gives is the user's choice
     and stays, its failure reported). ``options``: :func:`restore`'s keyword arguments.
     The facts are the blind run's, with ``psf_identified`` marked ``used: false`` and
