@@ -342,10 +342,11 @@ def blind_fallback(image: np.ndarray, method, rejected: dict, options: dict) -> 
     """The blind restoration of ``image`` (float (H, W) in [0, 1]) by ``method`` (a
     PSF-identifying :class:`xraydeblur.methods.Method`) with identification off, after
     its restoration under the PSF it identified failed the safeguard (``rejected``: that
-    attempt's facts). A PSF found slightly off rings around high-contrast edges (an
-    electrode, a lead marker); the safeguard sees that the restoration does not explain
-    the input there, and the blind network makes no such claim (how often, and at what
-    cost: ``benchmarks/trials/psf_fallback.py``). The rule has no parameter: the method's own choice of PSF must
+    attempt's facts). A PSF found slightly off rings around high-contrast edges, and at
+    some of them (an electrode, a lead marker) the data step does not fit the input at
+    that noise even under the true PSF; the safeguard sees that the restoration does not
+    explain the input there, and the blind network makes no such claim (how often, which
+    cause, and at what cost: ``benchmarks/trials/psf_fallback.py``). The rule has no parameter: the method's own choice of PSF must
     pass the same check every output passes (a PSF the user gives is the user's choice
     and stays, its failure reported). ``options``: :func:`restore`'s keyword arguments.
     The facts are the blind run's, with ``psf_identified`` marked ``used: false`` and
