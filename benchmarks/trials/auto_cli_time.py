@@ -9,7 +9,8 @@ written into the repository). Then, ``--repeats`` times each, alternating,
 ``xraydeblur deblur IN -o OUT --method nafnet-auto --report`` runs in a fresh process:
 its wall time (process start to exit) and the peak resident memory of its process tree
 (``benchmarks/end_to_end.py``'s ``run_cli``, as the end-to-end benchmark times the CLI).
-The median is reported, with the PSF the report names.
+The median is reported, with the PSF the report names (its parameters, and whether it
+was used or rejected by the safeguard) and the safeguard's verdict on the output.
 
 ``--pythonpath DIR`` runs the commands with ``PYTHONPATH=DIR`` (e.g. the ``src`` of a
 worktree of an earlier commit, to time it against this one on the same machine in the
@@ -53,7 +54,7 @@ def main() -> None:
     source = data_root() / args.dicom
     scenes = {"noise-free": [], "noisy (dose 2000)": ["--noise", "2000"]}
     runs: dict[str, list[dict]] = {name: [] for name in scenes}
-    found: dict[str, str] = {}
+    found: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as folder:
         inputs = {}
         for name, extra in scenes.items():
@@ -65,9 +66,12 @@ def main() -> None:
                 out.unlink(missing_ok=True)
                 runs[name].append(run_cli(["deblur", str(path), "-o", str(out), "--method", "nafnet-auto", "--report"]))
                 facts = json.loads(Path(f"{out}.report.json").read_text())
-                found[name] = (facts.get("psf_identified") or {}).get("label", "none") + (" (used)" if facts.get("kernel_source") == "identified" else " (not used)")
+                psf = facts.get("psf_identified") or {}
+                verdict = "rejected by the safeguard" if facts.get("psf_rejected") else "used" if facts.get("kernel_source") == "identified" else "not used"
+                found[name] = {"psf": f"{psf.get('label', 'none')} ({verdict})", "psf_params": psf.get("params"),
+                               "safeguard_consistent": (facts.get("safeguard") or {}).get("consistent")}
                 print(f"{name:18s} {runs[name][-1]['seconds']:7.2f} s {runs[name][-1]['peak_mb']:7.0f} MB", flush=True)
-    rows = {name: {"median_seconds": statistics.median(r["seconds"] for r in items), "median_peak_mb": statistics.median(r["peak_mb"] for r in items), "runs": items, "psf": found.get(name)} for name, items in runs.items()}
+    rows = {name: {"median_seconds": statistics.median(r["seconds"] for r in items), "median_peak_mb": statistics.median(r["peak_mb"] for r in items), "runs": items, **found.get(name, {})} for name, items in runs.items()}
     print("\n| input | seconds (median) | peak MB (median) |\n|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['median_seconds']:.2f} | {row['median_peak_mb']:.0f} |")

@@ -38,15 +38,12 @@ sys.path.insert(0, str(ROOT / "src"))
 SPECTRA = ("mean", "geometric")
 
 
-def angle_error(a: float, b: float) -> float:
-    d = abs(a - b) % 180.0
-    return min(d, 180.0 - d)
-
-
 def errors(found: dict, truth: dict) -> dict:
     """Absolute errors (px, degrees) of the parameters ``found`` against ``truth``."""
+    from xraydeblur.models.psf_labels import angle_difference
+
     if "angle" in truth:
-        return {"angle_error": angle_error(found["angle"], truth["angle"]), "length_error": abs(found["length"] - truth["length"])}
+        return {"angle_error": angle_difference(found["angle"], truth["angle"]), "length_error": abs(found["length"] - truth["length"])}
     return {"radius_error": abs(found["radius"] - truth["radius"])}
 
 

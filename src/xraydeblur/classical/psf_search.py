@@ -71,6 +71,9 @@ MAX_TRUSTED_SCORE = 0.2
 #: ... nor one that explains the spectrum less than this many times better than "no blur"
 MIN_NO_BLUR_RATIO = 1.5
 
+#: added to each tile's periodogram before the log of :func:`welch_spectrum`'s geometric
+#: average (below any power a stored radiograph has: a constant tile's zero power stays finite)
+_TINY_POWER = 1e-30
 _SIGMAS = np.arange(0.5, 4.0001, 0.125)
 _RADII = np.arange(1.0, 4.0001, 0.25)
 _LENGTHS = np.arange(3.0, 21.0001, 1.0)
@@ -212,11 +215,6 @@ def welch_spectrum(image: np.ndarray, tile: int = TILE, max_tiles: int = MAX_TIL
         total += (power if average == "mean" else np.log(power + _TINY_POWER)).sum(axis=0)
     total /= len(ys) * len(xs)
     return total if average == "mean" else np.exp(total + np.euler_gamma)
-
-
-#: added to each tile's periodogram before the log of the geometric average (below any
-#: power a stored radiograph has: a constant tile's zero power stays finite)
-_TINY_POWER = 1e-30
 
 
 def _window_energy(tile: int = TILE) -> float:
