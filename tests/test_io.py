@@ -170,8 +170,15 @@ def test_dicom_header_declaring_huge_size_is_rejected_before_decoding(tmp_path):
         read_radiograph(tmp_path / "huge.dcm")
     truncated = (tmp_path / "t.dcm")
     truncated.write_bytes(encode_radiograph(rad, rad.pixels, method="t")[:5000])
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="truncated: it holds 3708 of the 387200 bytes"):
         read_radiograph(truncated)
+
+
+def test_a_compressed_dicom_cut_inside_its_pixel_data_is_called_truncated(tmp_path):
+    data = (require_data() / "dicom" / "966_fixed.dcm").read_bytes()  # JPEG 2000
+    (tmp_path / "cut.dcm").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated: it ends inside its pixel data"):
+        read_radiograph(tmp_path / "cut.dcm")
 
 
 def test_multiframe_and_missing_files_rejected(tmp_path):

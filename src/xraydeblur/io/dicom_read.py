@@ -104,6 +104,11 @@ def _warning_note(message) -> str:
     return " ".join(str(message).split())[:200]
 
 
+#: the Pixel Data element's tag (7FE0,0010) as little-endian bytes: a file that holds it
+#: but decodes without it was cut off inside its pixel data
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"
+
+
 def _decode_dicom(data: bytes, max_pixels: int) -> Radiograph:
     """:func:`read_dicom_bytes` without the warning handling."""
     from .read import decoder_reason
@@ -113,6 +118,8 @@ def _decode_dicom(data: bytes, max_pixels: int) -> Radiograph:
     except Exception as exc:
         raise InputError(f"unreadable DICOM header ({decoder_reason(exc)})") from None
     if "PixelData" not in ds:
+        if _PIXEL_DATA_TAG in data[128:]:
+            raise InputError("DICOM file is truncated: it ends inside its pixel data")
         raise InputError("DICOM file has no pixel data")
     for keyword in ("Rows", "Columns", "BitsAllocated"):
         if keyword not in ds:
@@ -143,6 +150,10 @@ def _decode_dicom(data: bytes, max_pixels: int) -> Radiograph:
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
 
+    if not meta.TransferSyntaxUID.is_compressed:
+        declared = rows * cols * bits_allocated // 8
+        if len(ds.PixelData) < declared:
+            raise InputError(f"DICOM file is truncated: it holds {len(ds.PixelData)} of the {declared} bytes of pixel data its header declares")
     stored = ds.pixel_array
     notes = []
     if stored.ndim == 3 and frames == 1 and stored.shape[1:] == (rows, cols):
